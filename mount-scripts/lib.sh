@@ -1,0 +1,50 @@
+# Shared by mempin's scripts; source it. Sets PROJECT, OUT, STATE and
+# provides the kernel, build and VM helpers.
+# shellcheck shell=bash
+
+PROJECT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT=$PROJECT/.build-mempin
+STATE=${MEMPIN_STATE:-/opt/mempin}
+export PATH=$STATE/venv/bin:/opt/swift/usr/bin:$PATH
+mkdir -p "$OUT"
+
+# kernel_version SERIES: the resolved Debian ABI name of 6.1 or 6.12.
+kernel_version() {
+	awk -v s="$1" '$1 == s { print $2 }' "$STATE/kernels"
+}
+
+# build_module VERSION: build mempinfd.ko for one kernel in its own folder
+# (M= builds write next to the sources), warnings are errors.
+build_module() {
+	local v=$1 dir=$OUT/kernel-$1
+	mkdir -p "$dir/include/uapi/linux"
+	cp "$PROJECT"/kernel/{mempinfd.c,Kbuild,Makefile} "$dir/"
+	cp "$PROJECT/kernel/include/uapi/linux/mempinfd.h" "$dir/include/uapi/linux/"
+	make -s -C "/lib/modules/$v/build" M="$dir" KCFLAGS=-Werror modules >"$dir/build.log" 2>&1 || {
+		cat "$dir/build.log" >&2
+		return 1
+	}
+	if grep -q -i 'warning' "$dir/build.log"; then
+		cat "$dir/build.log" >&2
+		return 1
+	fi
+}
+
+# build_c_tests: the module's C tests, for the guest.
+build_c_tests() {
+	mkdir -p "$OUT/bin"
+	gcc -O2 -g -Wall -Wextra -Werror -pthread -o "$OUT/bin/mempinfd_test" \
+		"$PROJECT/kernel/tests/mempinfd_test.c"
+}
+
+# vm_run VERSION RESULTS_DIR CMD...: boot the Debian kernel VERSION under TCG
+# and run CMD as root in the project folder; RESULTS_DIR is writable from
+# the guest. Returns CMD's exit status.
+vm_run() {
+	local v=$1 results=$2
+	shift 2
+	mkdir -p "$results"
+	(cd "$PROJECT" && timeout --kill-after=10 "${VM_TIMEOUT:-900}" \
+		vng -r "/boot/vmlinuz-$v" --disable-kvm --memory 2G --cpus 2 \
+		--rwdir "$results" --exec "$*" </dev/null)
+}
