@@ -184,6 +184,534 @@ static void test_close_unpins_everything(void)
 	munmap(buf, 64 * page_size);
 }
 
+struct thread_arg {
+	int fd;
+	int failures;
+};
+
+/* The RFC's own selftest: many threads PIN/UNPIN on one container. */
+static void *pin_unpin_rounds(void *p)
+{
+	struct thread_arg *arg = p;
+	char *buf = map_anon(4 * page_size);
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		if (pin(arg->fd, buf, 4 * page_size) ||
+		    unpin(arg->fd, buf, 4 * page_size))
+			arg->failures++;
+	}
+	munmap(buf, 4 * page_size);
+	return NULL;
+}
+
+static void test_twenty_threads_pin_unpin_one_container(void)
+{
+	struct thread_arg args[20];
+	pthread_t threads[20];
+	int fd = open_dev(), i, failures = 0;
+
+	for (i = 0; i < 20; i++) {
+		args[i] = (struct thread_arg){ .fd = fd };
+		pthread_create(&threads[i], NULL, pin_unpin_rounds, &args[i]);
+	}
+	for (i = 0; i < 20; i++) {
+		pthread_join(threads[i], NULL);
+		failures += args[i].failures;
+	}
+	CHECK(failures == 0, "%d of 2000 rounds failed", failures);
+	close(fd);
+}
+
+/* Run @fn in a child process; returns its exit status (0: passed). */
+static int in_child(void (*fn)(void))
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		test_failed = 0;
+		fn();
+		fflush(stdout);
+		_exit(test_failed);
+	}
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* Become the unprivileged user nobody (no capabilities). */
+static void drop_to_nobody(void)
+{
+	if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534)) {
+		printf("#   cannot become nobody: %s\n", strerror(errno));
+		_exit(1);
+	}
+}
+
+static void memlock_child(void)
+{
+	struct rlimit rl = { 16 * page_size, 16 * page_size };
+	char *buf = map_anon(32 * page_size);
+	int fd;
+
+	CHECK_OK(setrlimit(RLIMIT_MEMLOCK, &rl));
+	drop_to_nobody();
+	fd = open_dev();
+	CHECK_OK(pin(fd, buf, 12 * page_size));
+	CHECK_ERRNO(pin(fd, buf + 12 * page_size, 8 * page_size), ENOMEM);
+	CHECK(vm_pin_pages(0) == 12, "VmPin %ld after refusal", vm_pin_pages(0));
+	CHECK_OK(pin(fd, buf + 12 * page_size, 4 * page_size));
+	CHECK_ERRNO(pin(fd, buf + 16 * page_size, page_size), ENOMEM);
+	CHECK_OK(unpin(fd, buf, 12 * page_size));
+	CHECK_OK(pin(fd, buf + 16 * page_size, 12 * page_size));
+	close(fd);
+	CHECK(vm_pin_pages(0) == 0, "VmPin %ld after close", vm_pin_pages(0));
+}
+
+static void test_memlock_limit_refuses_unprivileged_user(void)
+{
+	long long base = foll_pin_balance();
+
+	CHECK(in_child(memlock_child) == 0, "child failed");
+	CHECK(foll_pin_balance() == base, "foll_pin leaked");
+}
+
+static void test_root_with_cap_ipc_lock_passes_memlock(void)
+{
+	struct rlimit old, rl = { 0, 0 };
+	int fd = open_dev();
+	char *buf = map_anon(16 * page_size);
+
+	getrlimit(RLIMIT_MEMLOCK, &old);
+	CHECK_OK(setrlimit(RLIMIT_MEMLOCK, &rl));
+	CHECK_OK(pin(fd, buf, 16 * page_size));
+	CHECK_OK(unpin(fd, buf, 16 * page_size));
+	setrlimit(RLIMIT_MEMLOCK, &old);
+	close(fd);
+	munmap(buf, 16 * page_size);
+}
+
+/*
+ * A child with @npages mapped at an address it reports on a pipe; it waits
+ * until killed. Returns its pid; *addr gets the address.
+ */
+static pid_t spawn_target(size_t npages, uint64_t *addr, uid_t uid)
+{
+	int fds[2];
+	pid_t pid;
+
+	if (pipe(fds))
+		exit(1);
+	pid = fork();
+	if (pid == 0) {
+		char *buf = map_anon(npages * page_size);
+		uint64_t a = (uintptr_t)buf;
+
+		if (uid)
+			drop_to_nobody();
+		if (write(fds[1], &a, sizeof(a)) != sizeof(a))
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(fds[1]);
+	if (read(fds[0], addr, sizeof(*addr)) != sizeof(*addr))
+		*addr = 0;
+	close(fds[0]);
+	return pid;
+}
+
+static void end_target(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+static int mgr_pin(int fd, pid_t pid, uint64_t addr, uint64_t len,
+		   uint32_t uid, uint32_t flags, struct mempin_pin *out)
+{
+	struct mempin_pin p = {
+		.argsz = sizeof(p), .flags = flags, .pid = pid,
+		.requester_uid = uid, .requester_pid = getpid(),
+		.addr = addr, .length = len,
+	};
+	int ret = ioctl(fd, MEMPIN_PIN, &p);
+
+	if (out)
+		*out = p;
+	return ret;
+}
+
+static int mgr_unpin(int fd, uint64_t id)
+{
+	struct mempin_unpin u = { .argsz = sizeof(u), .id = id };
+
+	return ioctl(fd, MEMPIN_UNPIN, &u);
+}
+
+/* MEMPIN_LIST into @info (room for @n); returns the count or -1. */
+static int mgr_list(int fd, pid_t pid, struct mempin_pin_info *info, int n)
+{
+	struct mempin_list l = {
+		.argsz = sizeof(l), .pid = pid, .count = n,
+		.entries = (uintptr_t)info,
+	};
+
+	return ioctl(fd, MEMPIN_LIST, &l) ? -1 : (int)l.count;
+}
+
+static int mgr_pages(int fd, uint64_t id, uint64_t first,
+		     struct mempin_page_info *pages, uint32_t n)
+{
+	struct mempin_pages p = {
+		.argsz = sizeof(p), .id = id, .first = first, .count = n,
+		.entries = (uintptr_t)pages,
+	};
+
+	return ioctl(fd, MEMPIN_READ_PAGES, &p) ? -1 : (int)p.count;
+}
+
+static void test_manager_pins_another_process(void)
+{
+	struct mempin_page_info pages[64];
+	struct mempin_pin_info info[4];
+	struct mempin_pin p;
+	uint64_t addr;
+	pid_t child = spawn_target(32, &addr, 0);
+	int fd = open_dev(), i, n;
+
+	CHECK_OK(mgr_pin(fd, child, addr + 10, 20 * page_size, 0, 0, &p));
+	CHECK(p.id > 0, "id %llu", (unsigned long long)p.id);
+	CHECK(p.start == addr && p.end == addr + 21 * page_size,
+	      "range %llx-%llx", (unsigned long long)p.start,
+	      (unsigned long long)p.end);
+	CHECK(vm_pin_pages(child) == 21, "child VmPin %ld", vm_pin_pages(child));
+	CHECK(vm_pin_pages(0) == 0, "our VmPin %ld", vm_pin_pages(0));
+
+	n = mgr_list(fd, child, info, 4);
+	CHECK(n == 1, "list gave %d", n);
+	CHECK(info[0].id == p.id && info[0].pid == child &&
+	      info[0].pages == 21 && info[0].start == addr &&
+	      (info[0].flags & MEMPIN_INFO_WRITABLE) &&
+	      !(info[0].flags & MEMPIN_INFO_DETACHED) &&
+	      info[0].requester_pid == getpid() && info[0].pinned_at_ns > 0,
+	      "info wrong");
+	CHECK(mgr_list(fd, child + 100000, info, 4) == 0, "pid filter");
+
+	n = mgr_pages(fd, p.id, 0, pages, 64);
+	CHECK(n == 21, "pages gave %d", n);
+	for (i = 0; i < n; i++) {
+		CHECK(pages[i].vaddr == addr + i * page_size, "vaddr %d", i);
+		CHECK(pages[i].pfn != 0, "pfn 0 at %d", i);
+		CHECK((pages[i].flags & MEMPIN_ZONE_MASK) != MEMPIN_ZONE_OTHER,
+		      "zone unknown at %d", i);
+	}
+	/* In chunks, from an offset, and past the end. */
+	CHECK(mgr_pages(fd, p.id, 5, pages, 7) == 7 &&
+	      pages[0].vaddr == addr + 5 * page_size, "chunk");
+	CHECK(mgr_pages(fd, p.id, 18, pages, 7) == 3, "tail");
+	CHECK(mgr_pages(fd, p.id, 21, pages, 7) == 0, "past end");
+	CHECK(mgr_pages(fd, p.id, UINT64_MAX, pages, 7) == 0, "far past end");
+	CHECK_ERRNO(mgr_pages(fd, p.id + 1000, 0, pages, 7), ENOENT);
+
+	CHECK_OK(mgr_unpin(fd, p.id));
+	CHECK(vm_pin_pages(child) == 0, "child VmPin %ld", vm_pin_pages(child));
+	CHECK_ERRNO(mgr_unpin(fd, p.id), ENOENT);
+	CHECK(mgr_list(fd, 0, info, 4) == 0, "list not empty");
+	end_target(child);
+	close(fd);
+}
+
+static void test_manager_target_exit_releases_pins(void)
+{
+	long long base = foll_pin_balance();
+	struct mempin_pin_info info[4];
+	uint64_t addr;
+	pid_t child = spawn_target(64, &addr, 0);
+	int fd = open_dev();
+
+	CHECK_OK(mgr_pin(fd, child, addr, 32 * page_size, 0, 0, NULL));
+	CHECK_OK(mgr_pin(fd, child, addr + 32 * page_size, 32 * page_size,
+			 0, 0, NULL));
+	CHECK(foll_pin_balance() - base == 64, "delta %lld",
+	      foll_pin_balance() - base);
+	end_target(child);
+	/* Released at exit, while the container stays open. */
+	CHECK(foll_pin_balance() == base, "delta %lld after exit",
+	      foll_pin_balance() - base);
+	CHECK(mgr_list(fd, 0, info, 4) == 0, "exited pins still listed");
+	CHECK_ERRNO(mgr_pin(fd, child, addr, page_size, 0, 0, NULL), ESRCH);
+	close(fd);
+}
+
+static void test_self_pins_released_at_exit_with_container_open(void)
+{
+	long long base = foll_pin_balance();
+	int fd = open_dev(), fds[2];
+	char c;
+	pid_t pid;
+
+	CHECK_OK(pipe(fds));
+	pid = fork();
+	if (pid == 0) {
+		char *buf = map_anon(16 * page_size);
+
+		if (pin(fd, buf, 16 * page_size))
+			_exit(1);
+		if (write(fds[1], "x", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(fds[1]);
+	CHECK(read(fds[0], &c, 1) == 1, "child did not pin");
+	CHECK(vm_pin_pages(pid) == 16, "child VmPin %ld", vm_pin_pages(pid));
+	end_target(pid);
+	close(fds[0]);
+	CHECK(foll_pin_balance() == base, "delta %lld after exit",
+	      foll_pin_balance() - base);
+	close(fd);
+}
+
+static void test_manager_reports_detached_after_munmap(void)
+{
+	long long base = foll_pin_balance();
+	struct mempin_pin_info info[2];
+	char *buf = map_anon(8 * page_size);
+	struct mempin_pin p;
+	int fd = open_dev();
+
+	CHECK_OK(mgr_pin(fd, getpid(), (uintptr_t)buf, 8 * page_size, 0, 0, &p));
+	CHECK(mgr_list(fd, 0, info, 2) == 1 &&
+	      !(info[0].flags & MEMPIN_INFO_DETACHED), "detached too early");
+	CHECK_OK(munmap(buf, 8 * page_size));
+	CHECK(mgr_list(fd, 0, info, 2) == 1 &&
+	      (info[0].flags & MEMPIN_INFO_DETACHED), "not detached");
+	/* Still pinned and charged until unpinned. */
+	CHECK(vm_pin_pages(0) == 8, "VmPin %ld", vm_pin_pages(0));
+	CHECK(foll_pin_balance() - base == 8, "delta %lld",
+	      foll_pin_balance() - base);
+	CHECK_OK(mgr_unpin(fd, p.id));
+	close(fd);
+}
+
+static void test_manager_detached_after_madv_dontneed_and_mremap(void)
+{
+	struct mempin_pin_info info[2];
+	char *buf = map_anon(8 * page_size), *moved;
+	/* A place of our own to move to: MREMAP_FIXED replaces what is there. */
+	char *target = mmap(NULL, 16 * page_size, PROT_NONE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct mempin_pin p;
+	int fd = open_dev();
+
+	CHECK_OK(mgr_pin(fd, getpid(), (uintptr_t)buf, 4 * page_size, 0, 0, &p));
+	CHECK_OK(madvise(buf, page_size, MADV_DONTNEED));
+	CHECK(mgr_list(fd, 0, info, 2) == 1 &&
+	      (info[0].flags & MEMPIN_INFO_DETACHED), "not detached by zap");
+	CHECK_OK(mgr_unpin(fd, p.id));
+
+	CHECK_OK(mgr_pin(fd, getpid(), (uintptr_t)buf, 4 * page_size, 0, 0, &p));
+	moved = mremap(buf, 8 * page_size, 16 * page_size, MREMAP_MAYMOVE |
+		       MREMAP_FIXED, target);
+	CHECK(moved != MAP_FAILED, "mremap: %s", strerror(errno));
+	CHECK(mgr_list(fd, 0, info, 2) == 1 &&
+	      (info[0].flags & MEMPIN_INFO_DETACHED), "not detached by mremap");
+	CHECK_OK(mgr_unpin(fd, p.id));
+	munmap(moved, 16 * page_size);
+	close(fd);
+}
+
+static void test_manager_not_detached_by_fork_or_mprotect(void)
+{
+	struct mempin_pin_info info[2];
+	char *buf = map_anon(4 * page_size);
+	struct mempin_pin p;
+	int fd = open_dev();
+	pid_t pid;
+
+	CHECK_OK(mgr_pin(fd, getpid(), (uintptr_t)buf, 4 * page_size, 0, 0, &p));
+	pid = fork();
+	if (pid == 0) {
+		buf[0] = 2;	/* the child's copy */
+		_exit(0);
+	}
+	waitpid(pid, NULL, 0);
+	CHECK_OK(mprotect(buf, 4 * page_size, PROT_READ));
+	CHECK_OK(mprotect(buf, 4 * page_size, PROT_READ | PROT_WRITE));
+	buf[0] = 3;
+	CHECK(mgr_list(fd, 0, info, 2) == 1 &&
+	      !(info[0].flags & MEMPIN_INFO_DETACHED), "detached by fork");
+	CHECK_OK(mgr_unpin(fd, p.id));
+	close(fd);
+	munmap(buf, 4 * page_size);
+}
+
+static void manager_unprivileged_child(void)
+{
+	struct mempin_pin_info info[2];
+	struct mempin_pages pg = { .argsz = sizeof(pg) };
+	char *buf = map_anon(page_size);
+	int fd;
+
+	drop_to_nobody();
+	fd = open_dev();
+	CHECK_ERRNO(mgr_pin(fd, getpid(), (uintptr_t)buf, page_size, 0, 0, NULL),
+		    EPERM);
+	CHECK_ERRNO(mgr_unpin(fd, 1), EPERM);
+	CHECK_ERRNO(mgr_list(fd, 0, info, 2), EPERM);
+	CHECK_ERRNO(ioctl(fd, MEMPIN_READ_PAGES, &pg), EPERM);
+	close(fd);
+}
+
+static void test_manager_refused_without_cap_sys_admin(void)
+{
+	CHECK(in_child(manager_unprivileged_child) == 0, "child failed");
+}
+
+static void test_manager_checks_requester_and_target_limit(void)
+{
+	struct rlimit rl = { 4 * page_size, 4 * page_size };
+	uint64_t addr;
+	pid_t child = spawn_target(16, &addr, 65534);
+	struct mempin_pin p;
+	int fd = open_dev();
+
+	CHECK_OK(prlimit(child, RLIMIT_MEMLOCK, &rl, NULL));
+	/* A requester whose uid is not the target's. */
+	CHECK_ERRNO(mgr_pin(fd, child, addr, page_size, 1000, 0, NULL), EACCES);
+	/* The target's own user: charged against the target's limit. */
+	CHECK_ERRNO(mgr_pin(fd, child, addr, 8 * page_size, 65534, 0, NULL),
+		    ENOMEM);
+	CHECK(vm_pin_pages(child) == 0, "VmPin %ld", vm_pin_pages(child));
+	CHECK_OK(mgr_pin(fd, child, addr, 4 * page_size, 65534, 0, &p));
+	CHECK(vm_pin_pages(child) == 4, "VmPin %ld", vm_pin_pages(child));
+	CHECK_OK(mgr_unpin(fd, p.id));
+	/* Exempt (root requester): charged, not limited. */
+	CHECK_OK(mgr_pin(fd, child, addr, 8 * page_size, 0,
+			 MEMPIN_PIN_NO_RLIMIT, &p));
+	CHECK(vm_pin_pages(child) == 8, "VmPin %ld", vm_pin_pages(child));
+	CHECK_OK(mgr_unpin(fd, p.id));
+	end_target(child);
+	close(fd);
+}
+
+static void test_manager_bad_arguments(void)
+{
+	char *buf = map_anon(4 * page_size);
+	uint64_t a = (uintptr_t)buf;
+	struct mempin_pin p = { .argsz = sizeof(p), .pid = getpid(),
+				.addr = a, .length = page_size };
+	unsigned char big[sizeof(p) + 8];
+	int fd = open_dev();
+	pid_t gone = fork();
+
+	if (gone == 0)
+		_exit(0);
+	waitpid(gone, NULL, 0);
+	CHECK_ERRNO(mgr_pin(fd, 0, a, page_size, 0, 0, NULL), ESRCH);
+	CHECK_ERRNO(mgr_pin(fd, -1, a, page_size, 0, 0, NULL), ESRCH);
+	CHECK_ERRNO(mgr_pin(fd, gone, a, page_size, 0, 0, NULL), ESRCH);
+	CHECK_ERRNO(mgr_pin(fd, getpid(), a, 0, 0, 0, NULL), EINVAL);
+	CHECK_ERRNO(mgr_pin(fd, getpid(), a, UINT64_MAX, 0, 0, NULL), EINVAL);
+	CHECK_ERRNO(mgr_pin(fd, getpid(), a, page_size, 0, 1U << 7, NULL), EINVAL);
+	p.argsz = 8;
+	CHECK_ERRNO(ioctl(fd, MEMPIN_PIN, &p), EINVAL);
+	p.argsz = sizeof(p);
+	p.reserved = 1;
+	CHECK_ERRNO(ioctl(fd, MEMPIN_PIN, &p), EINVAL);
+	p.reserved = 0;
+	/* A larger struct from a newer user space: zero tail is fine. */
+	memset(big, 0, sizeof(big));
+	memcpy(big, &p, sizeof(p));
+	((struct mempin_pin *)big)->argsz = sizeof(big);
+	CHECK_OK(ioctl(fd, MEMPIN_PIN, big));
+	CHECK_OK(mgr_unpin(fd, ((struct mempin_pin *)big)->id));
+	big[sizeof(p)] = 1;
+	CHECK_ERRNO(ioctl(fd, MEMPIN_PIN, big), E2BIG);
+	CHECK_ERRNO(ioctl(fd, MEMPIN_PIN, NULL), EFAULT);
+	CHECK_ERRNO(ioctl(fd, MEM_CMD_PIN, NULL), EFAULT);
+	CHECK_ERRNO(ioctl(fd, MEMPIN_LIST, (void *)8), EFAULT);
+	close(fd);
+	munmap(buf, 4 * page_size);
+}
+
+static void test_version_reports_abi(void)
+{
+	struct mempin_version v = { .argsz = sizeof(v) };
+	int fd = open_dev();
+
+	CHECK_OK(ioctl(fd, MEMPIN_GET_VERSION, &v));
+	CHECK(v.version == MEMPIN_ABI_VERSION, "version %u", v.version);
+	CHECK(v.page_size == (uint64_t)page_size, "page size %llu",
+	      (unsigned long long)v.page_size);
+	close(fd);
+}
+
+static void set_module_limit(const char *value)
+{
+	int fd = open("/sys/module/mempinfd/parameters/max_pinned_pages",
+		      O_WRONLY);
+
+	CHECK(fd >= 0 && write(fd, value, strlen(value)) > 0,
+	      "cannot set max_pinned_pages");
+	if (fd >= 0)
+		close(fd);
+}
+
+static void test_module_limit_is_enomem(void)
+{
+	char *buf = map_anon(32 * page_size);
+	int fd = open_dev();
+
+	set_module_limit("8");
+	CHECK_ERRNO(pin(fd, buf, 16 * page_size), ENOMEM);
+	CHECK_OK(pin(fd, buf, 8 * page_size));
+	CHECK_ERRNO(mgr_pin(fd, getpid(), (uintptr_t)buf + 8 * page_size,
+			    page_size, 0, 0, NULL), ENOMEM);
+	set_module_limit("0");
+	CHECK_OK(unpin(fd, buf, 8 * page_size));
+	close(fd);
+	munmap(buf, 32 * page_size);
+}
+
+static uint64_t rnd(void)
+{
+	return ((uint64_t)random() << 33) ^ ((uint64_t)random() << 11) ^
+	       (uint64_t)random();
+}
+
+/* Garbage commands and random struct contents: errors, never a pin. */
+static void test_garbage_ioctls_pin_nothing(void)
+{
+	static const unsigned long cmds[] = {
+		MEM_CMD_PIN, MEM_CMD_UNPIN, MEMPIN_GET_VERSION, MEMPIN_PIN,
+		MEMPIN_UNPIN, MEMPIN_LIST, MEMPIN_READ_PAGES,
+	};
+	unsigned char arg[256];
+	int fd = open_dev(), i, j;
+
+	srandom(42);
+	for (i = 0; i < 20000; i++) {
+		unsigned long cmd = cmds[random() % 7];
+
+		for (j = 0; j < (int)sizeof(arg); j += 8) {
+			uint64_t r = rnd();
+
+			memcpy(arg + j, &r, 8);
+		}
+		/* Sometimes a sensible argsz, so the body is looked at. */
+		if (random() % 2)
+			*(uint32_t *)arg = _IOC_SIZE(cmd);
+		if (random() % 8 == 0)
+			cmd = (unsigned long)rnd();
+		ioctl(fd, cmd, random() % 16 ? (void *)arg : (void *)rnd());
+	}
+	CHECK(vm_pin_pages(0) == 0, "VmPin %ld", vm_pin_pages(0));
+	CHECK_ERRNO(ioctl(fd, 0xdeadbeef, arg), ENOTTY);
+	close(fd);
+}
+
 struct test {
 	const char *name;
 	test_fn fn;
@@ -198,6 +726,21 @@ static const struct test tests[] = {
 	T(test_overlapping_pin_is_eexist),
 	T(test_unpin_of_unknown_range_is_enoent),
 	T(test_close_unpins_everything),
+	T(test_twenty_threads_pin_unpin_one_container),
+	T(test_memlock_limit_refuses_unprivileged_user),
+	T(test_root_with_cap_ipc_lock_passes_memlock),
+	T(test_manager_pins_another_process),
+	T(test_manager_target_exit_releases_pins),
+	T(test_self_pins_released_at_exit_with_container_open),
+	T(test_manager_reports_detached_after_munmap),
+	T(test_manager_detached_after_madv_dontneed_and_mremap),
+	T(test_manager_not_detached_by_fork_or_mprotect),
+	T(test_manager_refused_without_cap_sys_admin),
+	T(test_manager_checks_requester_and_target_limit),
+	T(test_manager_bad_arguments),
+	T(test_version_reports_abi),
+	T(test_module_limit_is_enomem),
+	T(test_garbage_ioctls_pin_nothing),
 };
 
 int main(int argc, char **argv)
