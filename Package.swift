@@ -1,0 +1,64 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "mempin",
+    products: [
+        .executable(name: "mempinfs", targets: ["mempinfs"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+    ],
+    targets: [
+        // libfuse3's low-level API, with shims for what Swift cannot import.
+        .systemLibrary(
+            name: "CFuse",
+            pkgConfig: "fuse3",
+            providers: [.apt(["libfuse3-dev"])]
+        ),
+        // The module's uapi header (kernel/include/uapi/linux/mempinfd.h), imported as is.
+        .systemLibrary(name: "CMempin"),
+        // /dev/mempinfd: typed wrappers over the ioctls.
+        .target(
+            name: "MempinDevice",
+            dependencies: [
+                "CMempin",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: [.define("ENABLE_MOCKING", .when(configuration: .debug))]
+        ),
+        // The file tree: range parser, file renderers, inodes, permissions.
+        .target(
+            name: "MempinTree",
+            dependencies: [
+                "MempinDevice",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        // The FUSE server: libfuse's low-level session over the tree.
+        .target(
+            name: "MempinFS",
+            dependencies: [
+                "CFuse",
+                "MempinTree",
+                "MempinDevice",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .executableTarget(
+            name: "mempinfs",
+            dependencies: [
+                "MempinFS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "MempinTreeTests", dependencies: ["MempinTree"]),
+        .testTarget(name: "MempinDeviceTests", dependencies: ["MempinDevice"]),
+        .testTarget(name: "MempinFSTests", dependencies: ["MempinFS", "MempinTree"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

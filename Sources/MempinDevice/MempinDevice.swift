@@ -1,0 +1,191 @@
+import CMempin
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An open `/dev/mempinfd`: one pin container.
+///
+/// Closing it (``close()``, or the process ending) unpins everything in it.
+/// Methods are safe to call from several threads at once: the module
+/// serialises what must be.
+public final class MempinDevice: Sendable {
+    /// The container's file descriptor.
+    public let fileDescriptor: FileDescriptor
+
+    /// Opens a new container.
+    ///
+    /// - Parameter path: the device, `/dev/mempinfd` by default.
+    /// - Throws: the `Errno` of `open(2)`.
+    public init(path: FilePath = "/dev/mempinfd") throws(Errno) {
+        do {
+            fileDescriptor = try FileDescriptor.open(path, .readWrite, options: .closeOnExec)
+        } catch let error as Errno {
+            throw error
+        } catch {
+            throw .ioError
+        }
+    }
+
+    /// Closes the container, unpinning all of it.
+    public func close() {
+        try? fileDescriptor.close()
+    }
+
+    /// Calls `ioctl(2)` on the container with `arg`.
+    private func control<Argument>(_ request: UInt, _ arg: inout Argument) -> Result<CInt, Errno> {
+        let result = withUnsafeMutablePointer(to: &arg) { pointer in
+            valueOrErrno { system_ioctl(fileDescriptor.rawValue, request, pointer) }
+        }
+        if case .failure(.badFileDescriptor) = result {
+            preconditionFailure("mempinfd: ioctl on a closed container")
+        }
+        return result
+    }
+
+    // MARK: The seed interface (the caller's own memory)
+
+    /// Pins a range of the caller's own memory (`MEM_CMD_PIN`).
+    ///
+    /// - Throws: `EINVAL`, `EEXIST`, `EFAULT` or `ENOMEM`; nothing stays
+    ///   pinned on error.
+    public func pinOwnMemory(address: UInt64, size: UInt64) throws(Errno) {
+        var arg = mem_pin_address(addr: address, size: size)
+        _ = try control(CMempin_MEM_CMD_PIN(), &arg).get()
+    }
+
+    /// Unpins a range pinned by ``pinOwnMemory(address:size:)`` (`MEM_CMD_UNPIN`).
+    public func unpinOwnMemory(address: UInt64, size: UInt64) throws(Errno) {
+        var arg = mem_pin_address(addr: address, size: size)
+        _ = try control(CMempin_MEM_CMD_UNPIN(), &arg).get()
+    }
+
+    // MARK: The manager interface (CAP_SYS_ADMIN)
+
+    /// The module's interface version and limits.
+    public func version() throws(Errno) -> (version: UInt32, pageSize: UInt64, maxPinnedPages: UInt64, pinnedPages: UInt64) {
+        var arg = mempin_version()
+        arg.argsz = UInt32(MemoryLayout<mempin_version>.size)
+        _ = try control(CMempin_GET_VERSION(), &arg).get()
+        return (arg.version, arg.page_size, arg.max_pinned_pages, arg.pinned_pages)
+    }
+
+    /// Pins a range of another process (`MEMPIN_PIN`).
+    ///
+    /// - Returns: the new pin.
+    /// - Throws: `EINVAL`, `EEXIST`, `EFAULT`, `ENOMEM`, `ESRCH`, `EACCES`
+    ///   or `EPERM`; nothing stays pinned on error.
+    public func pin(_ request: PinRequest) throws(Errno) -> PinRecord {
+        var arg = mempin_pin()
+        arg.argsz = UInt32(MemoryLayout<mempin_pin>.size)
+        arg.flags = request.ignoresMemlockLimit ? UInt32(MEMPIN_PIN_NO_RLIMIT) : 0
+        arg.pid = request.pid
+        arg.requester_uid = request.requesterUID
+        arg.requester_pid = request.requesterPID
+        arg.addr = request.address
+        arg.length = request.length
+        _ = try control(CMempin_PIN(), &arg).get()
+        return PinRecord(
+            id: arg.id, start: arg.start, end: arg.end, pages: (arg.end - arg.start) / pageSize,
+            pid: request.pid, requesterUID: request.requesterUID, requesterPID: request.requesterPID
+        )
+    }
+
+    /// Unpins one pin (`MEMPIN_UNPIN`); the pages are unpinned when it returns.
+    ///
+    /// - Throws: `ENOENT` when the container has no such pin.
+    public func unpin(id: UInt64) throws(Errno) {
+        var arg = mempin_unpin()
+        arg.argsz = UInt32(MemoryLayout<mempin_unpin>.size)
+        arg.id = id
+        _ = try control(CMempin_UNPIN(), &arg).get()
+    }
+
+    /// Lists pins in id order, `limit` at most, starting after `afterID`.
+    ///
+    /// - Parameter pid: only this process's pins, or 0 for all.
+    public func list(pid: Int32 = 0, after afterID: UInt64 = 0, limit: Int = 4096) throws(Errno) -> [PinRecord] {
+        let capacity = max(0, min(limit, 4096))
+        var infos = [mempin_pin_info](repeating: mempin_pin_info(), count: capacity)
+        var arg = mempin_list()
+        arg.argsz = UInt32(MemoryLayout<mempin_list>.size)
+        arg.pid = pid
+        arg.count = UInt32(capacity)
+        arg.after_id = afterID
+        let result = infos.withUnsafeMutableBufferPointer { buffer in
+            arg.entries = UInt64(UInt(bitPattern: buffer.baseAddress))
+            return control(CMempin_LIST(), &arg)
+        }
+        _ = try result.get()
+        return infos.prefix(Int(arg.count)).map(PinRecord.init)
+    }
+
+    /// Lists all pins (of one process, or all for pid 0).
+    public func listAll(pid: Int32 = 0) throws(Errno) -> [PinRecord] {
+        var all: [PinRecord] = []
+        while true {
+            let batch = try list(pid: pid, after: all.last?.id ?? 0)
+            if batch.isEmpty { return all }
+            all.append(contentsOf: batch)
+        }
+    }
+
+    /// The pin with this id, or nil if the container has none.
+    public func pin(id: UInt64) throws(Errno) -> PinRecord? {
+        guard id > 0 else { return nil }
+        let next = try list(after: id - 1, limit: 1)
+        return next.first?.id == id ? next.first : nil
+    }
+
+    /// Reads up to `count` of a pin's pages, from the page with index `first`.
+    ///
+    /// - Returns: fewer than `count` pages only at the end of the pin.
+    /// - Throws: `ENOENT` when there is no such pin.
+    public func pages(of id: UInt64, from first: UInt64, count: Int) throws(Errno) -> [PageRecord] {
+        var entries = [mempin_page_info](repeating: mempin_page_info(), count: max(0, min(count, 65536)))
+        var arg = mempin_pages()
+        arg.argsz = UInt32(MemoryLayout<mempin_pages>.size)
+        arg.id = id
+        arg.first = first
+        arg.count = UInt32(entries.count)
+        let result = entries.withUnsafeMutableBufferPointer { buffer in
+            arg.entries = UInt64(UInt(bitPattern: buffer.baseAddress))
+            return control(CMempin_READ_PAGES(), &arg)
+        }
+        _ = try result.get()
+        return entries.prefix(Int(arg.count)).map(PageRecord.init)
+    }
+
+    private let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+extension PinRecord {
+    init(_ info: mempin_pin_info) {
+        self.init(
+            id: info.id, start: info.start, end: info.end, pages: info.pages, hugePages: info.huge_pages,
+            pid: info.pid, isWritable: info.flags & UInt32(MEMPIN_INFO_WRITABLE) != 0,
+            isDetached: info.flags & UInt32(MEMPIN_INFO_DETACHED) != 0,
+            requesterUID: info.requester_uid, requesterPID: info.requester_pid,
+            pinnedAtNanoseconds: info.pinned_at_ns, pinDurationNanoseconds: info.pin_duration_ns
+        )
+    }
+}
+
+extension PageRecord {
+    init(_ info: mempin_page_info) {
+        let zone: MemoryZone
+        switch Int32(info.flags & UInt32(MEMPIN_ZONE_MASK)) {
+        case MEMPIN_ZONE_DMA: zone = .dma
+        case MEMPIN_ZONE_DMA32: zone = .dma32
+        case MEMPIN_ZONE_NORMAL: zone = .normal
+        case MEMPIN_ZONE_MOVABLE: zone = .movable
+        case MEMPIN_ZONE_DEVICE: zone = .device
+        default: zone = .other
+        }
+        self.init(
+            virtualAddress: info.vaddr, frameNumber: info.pfn, node: info.nid, zone: zone,
+            isHuge: info.flags & UInt32(MEMPIN_PAGE_HUGE) != 0
+        )
+    }
+}

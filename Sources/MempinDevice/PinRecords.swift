@@ -1,0 +1,103 @@
+/// One pin, as the module reports it.
+public struct PinRecord: Hashable, Sendable {
+    /// The pin's id in its container; never reused by it.
+    public var id: UInt64
+    /// The first byte of the pinned range, page-aligned.
+    public var start: UInt64
+    /// The end of the pinned range, page-aligned, exclusive.
+    public var end: UInt64
+    /// Pages pinned and charged to the target's `VmPin`.
+    public var pages: UInt64
+    /// Of `pages`, those inside a huge page or large folio.
+    public var hugePages: UInt64
+    /// The target process (its thread-group id).
+    public var pid: Int32
+    /// Whether the pages are pinned for writing.
+    public var isWritable: Bool
+    /// Whether the range was unmapped or remapped since it was pinned.
+    public var isDetached: Bool
+    /// Who asked for the pin.
+    public var requesterUID: UInt32
+    /// Which process asked for the pin.
+    public var requesterPID: Int32
+    /// When the pin was made: nanoseconds since the Unix epoch.
+    public var pinnedAtNanoseconds: UInt64
+    /// How long pinning took, in nanoseconds.
+    public var pinDurationNanoseconds: UInt64
+
+    public init(
+        id: UInt64, start: UInt64, end: UInt64, pages: UInt64, hugePages: UInt64 = 0,
+        pid: Int32, isWritable: Bool = true, isDetached: Bool = false,
+        requesterUID: UInt32 = 0, requesterPID: Int32 = 0,
+        pinnedAtNanoseconds: UInt64 = 0, pinDurationNanoseconds: UInt64 = 0
+    ) {
+        self.id = id
+        self.start = start
+        self.end = end
+        self.pages = pages
+        self.hugePages = hugePages
+        self.pid = pid
+        self.isWritable = isWritable
+        self.isDetached = isDetached
+        self.requesterUID = requesterUID
+        self.requesterPID = requesterPID
+        self.pinnedAtNanoseconds = pinnedAtNanoseconds
+        self.pinDurationNanoseconds = pinDurationNanoseconds
+    }
+
+    /// The pinned bytes.
+    public var bytes: UInt64 { end - start }
+}
+
+/// The memory zone a pinned page lives in.
+public enum MemoryZone: String, Hashable, Sendable {
+    case dma, dma32, normal, movable, device, other
+}
+
+/// One pinned page.
+public struct PageRecord: Hashable, Sendable {
+    /// Its virtual address in the target.
+    public var virtualAddress: UInt64
+    /// Its page frame number.
+    public var frameNumber: UInt64
+    /// Its NUMA node.
+    public var node: Int32
+    /// Its zone.
+    public var zone: MemoryZone
+    /// Whether it is part of a huge page or large folio.
+    public var isHuge: Bool
+
+    public init(virtualAddress: UInt64, frameNumber: UInt64, node: Int32 = 0, zone: MemoryZone = .normal, isHuge: Bool = false) {
+        self.virtualAddress = virtualAddress
+        self.frameNumber = frameNumber
+        self.node = node
+        self.zone = zone
+        self.isHuge = isHuge
+    }
+}
+
+/// What to pin, and for whom.
+public struct PinRequest: Hashable, Sendable {
+    /// The target process.
+    public var pid: Int32
+    /// The first byte; need not be page-aligned.
+    public var address: UInt64
+    /// The number of bytes.
+    public var length: UInt64
+    /// On whose behalf: the module refuses unless 0 or the target's real uid.
+    public var requesterUID: UInt32
+    /// The requesting process, recorded with the pin.
+    public var requesterPID: Int32
+    /// Skip the target's RLIMIT_MEMLOCK check (still charged to `VmPin`).
+    /// Only for a privileged requester.
+    public var ignoresMemlockLimit: Bool
+
+    public init(pid: Int32, address: UInt64, length: UInt64, requesterUID: UInt32, requesterPID: Int32, ignoresMemlockLimit: Bool) {
+        self.pid = pid
+        self.address = address
+        self.length = length
+        self.requesterUID = requesterUID
+        self.requesterPID = requesterPID
+        self.ignoresMemlockLimit = ignoresMemlockLimit
+    }
+}

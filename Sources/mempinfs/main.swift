@@ -1,0 +1,2 @@
+import MempinFS
+print("mempinfs")
