@@ -56,9 +56,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "MempinTreeTests", dependencies: ["MempinTree"]),
+        // An in-memory pin backend for the host tests (never for the VM's).
+        .target(
+            name: "MempinTestSupport",
+            dependencies: ["MempinTree", "MempinDevice"],
+            path: "Tests/MempinTestSupport"
+        ),
+        .testTarget(name: "MempinTreeTests", dependencies: ["MempinTree", "MempinTestSupport"]),
         .testTarget(name: "MempinDeviceTests", dependencies: ["MempinDevice"]),
-        .testTarget(name: "MempinFSTests", dependencies: ["MempinFS", "MempinTree"]),
+        .testTarget(name: "MempinFSTests", dependencies: ["MempinFS", "MempinTree", "MempinTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,115 @@
+import MempinDevice
+import SystemPackage
+
+/// Where the tree gets and makes its pins: `/dev/mempinfd` in the server,
+/// an in-memory double in the host tests.
+public protocol PinBackend: Sendable {
+    /// Pins a range of a process; all or nothing.
+    func pin(_ request: PinRequest) throws(Errno) -> PinRecord
+    /// Unpins; done when it returns. `ENOENT` if there is no such pin.
+    func unpin(id: UInt64) throws(Errno)
+    /// All pins, or those of one process (pid 0: all).
+    func listAll(pid: Int32) throws(Errno) -> [PinRecord]
+    /// The pin with this id, fresh, or nil.
+    func pin(id: UInt64) throws(Errno) -> PinRecord?
+    /// Up to `count` pages of a pin from index `first`; fewer only at the end.
+    func pages(of id: UInt64, from first: UInt64, count: Int) throws(Errno) -> [PageRecord]
+}
+
+extension MempinDevice: PinBackend {}
+
+/// Who sent a request, from the FUSE request's credentials.
+public struct Requester: Hashable, Sendable {
+    public var uid: UInt32
+    public var gid: UInt32
+    /// The requesting process (thread-group id).
+    public var pid: Int32
+
+    public init(uid: UInt32, gid: UInt32, pid: Int32) {
+        self.uid = uid
+        self.gid = gid
+        self.pid = pid
+    }
+
+    public var isRoot: Bool { uid == 0 }
+}
+
+/// A file or directory of the tree.
+public enum Node: Hashable, Sendable {
+    /// The mount's root.
+    case root
+    /// `self`, a symlink to the caller's pid.
+    case selfLink
+    /// `stats`, totals over all pins.
+    case stats
+    /// `PID/`.
+    case processDirectory(pid: Int32)
+    /// `PID/pin`, the control file.
+    case pinControl(pid: Int32)
+    /// `PID/status`.
+    case processStatus(pid: Int32)
+    /// `PID/START-END`, one pin.
+    case pinFile(pid: Int32, id: UInt64)
+
+    /// The node's inode number; stable for the node's life, unique in the
+    /// mount. Pin ids are never reused by the server's container.
+    public var inode: UInt64 {
+        switch self {
+        case .root: 1
+        case .selfLink: 2
+        case .stats: 3
+        case .processDirectory(let pid): 1 << 32 | UInt64(UInt32(bitPattern: pid))
+        case .pinControl(let pid): 2 << 32 | UInt64(UInt32(bitPattern: pid))
+        case .processStatus(let pid): 3 << 32 | UInt64(UInt32(bitPattern: pid))
+        case .pinFile(_, let id): Node.pinFileBit | id
+        }
+    }
+
+    static let pinFileBit: UInt64 = 1 << 62
+
+    /// The node an inode number stands for, but for pin files, whose pid is
+    /// not in the number (see ``pinID(ofInode:)``).
+    static func decode(_ inode: UInt64) -> Node? {
+        let pid = Int32(bitPattern: UInt32(truncatingIfNeeded: inode))
+        switch (inode, inode >> 32) {
+        case (1, _): return .root
+        case (2, _): return .selfLink
+        case (3, _): return .stats
+        case (_, 1): return .processDirectory(pid: pid)
+        case (_, 2): return .pinControl(pid: pid)
+        case (_, 3): return .processStatus(pid: pid)
+        default: return nil
+        }
+    }
+
+    static func pinID(ofInode inode: UInt64) -> UInt64? {
+        inode & pinFileBit != 0 ? inode & ~pinFileBit : nil
+    }
+}
+
+/// What `stat` shows of a node.
+public struct Attributes: Hashable, Sendable {
+    public enum Kind: Hashable, Sendable {
+        case directory, regularFile, symbolicLink
+    }
+
+    public var inode: UInt64
+    public var kind: Kind
+    /// Permission bits, e.g. 0o755.
+    public var permissions: UInt16
+    public var uid: UInt32
+    public var gid: UInt32
+    /// Always 0 for generated files (served with direct I/O); a symlink's
+    /// target length.
+    public var size: UInt64
+    public var linkCount: UInt32
+    /// Seconds since the Unix epoch.
+    public var modificationTime: UInt64
+}
+
+/// A name in a directory listing.
+public struct DirectoryEntry: Hashable, Sendable {
+    public var name: String
+    public var node: Node
+    public var kind: Attributes.Kind
+}

@@ -1,0 +1,205 @@
+import MempinDevice
+import SystemPackage
+
+/// An open file of the tree.
+public enum OpenFile: Sendable {
+    /// A small generated file (`stats`, `status`), rendered once at open.
+    case snapshot([UInt8])
+    /// A pin file, streamed by offset.
+    case pinFile(PinFileReader)
+    /// A `pin` control file of this process.
+    case control(pid: Int32)
+}
+
+/// What ``PinTree/refresh()`` found gone, for the kernel's caches.
+public struct RemovedNames: Hashable, Sendable {
+    /// Pin files gone: their process and name.
+    public var pinFiles: [(pid: Int32, name: String)] = []
+    /// Processes left without pins.
+    public var processes: [Int32] = []
+
+    public static func == (lhs: RemovedNames, rhs: RemovedNames) -> Bool {
+        lhs.processes == rhs.processes && lhs.pinFiles.elementsEqual(rhs.pinFiles) { $0 == $1 }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(processes)
+        for file in pinFiles {
+            hasher.combine(file.pid)
+            hasher.combine(file.name)
+        }
+    }
+}
+
+extension PinTree {
+    // MARK: Freshness
+
+    /// Reconciles the cache with the backend: drops pins whose process
+    /// exited, updates detached state.
+    ///
+    /// Pins made while it runs are never dropped: only pins known before the
+    /// backend was asked can be found missing.
+    @discardableResult
+    public func refresh() -> RemovedNames {
+        let known = withState { Set($0.pins.keys) }
+        guard let current = try? backend.listAll(pid: 0) else { return RemovedNames() }
+        let byID = Dictionary(current.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        return withState { state in
+            var removed = RemovedNames()
+            for id in known {
+                guard let old = state.pins[id] else { continue }
+                if let fresh = byID[id] {
+                    state.pins[id] = fresh
+                } else {
+                    state.remove(id: id)
+                    removed.pinFiles.append((old.pid, Formats.pinFileName(start: old.start, end: old.end)))
+                    if state.names[old.pid] == nil, !removed.processes.contains(old.pid) {
+                        removed.processes.append(old.pid)
+                    }
+                }
+            }
+            return removed
+        }
+    }
+
+    // MARK: Permission
+
+    /// Root, or the target's real uid, may pin and unpin its memory.
+    ///
+    /// - Throws: `ESRCH` when the process has gone, `EACCES` otherwise refused.
+    public func authorize(_ requester: Requester, toChange pid: Int32) throws(Errno) {
+        let owner = try processes.owner(of: pid)
+        guard requester.isRoot || requester.uid == owner.uid else { throw .permissionDenied }
+    }
+
+    // MARK: Open and read
+
+    /// Opens a file for reading or writing.
+    public func open(_ node: Node, for requester: Requester, writing: Bool) throws(Errno) -> OpenFile {
+        switch node {
+        case .root, .processDirectory:
+            throw .isDirectory
+        case .selfLink:
+            throw .tooManySymbolicLinkLevels
+        case .stats:
+            guard !writing else { throw .permissionDenied }
+            return .snapshot(Array(renderStats().utf8))
+        case .processStatus(let pid):
+            guard !writing else { throw .permissionDenied }
+            return .snapshot(Array(try renderStatus(of: pid).utf8))
+        case .pinControl(let pid):
+            guard writing else { throw .permissionDenied }
+            do { _ = try processes.owner(of: pid) } catch { throw .noSuchFileOrDirectory }
+            return .control(pid: pid)
+        case .pinFile(_, let id):
+            guard !writing else { throw .permissionDenied }
+            let fresh: PinRecord?
+            do { fresh = try backend.pin(id: id) } catch { throw error == .noSuchFileOrDirectory ? error : .ioError }
+            guard let fresh else {
+                withState { $0.remove(id: id) }
+                throw .noSuchFileOrDirectory
+            }
+            withState { state in
+                if state.pins[id] != nil { state.pins[id] = fresh }
+            }
+            return .pinFile(PinFileReader(pin: fresh, showsFrames: requester.isRoot, backend: backend))
+        }
+    }
+
+    /// Up to `size` bytes of an open file from `offset`.
+    public func read(_ file: OpenFile, offset: UInt64, size: Int) throws(Errno) -> [UInt8] {
+        switch file {
+        case .snapshot(let bytes):
+            guard offset < UInt64(bytes.count) else { return [] }
+            let start = Int(offset)
+            return Array(bytes[start..<min(bytes.count, start + size)])
+        case .pinFile(let reader):
+            return try reader.read(offset: offset, size: size)
+        case .control:
+            throw .badFileDescriptor
+        }
+    }
+
+    // MARK: Pin and unpin
+
+    /// Pins every range written to `pid`'s control file, all or nothing.
+    ///
+    /// - Returns: the new pins.
+    /// - Throws: the first error; no range of the write stays pinned.
+    public func pin(_ text: some Collection<UInt8>, in pid: Int32, for requester: Requester) throws(Errno) -> [PinRecord] {
+        try authorize(requester, toChange: pid)
+        let ranges = try RangeParser.parse(text)
+        var made: [PinRecord] = []
+        for range in ranges {
+            let request = PinRequest(
+                pid: pid, address: range.start, length: range.length, requesterUID: requester.uid,
+                requesterPID: requester.pid, ignoresMemlockLimit: requester.isRoot
+            )
+            do {
+                made.append(try backend.pin(request))
+            } catch {
+                for pin in made.reversed() {
+                    try? backend.unpin(id: pin.id)
+                }
+                throw error
+            }
+        }
+        withState { state in
+            for pin in made { state.insert(pin) }
+        }
+        return made
+    }
+
+    /// Unpins the pin file `name` of `pid`; the pages are unpinned when it
+    /// returns.
+    public func unlink(_ name: String, in pid: Int32, for requester: Requester) throws(Errno) -> PinRecord {
+        let pin: PinRecord? = withState { state in state.names[pid]?[name].flatMap { state.pins[$0] } }
+        guard let pin else {
+            if name == "pin" || name == "status" { throw .notPermitted }
+            throw .noSuchFileOrDirectory
+        }
+        do {
+            try authorize(requester, toChange: pid)
+        } catch .noSuchProcess where requester.isRoot {
+            // The target is exiting: root may still drop what is left.
+        }
+        do {
+            try backend.unpin(id: pin.id)
+        } catch .noSuchFileOrDirectory {
+            // Released already (the target exited): the file goes all the same.
+        }
+        withState { $0.remove(id: pin.id) }
+        return pin
+    }
+
+    // MARK: status and stats
+
+    /// `PID/status`: this process's pin totals and limits.
+    public func renderStatus(of pid: Int32) throws(Errno) -> String {
+        do { _ = try processes.owner(of: pid) } catch { throw .noSuchFileOrDirectory }
+        let pins = withState { state in (state.names[pid] ?? [:]).compactMap { state.pins[$0.value] } }
+        let pages = pins.reduce(0) { $0 + $1.pages }
+        let bytes = pins.reduce(0) { $0 + $1.bytes }
+        return Formats.keyedLines([
+            "pins": String(pins.count),
+            "pages": String(pages),
+            "bytes": String(bytes),
+            "detached_pins": String(pins.filter(\.isDetached).count),
+            "vm_pinned_bytes": String(processes.pinnedBytes(of: pid)),
+            "memlock_limit_bytes": processes.memlockLimit(of: pid).map { String($0) } ?? "unlimited",
+        ])
+    }
+
+    /// `stats`: totals over all pins.
+    public func renderStats() -> String {
+        refresh()
+        let pins = withState { Array($0.pins.values) }
+        return Formats.keyedLines([
+            "pins": String(pins.count),
+            "pages": String(pins.reduce(0) { $0 + $1.pages }),
+            "bytes": String(pins.reduce(0) { $0 + $1.bytes }),
+            "processes": String(Set(pins.map(\.pid)).count),
+            "detached_pins": String(pins.filter(\.isDetached).count),
+        ])
+    }
+}

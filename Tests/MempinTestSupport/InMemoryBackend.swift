@@ -1,0 +1,123 @@
+import MempinDevice
+import MempinTree
+import Synchronization
+import SystemPackage
+
+/// A pin backend in memory, for the host tests of the tree and the FUSE
+/// layer. It follows the module's rules (overlap EEXIST, zero length
+/// EINVAL, a refusal list for EFAULT/ENOMEM) but pins nothing: the
+/// kernel-backed tests run in the VM.
+public final class InMemoryBackend: PinBackend {
+    private struct State {
+        var pins: [UInt64: PinRecord] = [:]
+        var nextID: UInt64 = 1
+        var faultingAddresses: Set<UInt64> = []
+        var pageLimit: UInt64 = .max
+        var unpinCount = 0
+    }
+
+    private let state = Mutex(State())
+    public static let pageSize: UInt64 = 4096
+
+    public init() {}
+
+    /// Ranges containing `address` fail with EFAULT.
+    public func makeFault(at address: UInt64) {
+        state.withLock { _ = $0.faultingAddresses.insert(address) }
+    }
+
+    /// More than `pages` pinned in all fails with ENOMEM.
+    public func limitPages(to pages: UInt64) {
+        state.withLock { $0.pageLimit = pages }
+    }
+
+    /// A process exits: its pins go, as the module's release notifier does.
+    public func processExited(_ pid: Int32) {
+        state.withLock { state in state.pins = state.pins.filter { $0.value.pid != pid } }
+    }
+
+    /// Marks a pin detached.
+    public func detach(id: UInt64) {
+        state.withLock { _ = $0.pins[id]?.isDetached = true }
+    }
+
+    public var pinnedPages: UInt64 {
+        state.withLock { $0.pins.values.reduce(0) { $0 + $1.pages } }
+    }
+
+    public var unpinCount: Int { state.withLock { $0.unpinCount } }
+
+    public func pin(_ request: PinRequest) throws(Errno) -> PinRecord {
+        let (end, overflow) = request.address.addingReportingOverflow(request.length)
+        guard request.length > 0, !overflow else { throw .invalidArgument }
+        let start = request.address & ~(Self.pageSize - 1)
+        let alignedEnd = (end + Self.pageSize - 1) & ~(Self.pageSize - 1)
+        let result: Result<PinRecord, Errno> = state.withLock { state in
+            if state.faultingAddresses.contains(where: { $0 >= start && $0 < alignedEnd }) {
+                return .failure(.badAddress)
+            }
+            if state.pins.values.contains(where: { $0.pid == request.pid && $0.start < alignedEnd && start < $0.end }) {
+                return .failure(.fileExists)
+            }
+            let pages = (alignedEnd - start) / Self.pageSize
+            if state.pins.values.reduce(0, { $0 + $1.pages }) + pages > state.pageLimit {
+                return .failure(.noMemory)
+            }
+            let pin = PinRecord(
+                id: state.nextID, start: start, end: alignedEnd, pages: pages, pid: request.pid,
+                requesterUID: request.requesterUID, requesterPID: request.requesterPID,
+                pinnedAtNanoseconds: 1_764_262_800_000_000_000, pinDurationNanoseconds: 1000
+            )
+            state.nextID += 1
+            state.pins[pin.id] = pin
+            return .success(pin)
+        }
+        return try result.get()
+    }
+
+    public func unpin(id: UInt64) throws(Errno) {
+        let found = state.withLock { state in
+            state.unpinCount += 1
+            return state.pins.removeValue(forKey: id) != nil
+        }
+        guard found else { throw .noSuchFileOrDirectory }
+    }
+
+    public func listAll(pid: Int32) throws(Errno) -> [PinRecord] {
+        state.withLock { state in
+            state.pins.values.filter { pid == 0 || $0.pid == pid }.sorted { $0.id < $1.id }
+        }
+    }
+
+    public func pin(id: UInt64) throws(Errno) -> PinRecord? {
+        state.withLock { $0.pins[id] }
+    }
+
+    /// Page i of a pin has PFN 0x100000 + i.
+    public func pages(of id: UInt64, from first: UInt64, count: Int) throws(Errno) -> [PageRecord] {
+        guard let pin = state.withLock({ $0.pins[id] }) else { throw .noSuchFileOrDirectory }
+        guard first < pin.pages else { return [] }
+        let last = min(pin.pages, first + UInt64(count))
+        return (first..<last).map { index in
+            PageRecord(virtualAddress: pin.start + index * Self.pageSize, frameNumber: 0x10_0000 + index)
+        }
+    }
+}
+
+/// Process facts from a table, for unit tests.
+public struct FakeProcesses: ProcessFacts {
+    public var owners: [Int32: (uid: UInt32, gid: UInt32)]
+
+    public init(_ owners: [Int32: (uid: UInt32, gid: UInt32)]) {
+        self.owners = owners
+    }
+
+    public func owner(of pid: Int32) throws(Errno) -> (uid: UInt32, gid: UInt32) {
+        guard let owner = owners[pid] else { throw .noSuchProcess }
+        return owner
+    }
+
+    public func threadGroup(of tid: Int32) -> Int32? { owners[tid] != nil ? tid : nil }
+    public func pinnedBytes(of pid: Int32) -> UInt64 { 0 }
+    public func memlockLimit(of pid: Int32) -> UInt64? { 65536 }
+}

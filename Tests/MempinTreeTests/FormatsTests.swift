@@ -1,0 +1,55 @@
+import MempinDevice
+import MempinTree
+import Testing
+
+@Suite("File formats")
+struct FormatsTests {
+    @Test("pin file names are %08lx-%08lx and parse back")
+    func pinFileNames() {
+        #expect(Formats.pinFileName(start: 0x7f3a_1c00_0000, end: 0x7f3a_1c10_0000) == "7f3a1c000000-7f3a1c100000")
+        #expect(Formats.pinFileName(start: 0x1000, end: 0x2000) == "00001000-00002000")
+        #expect(Formats.parsePinFileName("00001000-00002000")! == (0x1000, 0x2000))
+        #expect(Formats.parsePinFileName("7f3a1c000000-7f3a1c100000")! == (0x7f3a_1c00_0000, 0x7f3a_1c10_0000))
+        for bad in ["1000-2000", "00001000-00002000 ", "0x00001000-00002000", "0000100G-00002000", "pin", "",
+                    "00001000", "00001000-00002000-00003000", "00001000-0000200A"] {
+            #expect(Formats.parsePinFileName(bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test("the header has the required keys in key value form, then a blank line")
+    func header() {
+        let pin = PinRecord(id: 7, start: 0x7f3a_1c00_0000, end: 0x7f3a_1c10_0000, pages: 256, pid: 4242)
+        let text = Formats.pinHeader(pin)
+        #expect(text.hasPrefix("start 7f3a1c000000\nend 7f3a1c100000\npages 256\nbytes 1048576\nwritable 1\nstate pinned\n"))
+        #expect(text.hasSuffix("\n\n"))
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            #expect(fields.count == 2)
+            #expect(fields[0].allSatisfy { $0.isLowercase || $0 == "_" })
+        }
+        var detached = pin
+        detached.isDetached = true
+        #expect(Formats.pinHeader(detached).contains("\nstate detached\n"))
+    }
+
+    @Test("page lines: vaddr and PFN in lowercase hex, PFN 0 when hidden")
+    func pageLines() {
+        let page = PageRecord(virtualAddress: 0x7f3a_1c00_1000, frameNumber: 0x12_34a6, node: 1, zone: .dma32, isHuge: true)
+        var buffer: [UInt8] = []
+        Formats.appendPageLine(page, showsFrame: true, to: &buffer)
+        Formats.appendPageLine(page, showsFrame: false, to: &buffer)
+        #expect(String(decoding: buffer, as: UTF8.self) == "7f3a1c001000 1234a6 1 dma32 1\n7f3a1c001000 0 1 dma32 1\n")
+        var low: [UInt8] = []
+        Formats.appendPageLine(PageRecord(virtualAddress: 0x1000, frameNumber: 0), showsFrame: true, to: &low)
+        #expect(String(decoding: low, as: UTF8.self) == "00001000 0 0 normal 0\n")
+    }
+
+    @Test("hex matches String(radix:) with padding", arguments: [0, 1, 0xf, 0x10, 0xdead_beef, UInt64.max])
+    func hex(value: UInt64) {
+        var buffer: [UInt8] = []
+        Formats.appendPageLine(PageRecord(virtualAddress: value, frameNumber: value), showsFrame: true, to: &buffer)
+        let fields = String(decoding: buffer, as: UTF8.self).split(separator: " ")
+        #expect(fields[0] == Formats.hex(value, width: 8))
+        #expect(fields[1] == String(value, radix: 16))
+    }
+}

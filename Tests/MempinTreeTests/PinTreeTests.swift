@@ -1,0 +1,160 @@
+import MempinDevice
+import MempinTestSupport
+import MempinTree
+import SystemPackage
+import Testing
+
+@Suite("Pin tree")
+struct PinTreeTests {
+    let backend = InMemoryBackend()
+    let tree: PinTree
+    let root = Requester(uid: 0, gid: 0, pid: 1)
+    let alice = Requester(uid: 1000, gid: 1000, pid: 500)
+    let bob = Requester(uid: 1001, gid: 1001, pid: 501)
+
+    init() {
+        tree = PinTree(backend: backend, processes: FakeProcesses([
+            4242: (1000, 1000), 500: (1000, 1000), 4343: (1001, 1001),
+        ]))
+    }
+
+    func pin(_ text: String, in pid: Int32 = 4242, as requester: Requester? = nil) throws(Errno) -> [PinRecord] {
+        try tree.pin(Array(text.utf8), in: pid, for: requester ?? root)
+    }
+
+    @Test("a write pins every line and names files like /proc/PID/maps")
+    func pinsAndNames() throws {
+        let pins = try pin("7f3a1c000000-7f3a1c100000\n0x1000+4K\n0x5000 8192\n")
+        #expect(pins.count == 3)
+        let names = try tree.entries(of: .processDirectory(pid: 4242)).map(\.name)
+        #expect(names == ["pin", "status", "00001000-00002000", "00005000-00007000", "7f3a1c000000-7f3a1c100000"])
+        let root = try tree.entries(of: .root).map(\.name)
+        #expect(root == ["self", "stats", "4242"])
+    }
+
+    @Test("a write is all or nothing", arguments: [
+        ("1000-2000\n9000-a000\n", Errno.badAddress),
+        ("1000-2000\n1800-3000\n", Errno.fileExists),
+        ("1000-2000\nbad\n", Errno.invalidArgument),
+    ])
+    func allOrNothing(text: String, error: Errno) throws {
+        backend.makeFault(at: 0x9000)
+        #expect(throws: error) { try pin(text) }
+        #expect(backend.pinnedPages == 0)
+        #expect(try tree.entries(of: .root).map(\.name) == ["self", "stats"])
+    }
+
+    @Test("over the limit is ENOMEM and pins nothing")
+    func overLimit() {
+        backend.limitPages(to: 2)
+        #expect(throws: Errno.noMemory) { try pin("1000+4K\n10000+16K\n") }
+        #expect(backend.pinnedPages == 0)
+    }
+
+    @Test("only root or the target's uid may pin and unpin")
+    func permissions() throws {
+        #expect(throws: Errno.permissionDenied) { try pin("1000+4K", as: bob) }
+        let made = try pin("1000+4K", as: alice)
+        #expect(made.first?.requesterUID == 1000)
+        #expect(throws: Errno.permissionDenied) {
+            try tree.unlink("00001000-00002000", in: 4242, for: bob)
+        }
+        _ = try tree.unlink("00001000-00002000", in: 4242, for: alice)
+        #expect(backend.pinnedPages == 0)
+        #expect(throws: Errno.noSuchProcess) { try pin("1000+4K", in: 999) }
+    }
+
+    @Test("rm of an unknown name is ENOENT; of the control files EPERM")
+    func unlinkErrors() {
+        #expect(throws: Errno.noSuchFileOrDirectory) { try tree.unlink("00001000-00002000", in: 4242, for: root) }
+        #expect(throws: Errno.notPermitted) { try tree.unlink("pin", in: 4242, for: root) }
+    }
+
+    @Test("lookups are counted and forgotten")
+    func lookupCounting() throws {
+        _ = try pin("1000+4K")
+        let dir = try tree.lookup(parent: 1, name: "4242")
+        _ = try tree.lookup(parent: 1, name: "4242")
+        let file = try tree.lookup(parent: dir.inode, name: "00001000-00002000")
+        #expect(tree.lookupCount(of: dir.inode) == 2)
+        #expect(try tree.node(forInode: file.inode) == .pinFile(pid: 4242, id: 1))
+        tree.forget(inode: dir.inode, count: 1)
+        #expect(tree.lookupCount(of: dir.inode) == 1)
+        tree.forget(inode: dir.inode, count: 1)
+        #expect(tree.lookupCount(of: dir.inode) == 0)
+        tree.forget(inode: file.inode, count: 1)
+        #expect(tree.lookupCount(of: file.inode) == 0)
+    }
+
+    @Test("lookup: unknown names and dead pids are ENOENT", arguments: ["999", "0", "-1", "04242", "abc", "4242x", "pin"])
+    func lookupMisses(name: String) {
+        #expect(throws: Errno.noSuchFileOrDirectory) { try tree.lookup(parent: 1, name: name) }
+    }
+
+    @Test("a live pid resolves before its first pin, owned by its real uid")
+    func livePidResolves() throws {
+        let dir = try tree.lookup(parent: 1, name: "4343")
+        #expect(dir.kind == .directory && dir.permissions == 0o755 && dir.uid == 1001)
+        let control = try tree.lookup(parent: dir.inode, name: "pin")
+        #expect(control.permissions == 0o200 && control.uid == 1001)
+    }
+
+    @Test("a process's exit drops its pins and its directory at refresh")
+    func exitRefresh() throws {
+        _ = try pin("1000+4K\n3000+4K\n")
+        backend.processExited(4242)
+        let removed = tree.refresh()
+        #expect(removed.processes == [4242])
+        #expect(removed.pinFiles.map(\.name).sorted() == ["00001000-00002000", "00003000-00004000"])
+        #expect(try tree.entries(of: .root).map(\.name) == ["self", "stats"])
+    }
+
+    @Test("status and stats are flat key value lines")
+    func statusAndStats() throws {
+        _ = try pin("1000+8K\n")
+        let status = try tree.renderStatus(of: 4242)
+        #expect(status == "pins 1\npages 2\nbytes 8192\ndetached_pins 0\nvm_pinned_bytes 0\nmemlock_limit_bytes 65536\n")
+        #expect(tree.renderStats() == "pins 1\npages 2\nbytes 8192\nprocesses 1\ndetached_pins 0\n")
+    }
+
+    @Test("pin files stream by offset, the same bytes whatever the read size", arguments: [1, 7, 100, 4096, 1 << 20])
+    func streaming(readSize: Int) throws {
+        let made = try pin("100000+40M")   // 10240 pages
+        let file = try tree.open(.pinFile(pid: 4242, id: made[0].id), for: root, writing: false)
+        var whole: [UInt8] = []
+        while true {
+            let chunk = try tree.read(file, offset: UInt64(whole.count), size: readSize)
+            if chunk.isEmpty { break }
+            whole += chunk
+        }
+        let text = String(decoding: whole, as: UTF8.self)
+        let blank = try #require(text.firstRange(of: "\n\n"))
+        let lines = text[blank.upperBound...].split(separator: "\n")
+        #expect(!text[blank.upperBound...].contains("\n\n"))
+        #expect(lines.count == 10240)
+        #expect(lines.first == "00100000 100000 0 normal 0")
+        #expect(lines.last == "028ff000 1027ff 0 normal 0")
+        // A read from the middle, not where the last one ended.
+        let header = text[..<blank.upperBound].utf8.count
+        let line = 27   // "00100000 100000 0 normal 0\n" is 27 bytes
+        let middle = try tree.read(file, offset: UInt64(header + 5 * line + 9), size: 6)
+        #expect(String(decoding: middle, as: UTF8.self) == "100005")
+    }
+
+    @Test("readers that are not root see PFN 0")
+    func hiddenFrames() throws {
+        let made = try pin("1000+4K", as: alice)
+        let file = try tree.open(.pinFile(pid: 4242, id: made[0].id), for: alice, writing: false)
+        let text = String(decoding: try tree.read(file, offset: 0, size: 4096), as: UTF8.self)
+        #expect(text.hasSuffix("\n\n00001000 0 0 normal 0\n"))
+    }
+
+    @Test("a detached pin says so")
+    func detached() throws {
+        let made = try pin("1000+4K")
+        backend.detach(id: made[0].id)
+        let file = try tree.open(.pinFile(pid: 4242, id: made[0].id), for: root, writing: false)
+        let text = String(decoding: try tree.read(file, offset: 0, size: 4096), as: UTF8.self)
+        #expect(text.contains("\nstate detached\n"))
+    }
+}
