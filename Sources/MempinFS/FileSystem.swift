@@ -1,1 +1,120 @@
+import CFuse
+import Logging
+import MempinDevice
 import MempinTree
+import Synchronization
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The mempin tree served over libfuse's low-level API.
+///
+/// libfuse calls the handlers in `FileSystem+Handlers.swift` from its worker
+/// threads; each handler makes exactly one reply. State shared between them
+/// is the tree's (behind its own lock) and the open handles here (behind
+/// `handles`).
+public final class FileSystem: Sendable {
+    /// The tree the handlers serve.
+    public let tree: PinTree
+    let processes: any ProcessFacts
+    let logger: Logger
+
+    /// How long the kernel may cache names and attributes, in seconds. A
+    /// pid directory leaves listings at once (readdir is never cached) and
+    /// its cached name within this time, or sooner by invalidation.
+    let cacheTimeout: Double = 1.0
+
+    /// How long the kernel may cache `attributes`. A file written to (`pin`)
+    /// would keep the size the kernel gave it after the write: never cache
+    /// files, whose size is always 0.
+    func attributeTimeout(of attributes: Attributes) -> Double {
+        attributes.kind == .regularFile ? 0 : cacheTimeout
+    }
+
+    /// An open file or directory of one `open`/`opendir`.
+    enum Handle: Sendable {
+        case file(OpenFile)
+        case directory([DirectoryEntry])
+    }
+
+    private struct Handles {
+        var open: [UInt64: Handle] = [:]
+        var next: UInt64 = 1
+    }
+
+    private let handles = Mutex(Handles())
+
+    public init(tree: PinTree, processes: any ProcessFacts = ProcFS(), logger: Logger) {
+        self.tree = tree
+        self.processes = processes
+        self.logger = logger
+    }
+
+    func register(_ handle: Handle) -> UInt64 {
+        handles.withLock { handles in
+            let id = handles.next
+            handles.next += 1
+            handles.open[id] = handle
+            return id
+        }
+    }
+
+    func handle(_ id: UInt64) -> Handle? {
+        handles.withLock { $0.open[id] }
+    }
+
+    func release(_ id: UInt64) {
+        handles.withLock { _ = $0.open.removeValue(forKey: id) }
+    }
+
+    /// The number of open handles (for tests).
+    public var openHandleCount: Int { handles.withLock { $0.open.count } }
+
+    /// Who sent `req`: its uid, gid and the thread group of its thread.
+    func requester(of req: fuse_req_t) -> Requester {
+        let context = fuse_req_ctx(req)!.pointee
+        let pid = Int32(context.pid)
+        return Requester(uid: context.uid, gid: context.gid, pid: processes.threadGroup(of: pid) ?? pid)
+    }
+
+    /// A `stat` for the kernel.
+    func stat(of attributes: Attributes) -> stat {
+        var st = Glibc.stat()
+        st.st_ino = UInt(attributes.inode)
+        let type: mode_t = switch attributes.kind {
+        case .directory: S_IFDIR
+        case .regularFile: S_IFREG
+        case .symbolicLink: S_IFLNK
+        }
+        st.st_mode = type | mode_t(attributes.permissions)
+        st.st_nlink = UInt(attributes.linkCount)
+        st.st_uid = attributes.uid
+        st.st_gid = attributes.gid
+        st.st_size = Int(attributes.size)
+        st.st_blksize = 4096
+        let time = timespec(tv_sec: Int(attributes.modificationTime), tv_nsec: 0)
+        st.st_mtim = time
+        st.st_ctim = time
+        st.st_atim = time
+        return st
+    }
+
+    /// Runs a handler body and replies with the errno it throws; the body
+    /// makes the success reply itself. Every refusal is logged once, with
+    /// who asked and why.
+    func replying(_ req: fuse_req_t, _ operation: String, _ subject: @autoclosure () -> String,
+                  quietly quietErrors: Set<Errno> = [], _ body: () throws(Errno) -> Void) {
+        do {
+            try body()
+        } catch {
+            if !quietErrors.contains(error) {
+                let who = requester(of: req)
+                logger.notice("refused \(operation) \(subject()): \(error) [errno \(error.rawValue)]",
+                              metadata: ["uid": "\(who.uid)", "pid": "\(who.pid)"])
+            }
+            fuse_reply_err(req, error.rawValue)
+        }
+    }
+}

@@ -112,4 +112,10 @@ public struct DirectoryEntry: Hashable, Sendable {
     public var name: String
     public var node: Node
     public var kind: Attributes.Kind
+
+    public init(name: String, node: Node, kind: Attributes.Kind) {
+        self.name = name
+        self.node = node
+        self.kind = kind
+    }
 }

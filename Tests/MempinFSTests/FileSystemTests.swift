@@ -1,1 +1,173 @@
+import Foundation
+import MempinFS
+import MempinTestSupport
+import MempinTree
 import Testing
+
+/// The tree mounted for real (FUSE on the host) over an in-memory backend,
+/// used from the shell. The kernel-backed end-to-end tests run in the VM.
+@Suite("FUSE mount on the host", .serialized)
+struct FileSystemTests {
+    /// Mounts a fresh tree, starts a target process, runs `body`, and
+    /// always unmounts and ends the target.
+    func withMount(_ body: (MountedTree, Target) throws -> Void) throws {
+        let tree = try MountedTree()
+        defer { tree.unmount() }
+        let target = try Shell.startTarget()
+        defer { target.end() }
+        try body(tree, target)
+    }
+
+    @Test("pin, ls, cat, head, wc and rm from the shell")
+    func walkthrough() throws {
+        try withMount { tree, target in
+            let pid = target.processIdentifier
+            let mp = tree.mountpoint
+            var r = Shell.run("echo 0x10000+16K > \(mp)/\(pid)/pin")
+            #expect(r.status == 0, "\(r.error)")
+            r = Shell.run("ls \(mp)")
+            #expect(r.output.split(separator: "\n") == ["\(pid)", "self", "stats"])
+            r = Shell.run("ls \(mp)/\(pid)")
+            #expect(r.output.split(separator: "\n") == ["00010000-00014000", "pin", "status"])
+            r = Shell.run("cat \(mp)/\(pid)/00010000-00014000")
+            #expect(r.output.hasPrefix("start 00010000\n") == false)
+            #expect(r.output.hasPrefix("start 10000\nend 14000\npages 4\nbytes 16384\nwritable 1\nstate pinned\n"))
+            #expect(r.output.hasSuffix("\n\n00010000 100000 0 normal 0\n00011000 100001 0 normal 0\n00012000 100002 0 normal 0\n00013000 100003 0 normal 0\n"))
+            r = Shell.run("head -n 2 \(mp)/\(pid)/00010000-00014000")
+            #expect(r.output == "start 10000\nend 14000\n")
+            r = Shell.run("sed -n '/^$/,$p' \(mp)/\(pid)/00010000-00014000 | wc -l")
+            #expect(r.output.trimmingCharacters(in: .whitespacesAndNewlines) == "5")
+            r = Shell.run("cat \(mp)/\(pid)/status")
+            #expect(r.output.hasPrefix("pins 1\npages 4\nbytes 16384\n"))
+            #expect(r.output.contains("\nvm_pinned_bytes 0\n"))
+            #expect(r.output.contains("\nmemlock_limit_bytes "))
+            r = Shell.run("cat \(mp)/stats")
+            #expect(r.output.hasPrefix("pins 1\npages 4\nbytes 16384\nprocesses 1\n"))
+            r = Shell.run("rm \(mp)/\(pid)/00010000-00014000 && ls \(mp) && ls \(mp)/\(pid)")
+            #expect(r.status == 0, "\(r.error)")
+            #expect(r.output.split(separator: "\n") == ["self", "stats", "pin", "status"])
+            #expect(tree.backend.pinnedPages == 0)
+        }
+    }
+
+    @Test("every refused write gives the contract's errno to the shell", arguments: [
+        ("nonsense", "Invalid argument"),
+        ("10000+1T", "Invalid argument"),
+        ("20000-10000", "Invalid argument"),
+        ("10000+0", "Invalid argument"),
+        ("ffffffffffffffff+2", "Invalid argument"),
+        ("10000+4K\\n10000+4K", "File exists"),
+        ("10000+4K\\n900000+4K", "Bad address"),
+    ])
+    func refusedWrites(text: String, message: String) throws {
+        try withMount { tree, target in
+            let pid = target.processIdentifier
+            tree.backend.makeFault(at: 0x90_0000)
+            // One write(2) for all lines: bash's printf writes line by line.
+            let r = Shell.run("f=$(mktemp); printf '\(text)\\n' > $f; cat $f > \(tree.mountpoint)/\(pid)/pin; s=$?; rm $f; exit $s")
+            #expect(r.status != 0)
+            #expect(r.error.contains(message), "\(r.error)")
+            #expect(tree.backend.pinnedPages == 0, "a refused write left pins")
+        }
+    }
+
+    @Test("over the limit is ENOMEM")
+    func overLimit() throws {
+        try withMount { tree, target in
+            let pid = target.processIdentifier
+            tree.backend.limitPages(to: 3)
+            let r = Shell.run("echo 10000+16K > \(tree.mountpoint)/\(pid)/pin")
+            #expect(r.error.contains("Cannot allocate memory"), "\(r.error)")
+        }
+    }
+
+    @Test("modes and owners follow the contract")
+    func modes() throws {
+        try withMount { tree, target in
+            let nobodyTarget = try Shell.startTarget(as: 65534)
+            defer { nobodyTarget.end() }
+            let npid = nobodyTarget.processIdentifier
+            #expect(Shell.run("echo 10000+4K > \(tree.mountpoint)/\(npid)/pin").status == 0)
+            let r = Shell.run("cd \(tree.mountpoint) && stat -c '%n %a %u %F' \(npid) \(npid)/pin \(npid)/00010000-00011000 stats self")
+            #expect(r.output.split(separator: "\n") == [
+                "\(npid) 755 65534 directory", "\(npid)/pin 200 65534 regular empty file",
+                "\(npid)/00010000-00011000 644 65534 regular empty file", "stats 444 0 regular empty file",
+                "self 777 0 symbolic link",
+            ])
+        }
+    }
+
+    @Test("a user may pin and unpin their own processes, not others'")
+    func userPermissions() throws {
+        try withMount { tree, target in
+            let pid = target.processIdentifier
+            let mine = try Shell.startTarget(as: 65534)
+            defer { mine.end() }
+            let mp = tree.mountpoint
+            var r = Shell.run("echo 10000+4K > \(mp)/\(pid)/pin", as: 65534)
+            #expect(r.error.contains("Permission denied"), "\(r.error)")
+            r = Shell.run("echo 10000+4K > \(mp)/\(mine.processIdentifier)/pin", as: 65534)
+            #expect(r.status == 0, "\(r.error)")
+            #expect(Shell.run("echo 20000+4K > \(mp)/\(pid)/pin").status == 0)
+            r = Shell.run("rm -f \(mp)/\(pid)/00020000-00021000", as: 65534)
+            #expect(r.error.contains("Permission denied"), "\(r.error)")
+            r = Shell.run("cat \(mp)/\(mine.processIdentifier)/00010000-00011000", as: 65534)
+            #expect(r.output.hasSuffix("\n\n00010000 0 0 normal 0\n"), "PFN must be 0 for non-root: \(r.output)")
+            r = Shell.run("rm \(mp)/\(mine.processIdentifier)/00010000-00011000", as: 65534)
+            #expect(r.status == 0, "\(r.error)")
+            #expect(tree.backend.pinnedPages == 1)
+        }
+    }
+
+    @Test("self points at the caller; unknown pids are ENOENT")
+    func selfAndMissing() throws {
+        try withMount { tree, target in
+            let r = Shell.run("echo $$; cd \(tree.mountpoint)/self && basename $(readlink /proc/$$/cwd); cd /; ls \(tree.mountpoint)/999999 2>&1; ls \(tree.mountpoint)/self/ 2>&1")
+            let lines = r.output.split(separator: "\n")
+            #expect(lines.count >= 3)
+            #expect(lines[0] == lines[1])
+            #expect(lines[2].contains("No such file or directory"))
+            #expect(lines.dropFirst(3) == ["pin", "status"])
+        }
+    }
+
+    @Test("a 1 GiB pin streams all 262144 page lines; concurrent readers agree")
+    func largePin() throws {
+        try withMount { tree, target in
+            let pid = target.processIdentifier
+            let mp = tree.mountpoint
+            #expect(Shell.run("echo 7f0000000000+1G > \(mp)/\(pid)/pin").status == 0)
+            let file = "\(mp)/\(pid)/7f0000000000-7f0040000000"
+            let r = Shell.run("sed -n '/^$/,$p' \(file) | tail -n +2 | wc -l; tail -n 1 \(file)")
+            #expect(r.output == "262144\n7f003ffff000 13ffff 0 normal 0\n")
+            let sums = Shell.run("for i in 1 2 3 4 5 6; do md5sum < \(file) & done; wait")
+            let distinct = Set(sums.output.split(separator: "\n"))
+            #expect(distinct.count == 1 && sums.output.split(separator: "\n").count == 6)
+        }
+    }
+
+    @Test("a process's directory leaves the listing within a second of its exit")
+    func exitLeavesListing() throws {
+        try withMount { tree, target in
+            let pid = target.processIdentifier
+            let mp = tree.mountpoint
+            #expect(Shell.run("echo 10000+4K > \(mp)/\(pid)/pin").status == 0)
+            #expect(Shell.run("ls \(mp)").output.contains("\(pid)"))
+            target.end()
+            tree.backend.processExited(pid)   // what the module's release notifier does
+            let r = Shell.run("sleep 1; ls \(mp); ls \(mp)/\(pid) 2>&1")
+            #expect(!r.output.split(separator: "\n").contains("\(pid)"))
+            #expect(r.output.contains("No such file or directory"))
+        }
+    }
+
+    @Test("the tree refuses creating, renaming and removing its own files")
+    func readOnlyShape() throws {
+        try withMount { tree, target in
+            let pid = target.processIdentifier
+            let mp = tree.mountpoint
+            let r = Shell.run("mkdir \(mp)/x 2>&1; touch \(mp)/\(pid)/x 2>&1; rm \(mp)/\(pid)/pin 2>&1; mv \(mp)/stats \(mp)/y 2>&1")
+            #expect(r.output.components(separatedBy: "Operation not permitted").count - 1 == 4, "\(r.output)")
+        }
+    }
+}

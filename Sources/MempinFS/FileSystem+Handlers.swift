@@ -1,0 +1,191 @@
+import CFuse
+import MempinTree
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The low-level handlers, in the order of struct fuse_lowlevel_ops. Each
+// path ends in exactly one fuse_reply_*: success replies in the body,
+// errors through FileSystem.replying's single catch.
+
+extension FileSystem {
+    static func from(_ req: fuse_req_t?) -> FileSystem {
+        Unmanaged<FileSystem>.fromOpaque(fuse_req_userdata(req)!).takeUnretainedValue()
+    }
+
+    /// The handler table handed to `fuse_session_new`.
+    static func operations() -> fuse_lowlevel_ops {
+        var ops = fuse_lowlevel_ops()
+        ops.lookup = { req, parent, name in
+            let fs = FileSystem.from(req)
+            let name = String(cString: name!)
+            fs.replying(req!, "lookup", name, quietly: [.noSuchFileOrDirectory, .notDirectory]) { () throws(Errno) in
+                let attributes = try fs.tree.lookup(parent: UInt64(parent), name: name)
+                var entry = fuse_entry_param()
+                entry.ino = fuse_ino_t(attributes.inode)
+                entry.generation = 1
+                entry.attr = fs.stat(of: attributes)
+                entry.attr_timeout = fs.attributeTimeout(of: attributes)
+                entry.entry_timeout = fs.cacheTimeout
+                if fuse_reply_entry(req, &entry) != 0 {
+                    // The request was interrupted: the kernel did not take it.
+                    fs.tree.forget(inode: attributes.inode, count: 1)
+                }
+            }
+        }
+        ops.forget = { req, ino, nlookup in
+            FileSystem.from(req).tree.forget(inode: UInt64(ino), count: nlookup)
+            fuse_reply_none(req)
+        }
+        ops.forget_multi = { req, count, forgets in
+            let fs = FileSystem.from(req)
+            for index in 0..<count {
+                let forget = forgets![index]
+                fs.tree.forget(inode: UInt64(forget.ino), count: forget.nlookup)
+            }
+            fuse_reply_none(req)
+        }
+        ops.getattr = { req, ino, _ in
+            let fs = FileSystem.from(req)
+            fs.replying(req!, "getattr", "inode \(ino)", quietly: [.noSuchFileOrDirectory]) { () throws(Errno) in
+                let attributes = try fs.tree.attributes(of: try fs.tree.node(forInode: UInt64(ino)))
+                var st = fs.stat(of: attributes)
+                fuse_reply_attr(req, &st, fs.attributeTimeout(of: attributes))
+            }
+        }
+        ops.setattr = { req, ino, _, toSet, _ in
+            let fs = FileSystem.from(req)
+            fs.replying(req!, "setattr", "inode \(ino)") { () throws(Errno) in
+                let node = try fs.tree.node(forInode: UInt64(ino))
+                // `echo RANGE > pin` truncates first; times are ignored.
+                let harmless = FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME
+                    | FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME
+                guard case .pinControl = node, toSet & ~harmless == 0 else { throw .notPermitted }
+                let attributes = try fs.tree.attributes(of: node)
+                var st = fs.stat(of: attributes)
+                fuse_reply_attr(req, &st, fs.attributeTimeout(of: attributes))
+            }
+        }
+        ops.readlink = { req, ino in
+            let fs = FileSystem.from(req)
+            fs.replying(req!, "readlink", "inode \(ino)") { () throws(Errno) in
+                let target = try fs.tree.linkTarget(of: try fs.tree.node(forInode: UInt64(ino)), for: fs.requester(of: req!))
+                fuse_reply_readlink(req, target)
+            }
+        }
+        ops.mknod = { req, _, name, _, _ in FileSystem.refuse(req, "mknod", name) }
+        ops.mkdir = { req, _, name, _ in FileSystem.refuse(req, "mkdir", name) }
+        ops.unlink = { req, parent, name in
+            let fs = FileSystem.from(req)
+            let name = String(cString: name!)
+            fs.replying(req!, "unlink", name) { () throws(Errno) in
+                guard case .processDirectory(let pid) = try fs.tree.node(forInode: UInt64(parent)) else {
+                    throw .notPermitted
+                }
+                let who = fs.requester(of: req!)
+                let pin = try fs.tree.unlink(name, in: pid, for: who)
+                fs.logger.info("unpinned \(pid)/\(name): \(pin.pages) pages", metadata: ["uid": "\(who.uid)", "pid": "\(who.pid)"])
+                fuse_reply_err(req, 0)
+            }
+        }
+        ops.rmdir = { req, _, name in FileSystem.refuse(req, "rmdir", name) }
+        ops.symlink = { req, _, _, name in FileSystem.refuse(req, "symlink", name) }
+        ops.rename = { req, _, name, _, _, _ in FileSystem.refuse(req, "rename", name) }
+        ops.link = { req, _, _, name in FileSystem.refuse(req, "link", name) }
+        ops.create = { req, _, name, _, _ in FileSystem.refuse(req, "create", name) }
+        ops.open = { req, ino, fi in
+            let fs = FileSystem.from(req)
+            fs.replying(req!, "open", "inode \(ino)") { () throws(Errno) in
+                let node = try fs.tree.node(forInode: UInt64(ino))
+                let writing = fi!.pointee.flags & O_ACCMODE != O_RDONLY
+                let file = try fs.tree.open(node, for: fs.requester(of: req!), writing: writing)
+                let handle = fs.register(.file(file))
+                fi!.pointee.fh = handle
+                // Generated content has no size up front: direct I/O makes
+                // the kernel read until we return less.
+                CFuse_set_direct_io(fi)
+                if fuse_reply_open(req, fi) != 0 { fs.release(handle) }
+            }
+        }
+        ops.read = { req, _, size, offset, fi in
+            let fs = FileSystem.from(req)
+            fs.replying(req!, "read", "handle \(fi!.pointee.fh)") { () throws(Errno) in
+                guard case .file(let file) = fs.handle(fi!.pointee.fh) else { throw .badFileDescriptor }
+                let bytes = try fs.tree.read(file, offset: UInt64(max(0, offset)), size: size)
+                bytes.withUnsafeBufferPointer { buffer in
+                    _ = fuse_reply_buf(req, buffer.baseAddress, buffer.count)
+                }
+            }
+        }
+        ops.write = { req, _, buf, size, _, fi in
+            let fs = FileSystem.from(req)
+            let bytes = UnsafeRawBufferPointer(start: buf, count: size)
+            fs.replying(req!, "write", String(decoding: bytes.prefix(200), as: UTF8.self).debugDescription) { () throws(Errno) in
+                guard case .file(.control(let pid)) = fs.handle(fi!.pointee.fh) else { throw .badFileDescriptor }
+                let who = fs.requester(of: req!)
+                let pins = try fs.tree.pin(bytes, in: pid, for: who)
+                for pin in pins {
+                    fs.logger.info("pinned \(pid)/\(Formats.pinFileName(start: pin.start, end: pin.end)): \(pin.pages) pages",
+                                   metadata: ["uid": "\(who.uid)", "pid": "\(who.pid)"])
+                }
+                fuse_reply_write(req, size)
+            }
+        }
+        ops.release = { req, _, fi in
+            FileSystem.from(req).release(fi!.pointee.fh)
+            fuse_reply_err(req, 0)
+        }
+        ops.opendir = { req, ino, fi in
+            let fs = FileSystem.from(req)
+            fs.replying(req!, "opendir", "inode \(ino)", quietly: [.noSuchFileOrDirectory]) { () throws(Errno) in
+                let node = try fs.tree.node(forInode: UInt64(ino))
+                let entries = try fs.tree.entries(of: node)
+                let dots = [
+                    DirectoryEntry(name: ".", node: node, kind: .directory),
+                    DirectoryEntry(name: "..", node: .root, kind: .directory),
+                ]
+                let handle = fs.register(.directory(dots + entries))
+                fi!.pointee.fh = handle
+                if fuse_reply_open(req, fi) != 0 { fs.release(handle) }
+            }
+        }
+        ops.readdir = { req, _, size, offset, fi in
+            let fs = FileSystem.from(req)
+            fs.replying(req!, "readdir", "handle \(fi!.pointee.fh)") { () throws(Errno) in
+                guard case .directory(let entries) = fs.handle(fi!.pointee.fh) else { throw .badFileDescriptor }
+                var buffer = [CChar](repeating: 0, count: size)
+                var used = 0
+                var index = max(0, Int(offset))
+                buffer.withUnsafeMutableBufferPointer { buffer in
+                    while index < entries.count {
+                        let entry = entries[index]
+                        var st = Glibc.stat()
+                        st.st_ino = UInt(entry.node.inode)
+                        st.st_mode = entry.kind == .directory ? S_IFDIR : entry.kind == .symbolicLink ? S_IFLNK : S_IFREG
+                        let needed = fuse_add_direntry(req, buffer.baseAddress! + used, size - used, entry.name, &st, off_t(index + 1))
+                        if needed > size - used { break }
+                        used += needed
+                        index += 1
+                    }
+                    _ = fuse_reply_buf(req, buffer.baseAddress, used)
+                }
+            }
+        }
+        ops.releasedir = { req, _, fi in
+            FileSystem.from(req).release(fi!.pointee.fh)
+            fuse_reply_err(req, 0)
+        }
+        return ops
+    }
+
+    /// The tree's names are generated: creating, renaming and removing
+    /// directories is not permitted.
+    static func refuse(_ req: fuse_req_t?, _ operation: String, _ name: UnsafePointer<CChar>?) {
+        let fs = FileSystem.from(req)
+        fs.replying(req!, operation, name.map { String(cString: $0) } ?? "") { () throws(Errno) in
+            throw .notPermitted
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import CFuse
+import Logging
+import MempinTree
+import Synchronization
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A mounted FUSE session serving a ``FileSystem``.
+///
+/// Create it (which mounts), call ``run(threads:)`` (which serves until the
+/// mount goes away or a signal asks us to stop), then let it go (which
+/// unmounts). A refresher thread reconciles the tree with the kernel twice a
+/// second and drops the kernel's cached names of pins and processes that
+/// went away (`fuse_lowlevel_notify_inval_entry`, outside any handler).
+public final class FuseSession: @unchecked Sendable {
+    // @unchecked: `session` is libfuse's, used by libfuse's own threads and
+    // by the refresher only through calls libfuse documents as thread-safe.
+    private let session: OpaquePointer
+    private let fileSystem: FileSystem
+    private let retained: Unmanaged<FileSystem>
+    private var signalHandlersInstalled = false
+    private let stopping = Atomic<Bool>(false)
+
+    /// The mount point.
+    public let mountpoint: String
+
+    /// Mounts `fileSystem` at `mountpoint`.
+    ///
+    /// - Parameters:
+    ///   - options: FUSE mount options (`allow_other`, ...); the tree always
+    ///     adds `default_permissions`, `fsname` and `subtype`.
+    ///   - handlesSignals: stop on SIGINT, SIGTERM and SIGHUP (the server);
+    ///     tests stop by unmounting.
+    public init(fileSystem: FileSystem, mountpoint: String, options: [String], handlesSignals: Bool) throws(Errno) {
+        self.fileSystem = fileSystem
+        self.mountpoint = mountpoint
+        let allOptions = (["fsname=mempinfs", "subtype=mempinfs", "default_permissions"] + options)
+            .joined(separator: ",")
+        let arguments = ["mempinfs", "-o", allOptions]
+        var cArguments: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { cArguments.forEach { free($0) } }
+        var operations = FileSystem.operations()
+        let userdata = Unmanaged.passRetained(fileSystem)
+        retained = userdata
+        let made = cArguments.withUnsafeMutableBufferPointer { argv -> OpaquePointer? in
+            var args = fuse_args(argc: Int32(arguments.count), argv: argv.baseAddress, allocated: 0)
+            defer { fuse_opt_free_args(&args) }
+            return fuse_session_new(&args, &operations, MemoryLayout<fuse_lowlevel_ops>.size, userdata.toOpaque())
+        }
+        guard let made else {
+            retained.release()
+            throw .invalidArgument
+        }
+        session = made
+        if handlesSignals {
+            guard fuse_set_signal_handlers(session) == 0 else {
+                fuse_session_destroy(session)
+                retained.release()
+                throw .ioError
+            }
+            signalHandlersInstalled = true
+        }
+        guard fuse_session_mount(session, mountpoint) == 0 else {
+            if signalHandlersInstalled { fuse_remove_signal_handlers(session) }
+            fuse_session_destroy(session)
+            retained.release()
+            throw .noSuchFileOrDirectory
+        }
+    }
+
+    deinit {
+        fuse_session_unmount(session)
+        if signalHandlersInstalled { fuse_remove_signal_handlers(session) }
+        fuse_session_destroy(session)
+        retained.release()
+    }
+
+    /// Serves requests on up to `threads` threads until the mount goes away
+    /// or a signal stops it.
+    ///
+    /// - Returns: 0, or the libfuse loop's error.
+    @discardableResult
+    public func run(threads: UInt32 = 16) -> Int32 {
+        stopping.store(false, ordering: .relaxed)
+        let refresher = startRefresher()
+        let result = CFuse_session_loop_mt(session, threads)
+        stopping.store(true, ordering: .relaxed)
+        var joined: UnsafeMutableRawPointer?
+        if let refresher { pthread_join(refresher, &joined) }
+        return result
+    }
+
+    /// Daemonizes unless `foreground`: forks, detaches, and returns in the
+    /// child. Call after mounting, before ``run(threads:)``.
+    public func daemonize(foreground: Bool) -> Bool {
+        fuse_daemonize(foreground ? 1 : 0) == 0
+    }
+
+    // MARK: Freshness
+
+    private func startRefresher() -> pthread_t? {
+        var thread = pthread_t()
+        let context = Unmanaged.passRetained(self).toOpaque()
+        let created = pthread_create(&thread, nil, { context in
+            let session = Unmanaged<FuseSession>.fromOpaque(context!).takeRetainedValue()
+            session.refreshUntilStopped()
+            return nil
+        }, context)
+        guard created == 0 else {
+            Unmanaged<FuseSession>.fromOpaque(context).release()
+            return nil
+        }
+        return thread
+    }
+
+    private func refreshUntilStopped() {
+        while !stopping.load(ordering: .relaxed) && fuse_session_exited(session) == 0 {
+            var pause = timespec(tv_sec: 0, tv_nsec: 250_000_000)
+            nanosleep(&pause, nil)
+            let removed = fileSystem.tree.refresh()
+            for (pid, name) in removed.pinFiles {
+                invalidate(parent: Node.processDirectory(pid: pid).inode, name: name)
+            }
+            for pid in removed.processes {
+                invalidate(parent: Node.root.inode, name: String(pid))
+            }
+        }
+    }
+
+    private func invalidate(parent: UInt64, name: String) {
+        _ = name.withCString { fuse_lowlevel_notify_inval_entry(session, fuse_ino_t(parent), $0, strlen($0)) }
+    }
+}

@@ -1,2 +1,0 @@
-import MempinFS
-print("mempinfs")
