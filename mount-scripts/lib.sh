@@ -30,11 +30,19 @@ build_module() {
 	fi
 }
 
-# build_c_tests: the module's C tests, for the guest.
+# build_c_tests: the module's C tests and the e2e target, for the guest.
 build_c_tests() {
 	mkdir -p "$OUT/bin"
 	gcc -O2 -g -Wall -Wextra -Werror -pthread -o "$OUT/bin/mempinfd_test" \
-		"$PROJECT/kernel/tests/mempinfd_test.c"
+		"$PROJECT/kernel/tests/mempinfd_test.c" &&
+	gcc -O2 -g -Wall -Wextra -Werror -o "$OUT/bin/mempin-target" \
+		"$PROJECT/mount-scripts/e2e/target.c"
+}
+
+# build_server: the release mempinfs; prints its path.
+build_server() {
+	(cd "$PROJECT" && swift build -c release --product mempinfs >&2) || return 1
+	echo "$(cd "$PROJECT" && swift build -c release --show-bin-path)/mempinfs"
 }
 
 # vm_run VERSION RESULTS_DIR CMD...: boot the Debian kernel VERSION under TCG

@@ -5,6 +5,10 @@ import MempinFS
 import MempinTree
 import SystemPackage
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @main
 struct Mempinfs: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -59,7 +63,8 @@ struct Mempinfs: ParsableCommand {
         logger.info("serving \(device) at \(mountpoint)")
         let result = session.run()
         logger.info("unmounted \(mountpoint); closing the container releases its pins")
-        if result != 0 { throw ExitCode(1) }
+        // libfuse's loop reports the signal that stopped it: a clean stop.
+        if result != 0 && ![SIGINT, SIGTERM, SIGHUP].contains(result) { throw ExitCode(1) }
     }
 }
 
