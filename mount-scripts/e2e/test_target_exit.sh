@@ -1,0 +1,16 @@
+#!/bin/bash
+# A target's exit releases its pins; its directory leaves the listing
+# within a second.
+source "$(dirname "$0")/lib.sh"
+
+start_target 8
+check "pin 4M" write_pin "$TARGET" "0x$RW+4M"
+check "pin 2M more" write_pin "$TARGET" "$(hex_add "$RW" 4194304)+2M"
+check_eq "foll_pin sees 1536 pages" "$(($(foll_balance) - BASELINE))" 1536
+stop_target "$TARGET"
+check_eq "exit releases the pins" "$(foll_balance)" "$BASELINE"
+sleep 1
+check "the directory left the listing" bash -c "! ls $MP | grep -qx $TARGET"
+check "and its name" bash -c "! test -e $MP/$TARGET"
+check "stats has no pins of it" grep -qx "processes 0" "$MP/stats"
+finish
