@@ -404,7 +404,8 @@ static int mempin_pin_pages(struct mm_struct *mm, bool remote,
 						    pages + done, NULL);
 #endif
 		else
-			ret = pin_user_pages_fast(addr, min(todo, (unsigned long)INT_MAX),
+			ret = pin_user_pages_fast(addr,
+						  min_t(unsigned long, todo, INT_MAX),
 						  gup_flags, pages + done);
 		if (ret <= 0)
 			break;
