@@ -36,7 +36,11 @@ struct Mempinfs: ParsableCommand {
     var mountpoint: String
 
     func run() throws {
-        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        // In the foreground, log to standard error; as a daemon, to syslog.
+        let foreground = self.foreground
+        LoggingSystem.bootstrap { label in
+            foreground ? StreamLogHandler.standardError(label: label) as any LogHandler : SyslogLogHandler(label: label)
+        }
         var logger = Logger(label: "mempinfs")
         logger.logLevel = logLevel
 

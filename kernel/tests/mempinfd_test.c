@@ -712,6 +712,160 @@ static void test_garbage_ioctls_pin_nothing(void)
 	close(fd);
 }
 
+struct race_arg {
+	int fd;
+	int index;
+	int failures;
+};
+
+/* One manager thread: pin, list, read pages and unpin its own range. */
+static void *manager_rounds(void *p)
+{
+	struct race_arg *arg = p;
+	struct mempin_page_info pages[16];
+	struct mempin_pin_info info[64];
+	char *buf = map_anon(16 * page_size);
+	struct mempin_pin pin_out;
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		if (mgr_pin(arg->fd, getpid(), (uintptr_t)buf, 16 * page_size,
+			    0, 0, &pin_out)) {
+			arg->failures++;
+			continue;
+		}
+		if (mgr_list(arg->fd, 0, info, 64) < 1)
+			arg->failures++;
+		if (mgr_pages(arg->fd, pin_out.id, 0, pages, 16) != 16)
+			arg->failures++;
+		if (mgr_unpin(arg->fd, pin_out.id))
+			arg->failures++;
+	}
+	munmap(buf, 16 * page_size);
+	return NULL;
+}
+
+/* A thread that lists and reads whatever is there, tolerating ENOENT. */
+static void *reader_rounds(void *p)
+{
+	struct race_arg *arg = p;
+	struct mempin_page_info pages[64];
+	struct mempin_pin_info info[64];
+	int i, j, n;
+
+	for (i = 0; i < 400; i++) {
+		n = mgr_list(arg->fd, 0, info, 64);
+		if (n < 0)
+			arg->failures++;
+		for (j = 0; j < n; j++)
+			if (mgr_pages(arg->fd, info[j].id, 0, pages, 64) < 0 &&
+			    errno != ENOENT)
+				arg->failures++;
+	}
+	return NULL;
+}
+
+static void test_manager_pin_list_read_unpin_race(void)
+{
+	struct race_arg args[8];
+	pthread_t threads[8];
+	int fd = open_dev(), i, failures = 0;
+
+	for (i = 0; i < 8; i++) {
+		args[i] = (struct race_arg){ .fd = fd, .index = i };
+		pthread_create(&threads[i], NULL,
+			       i < 6 ? manager_rounds : reader_rounds, &args[i]);
+	}
+	for (i = 0; i < 8; i++) {
+		pthread_join(threads[i], NULL);
+		failures += args[i].failures;
+	}
+	CHECK(failures == 0, "%d operations failed", failures);
+	close(fd);
+}
+
+/* Targets exit while their pins are listed, read and unpinned. */
+static void test_target_exits_while_listed(void)
+{
+	struct race_arg arg;
+	pthread_t reader;
+	int fd = open_dev(), round;
+
+	arg = (struct race_arg){ .fd = fd };
+	pthread_create(&reader, NULL, reader_rounds, &arg);
+	for (round = 0; round < 20; round++) {
+		uint64_t addr;
+		pid_t child = spawn_target(64, &addr, 0);
+
+		CHECK_OK(mgr_pin(fd, child, addr, 32 * page_size, 0, 0, NULL));
+		CHECK_OK(mgr_pin(fd, child, addr + 32 * page_size,
+				 32 * page_size, 0, 0, NULL));
+		end_target(child);
+	}
+	pthread_join(reader, NULL);
+	CHECK(arg.failures == 0, "%d reads failed", arg.failures);
+	close(fd);
+}
+
+/* Containers closed by one thread while another pins into them. */
+static void test_close_races_with_pin(void)
+{
+	char *buf = map_anon(8 * page_size);
+	int round;
+
+	for (round = 0; round < 200; round++) {
+		int fd = open_dev();
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			/* The child shares the container and pins into it. */
+			pin(fd, buf, 8 * page_size);
+			_exit(0);
+		}
+		close(fd);
+		waitpid(pid, NULL, 0);
+	}
+	munmap(buf, 8 * page_size);
+}
+
+static void test_thp_pin_reports_huge_pages(void)
+{
+	size_t len = 4UL << 20;
+	char *raw = mmap(NULL, len * 2, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *buf = (char *)(((uintptr_t)raw + (2UL << 20) - 1) & ~((2UL << 20) - 1));
+	struct mempin_page_info pages[4];
+	struct mempin_pin_info info[2];
+	struct mempin_pin p;
+	int fd = open_dev();
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	char mode[128] = "";
+
+	if (f) {
+		if (!fgets(mode, sizeof(mode), f))
+			mode[0] = 0;
+		fclose(f);
+	}
+	madvise(buf, len, MADV_HUGEPAGE);
+	memset(buf, 1, len);
+	CHECK_OK(mgr_pin(fd, getpid(), (uintptr_t)buf, len, 0, 0, &p));
+	CHECK(mgr_list(fd, 0, info, 2) == 1, "list");
+	CHECK(mgr_pages(fd, p.id, 0, pages, 4) == 4, "pages");
+	if (strstr(mode, "[never]")) {
+		printf("#   THP disabled here: huge_pages %llu\n",
+		       (unsigned long long)info[0].huge_pages);
+	} else {
+		CHECK(info[0].huge_pages == info[0].pages,
+		      "huge_pages %llu of %llu", (unsigned long long)info[0].huge_pages,
+		      (unsigned long long)info[0].pages);
+		CHECK(pages[0].flags & MEMPIN_PAGE_HUGE, "page 0 not huge");
+		CHECK(pages[1].pfn == pages[0].pfn + 1, "THP pages not contiguous");
+	}
+	CHECK_OK(mgr_unpin(fd, p.id));
+	close(fd);
+	munmap(raw, len * 2);
+}
+
 struct test {
 	const char *name;
 	test_fn fn;
@@ -741,6 +895,10 @@ static const struct test tests[] = {
 	T(test_version_reports_abi),
 	T(test_module_limit_is_enomem),
 	T(test_garbage_ioctls_pin_nothing),
+	T(test_manager_pin_list_read_unpin_race),
+	T(test_target_exits_while_listed),
+	T(test_close_races_with_pin),
+	T(test_thp_pin_reports_huge_pages),
 };
 
 int main(int argc, char **argv)
