@@ -53,6 +53,6 @@ vm_run() {
 	shift 2
 	mkdir -p "$results"
 	(cd "$PROJECT" && timeout --kill-after=10 "${VM_TIMEOUT:-900}" \
-		vng -r "/boot/vmlinuz-$v" --disable-kvm --memory 2G --cpus 2 \
+		vng -r "/boot/vmlinuz-$v" --disable-kvm --memory "${VM_MEMORY:-2G}" --cpus 2 \
 		--rwdir "$results" --exec "$*" </dev/null)
 }

@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Turn the guest's key=value benchmark lines into a table and JSON.
+
+Usage: report.py JSON_OUT SERIES=bench.txt [SERIES=bench.txt ...]
+Prints one Markdown table per kernel: our figure, its baseline measured in
+the same VM session, the ratio, and the issue's target where it has one.
+"""
+import json
+import sys
+
+
+def parse(path):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            fields = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+            if "row" in fields:
+                rows.append(fields)
+    return rows
+
+
+def timing(rows, row, size, op):
+    for r in rows:
+        if r.get("row") == row and r.get("op") == op and (size is None or int(r.get("size", -1)) == size):
+            if "median_ns" in r:
+                return r
+    return None
+
+
+def fmt_ns(ns):
+    ns = float(ns)
+    if ns >= 1e9:
+        return f"{ns / 1e9:.2f} s"
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.1f} µs"
+    return f"{ns:.0f} ns"
+
+
+def spread(r):
+    return f"{fmt_ns(r['min_ns'])}–{fmt_ns(r['max_ns'])}"
+
+
+def size_name(size):
+    for unit, div in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= div:
+            return f"{size // div} {unit}"
+    return f"{size} B"
+
+
+def table(series, rows):
+    out = []
+    figures = []
+    machine = next((r for r in rows if r["row"] == "machine"), {})
+    out.append(f"### {series}: kernel {machine.get('kernel', '?')}, {machine.get('cpus', '?')} vCPUs (TCG), "
+               f"{int(machine.get('mem_kb', 0)) // 1024} MiB, THP {machine.get('thp', '?')}")
+    out.append("")
+    out.append("| what | ours (median, spread) | baseline (median, spread) | ratio | target |")
+    out.append("| --- | --- | --- | --- | --- |")
+
+    def add(what, ours, base, target=None, base_name=""):
+        if not ours or not base:
+            out.append(f"| {what} | {'—' if not ours else fmt_ns(ours['median_ns'])} | "
+                       f"{'—' if not base else fmt_ns(base['median_ns'])} | — | {target or ''} |")
+            return
+        ratio = float(ours["median_ns"]) / max(1.0, float(base["median_ns"]))
+        met = ""
+        if target:
+            limit = float(target.split()[-1].rstrip("×"))
+            met = (" ✓" if (ratio <= limit if target.startswith("≤") else ratio >= limit) else " ✗")
+        out.append(f"| {what} | {fmt_ns(ours['median_ns'])} ({spread(ours)}) | {base_name}{fmt_ns(base['median_ns'])} "
+                   f"({spread(base)}) | {ratio:.2f}× | {(target or '') + met} |")
+        figures.append({"what": what, "ours_ns": int(ours["median_ns"]), "ours_min_ns": int(ours["min_ns"]),
+                        "ours_max_ns": int(ours["max_ns"]), "baseline_ns": int(base["median_ns"]),
+                        "baseline_min_ns": int(base["min_ns"]), "baseline_max_ns": int(base["max_ns"]),
+                        "ratio": round(ratio, 3), "target": target})
+
+    for size in (4096, 2 << 20, 64 << 20, 1 << 30):
+        big = size >= (64 << 20)
+        add(f"pin {size_name(size)}: tree vs raw ioctl", timing(rows, "tree", size, "pin"),
+            timing(rows, "raw_ioctl", size, "pin"), "≤ 1.10×" if big else None, "raw ")
+        add(f"pin {size_name(size)}: tree vs manager ioctl", timing(rows, "tree", size, "pin"),
+            timing(rows, "manager_ioctl", size, "pin"), None, "mgr ")
+        add(f"unpin {size_name(size)}: tree (rm) vs raw ioctl", timing(rows, "tree", size, "unpin"),
+            timing(rows, "raw_ioctl", size, "unpin"), "≤ 1.5×", "raw ")
+    for size in (4096, 2 << 20, 64 << 20, 1 << 30):
+        for op in ("pin", "unpin"):
+            add(f"{op} {size_name(size)}: raw ioctl vs io_uring register", timing(rows, "raw_ioctl", size, op),
+                timing(rows, "io_uring_register", size, op), "≤ 1.0×", "io_uring ")
+    add("one small pin: write to pin vs C libfuse round trip", timing(rows, "tree_small_write", None, "write"),
+        timing(rows, "nullfs_write", None, "write"), "≤ 2×", "nullfs ")
+    for op, what in (("stat", "stat of status"), ("open_read_close", "open+read+close of status"),
+                     ("readdir", "readdir of a dir with 1,000 pins")):
+        add(f"{what}: mempinfs vs C libfuse", timing(rows, "mempinfs", None, op), timing(rows, "nullfs", None, op),
+            "≤ 1.1×", "nullfs ")
+    pl, plain = timing(rows, "page_list", None, "read"), timing(rows, "plain_file", None, "read")
+    if pl and plain:
+        mbs = lambda r: int(r["size"]) / (float(r["median_ns"]) / 1e9) / (1 << 20)
+        ratio = mbs(pl) / mbs(plain)
+        rss = next((r for r in rows if r["row"] == "page_list_rss"), {})
+        growth = int(rss.get("growth_kb", 0))
+        out.append(f"| page list of a 1 GiB pin ({int(pl['size']) / (1 << 20):.1f} MiB): read throughput vs plain file "
+                   f"| {mbs(pl):.0f} MiB/s | {mbs(plain):.0f} MiB/s | {ratio:.2f}× | ≥ 0.5×{' ✓' if ratio >= 0.5 else ' ✗'} |")
+        out.append(f"| server peak RSS growth while streaming it | {growth} KiB | — | — | ≤ 4096 KiB{' ✓' if growth <= 4096 else ' ✗'} |")
+        figures.append({"what": "page_list_throughput", "ours_mib_s": round(mbs(pl), 1),
+                        "baseline_mib_s": round(mbs(plain), 1), "ratio": round(ratio, 3)})
+        figures.append({"what": "page_list_rss_growth_kb", "value": growth})
+    wc = next((r for r in rows if r["row"] == "page_list_wc"), None)
+    wc_plain = next((r for r in rows if r["row"] == "plain_file_wc"), None)
+    if wc and wc_plain:
+        out.append(f"| `wc -l` of the 1 GiB pin's file ({wc['lines']} lines) | {wc['ms']} ms | {wc_plain['ms']} ms (plain) | "
+                   f"{int(wc['ms']) / max(1, int(wc_plain['ms'])):.2f}× | |")
+    each = timing(rows, "scale", None, "pin_each")
+    unpin_each = timing(rows, "scale", None, "unpin_each")
+    ls = next((r for r in rows if r["row"] == "scale_ls"), None)
+    ls_l = next((r for r in rows if r["row"] == "scale_ls_l"), None)
+    mem = next((r for r in rows if r["row"] == "scale_memory"), None)
+    if each and ls and mem:
+        per = int(mem["bytes_per_pin"])
+        out.append(f"| 10,000 pins in one process: per pin / per rm | {fmt_ns(each['median_ns'])} / "
+                   f"{fmt_ns(unpin_each['median_ns']) if unpin_each else '—'} | — | — | report |")
+        out.append(f"| 10,000 pins: `ls` ({ls['entries']} names) / `ls -l` | {ls['ms']} ms / {ls_l['ms'] if ls_l else '?'} ms "
+                   f"| — | — | `ls` < 1000 ms{' ✓' if int(ls['ms']) < 1000 else ' ✗'} |")
+        out.append(f"| 10,000 pins: server memory per pin | {per} B | — | — | ≤ 1024 B{' ✓' if per <= 1024 else ' ✗'} |")
+        figures.append({"what": "scale", "pin_each_ns": int(each["median_ns"]), "ls_ms": int(ls["ms"]),
+                        "bytes_per_pin": per})
+    for size_label, huge, small in (("2 MiB", "thp_2m", "small_pages_2m"), ("64 MiB", "thp_64m", "small_pages_64m")):
+        for op in ("pin", "unpin"):
+            add(f"{op} {size_label} THP vs 4 KiB pages (raw ioctl)", timing(rows, huge, None, op),
+                timing(rows, small, None, op), None, "4K ")
+    return "\n".join(out), {"machine": machine, "figures": figures}
+
+
+def main():
+    json_out = sys.argv[1]
+    result = {}
+    for arg in sys.argv[2:]:
+        series, path = arg.split("=", 1)
+        text, data = table(series, parse(path))
+        print(text)
+        print()
+        result[series] = data
+    with open(json_out, "w") as f:
+        json.dump(result, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
