@@ -63,7 +63,11 @@ let package = Package(
             path: "Tests/MempinTestSupport"
         ),
         .testTarget(name: "MempinTreeTests", dependencies: ["MempinTree", "MempinTestSupport"]),
-        .testTarget(name: "MempinDeviceTests", dependencies: ["MempinDevice"]),
+        .testTarget(
+            name: "MempinDeviceTests",
+            dependencies: ["MempinDevice"],
+            swiftSettings: [.define("ENABLE_MOCKING", .when(configuration: .debug))]
+        ),
         .testTarget(name: "MempinFSTests", dependencies: ["MempinFS", "MempinTree", "MempinTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

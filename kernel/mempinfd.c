@@ -67,6 +67,7 @@ static atomic64_t mempin_pinned_pages = ATOMIC64_INIT(0);
  * @ranges: the pins ordered by (mm, start), none overlapping in one mm
  * @next_id: the id the next pin gets
  * @nr_released: pins whose process exited, not yet reaped
+ * @changes: pins detached or released on their own, ever (for pollers)
  */
 struct mempin_container {
 	struct mutex lock;
@@ -74,6 +75,7 @@ struct mempin_container {
 	struct rb_root ranges;
 	u64 next_id;
 	atomic_t nr_released;
+	atomic64_t changes;
 };
 
 enum mempin_state {
@@ -92,7 +94,7 @@ enum mempin_state {
  * @start: first byte, page-aligned
  * @npages: pages in the range
  * @state: enum mempin_state; written under the container's lock
- * @detached: the range was unmapped or zapped since it was pinned
+ * @detached: 1 once the range was unmapped or zapped after pinning
  * @lock: protects @pages and @released
  * @pages: the pinned pages, NULL once released
  * @released: the pages were unpinned and uncharged
@@ -113,7 +115,7 @@ struct mempin_region {
 	unsigned long start;
 	unsigned long npages;
 	enum mempin_state state;
-	bool detached;
+	atomic_t detached;
 	struct mutex lock;
 	struct page **pages;
 	bool released;
@@ -195,6 +197,13 @@ static bool mempin_release_pages(struct mempin_region *pin)
  * (FOLL_LONGTERM migrates pages out of movable zones) and are ignored, but
  * for an unmap, which pinning never causes.
  */
+/* Mark @pin detached, counting the change once. */
+static void mempin_detach(struct mempin_region *pin)
+{
+	if (!atomic_xchg(&pin->detached, 1))
+		atomic64_inc(&pin->container->changes);
+}
+
 static bool mempin_invalidate(struct mmu_interval_notifier *mni,
 			      const struct mmu_notifier_range *range,
 			      unsigned long cur_seq)
@@ -204,17 +213,19 @@ static bool mempin_invalidate(struct mmu_interval_notifier *mni,
 	mmu_interval_set_seq(mni, cur_seq);
 	switch (range->event) {
 	case MMU_NOTIFY_RELEASE:
-		WRITE_ONCE(pin->detached, true);
+		mempin_detach(pin);
 		if (READ_ONCE(pin->state) == MEMPIN_PINNED &&
-		    mempin_release_pages(pin))
+		    mempin_release_pages(pin)) {
 			atomic_inc(&pin->container->nr_released);
+			atomic64_inc(&pin->container->changes);
+		}
 		break;
 	case MMU_NOTIFY_UNMAP:
-		WRITE_ONCE(pin->detached, true);
+		mempin_detach(pin);
 		break;
 	case MMU_NOTIFY_CLEAR:
 		if (READ_ONCE(pin->state) == MEMPIN_PINNED)
-			WRITE_ONCE(pin->detached, true);
+			mempin_detach(pin);
 		break;
 	default:
 		break;
@@ -591,7 +602,7 @@ static int mempin_copy_arg(void *dst, size_t size, void __user *arg)
 	return copy_struct_from_user(dst, size, arg, argsz);
 }
 
-static long mempin_ioctl_version(void __user *arg)
+static long mempin_ioctl_version(struct mempin_container *c, void __user *arg)
 {
 	struct mempin_version v;
 	int ret;
@@ -603,6 +614,7 @@ static long mempin_ioctl_version(void __user *arg)
 	v.page_size = PAGE_SIZE;
 	v.max_pinned_pages = READ_ONCE(max_pinned_pages);
 	v.pinned_pages = atomic64_read(&mempin_pinned_pages);
+	v.changes = atomic64_read(&c->changes);
 	return copy_to_user(arg, &v, sizeof(v)) ? -EFAULT : 0;
 }
 
@@ -704,7 +716,7 @@ static void mempin_fill_info(const struct mempin_region *pin,
 	info->huge_pages = pin->huge_pages;
 	info->pid = pin->pid;
 	info->flags = MEMPIN_INFO_WRITABLE;
-	if (READ_ONCE(pin->detached))
+	if (atomic_read(&pin->detached))
 		info->flags |= MEMPIN_INFO_DETACHED;
 	info->requester_uid = pin->requester_uid;
 	info->requester_pid = pin->requester_pid;
@@ -885,7 +897,7 @@ static long mempin_ioctl(struct file *file, unsigned int cmd,
 			return mempin_ioctl_self_pin(c, &a);
 		return mempin_ioctl_self_unpin(c, &a);
 	case MEMPIN_GET_VERSION:
-		return mempin_ioctl_version(uarg);
+		return mempin_ioctl_version(c, uarg);
 	case MEMPIN_PIN:
 	case MEMPIN_UNPIN:
 	case MEMPIN_LIST:
@@ -962,7 +974,7 @@ static int __init mempin_init(void)
 {
 	/* The ABI has one layout on every architecture. */
 	BUILD_BUG_ON(sizeof(struct mem_pin_address) != 16);
-	BUILD_BUG_ON(sizeof(struct mempin_version) != 32);
+	BUILD_BUG_ON(sizeof(struct mempin_version) != 40);
 	BUILD_BUG_ON(sizeof(struct mempin_pin) != 64);
 	BUILD_BUG_ON(sizeof(struct mempin_unpin) != 16);
 	BUILD_BUG_ON(sizeof(struct mempin_pin_info) != 72);

@@ -63,12 +63,22 @@ public final class MempinDevice: Sendable {
 
     // MARK: The manager interface (CAP_SYS_ADMIN)
 
-    /// The module's interface version and limits.
-    public func version() throws(Errno) -> (version: UInt32, pageSize: UInt64, maxPinnedPages: UInt64, pinnedPages: UInt64) {
+    /// The module's interface version, its limits, and the container's
+    /// change counter.
+    public func version() throws(Errno) -> ModuleVersion {
         var arg = mempin_version()
         arg.argsz = UInt32(MemoryLayout<mempin_version>.size)
         _ = try control(CMempin_GET_VERSION(), &arg).get()
-        return (arg.version, arg.page_size, arg.max_pinned_pages, arg.pinned_pages)
+        return ModuleVersion(
+            version: arg.version, pageSize: arg.page_size, maxPinnedPages: arg.max_pinned_pages,
+            pinnedPages: arg.pinned_pages, changes: arg.changes
+        )
+    }
+
+    /// How many times a pin of this container changed on its own (detached,
+    /// or released by its process's exit): when it moves, list again.
+    public func changeCount() throws(Errno) -> UInt64 {
+        try version().changes
     }
 
     /// Pins a range of another process (`MEMPIN_PIN`).

@@ -101,3 +101,17 @@ public struct PinRequest: Hashable, Sendable {
         self.ignoresMemlockLimit = ignoresMemlockLimit
     }
 }
+
+/// What `MEMPIN_GET_VERSION` reports.
+public struct ModuleVersion: Hashable, Sendable {
+    /// The manager interface's version.
+    public var version: UInt32
+    /// The page size pins are counted in.
+    public var pageSize: UInt64
+    /// The module's machine-wide limit in pages, 0 for none.
+    public var maxPinnedPages: UInt64
+    /// Pages pinned now through the module, machine-wide.
+    public var pinnedPages: UInt64
+    /// The container's change counter.
+    public var changes: UInt64
+}

@@ -72,11 +72,13 @@ public final class FileSystem: Sendable {
     /// The number of open handles (for tests).
     public var openHandleCount: Int { handles.withLock { $0.open.count } }
 
-    /// Who sent `req`: its uid, gid and the thread group of its thread.
-    func requester(of req: fuse_req_t) -> Requester {
+    /// Who sent `req`: its uid, gid and, with `resolvingProcess`, the thread
+    /// group of its thread (a /proc read; otherwise the thread id).
+    func requester(of req: fuse_req_t, resolvingProcess: Bool = true) -> Requester {
         let context = fuse_req_ctx(req)!.pointee
-        let pid = Int32(context.pid)
-        return Requester(uid: context.uid, gid: context.gid, pid: processes.threadGroup(of: pid) ?? pid)
+        let tid = Int32(context.pid)
+        let pid = resolvingProcess ? processes.threadGroup(of: tid) ?? tid : tid
+        return Requester(uid: context.uid, gid: context.gid, pid: pid)
     }
 
     /// A `stat` for the kernel.

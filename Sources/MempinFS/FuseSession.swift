@@ -120,7 +120,7 @@ public final class FuseSession: @unchecked Sendable {
         while !stopping.load(ordering: .relaxed) && fuse_session_exited(session) == 0 {
             var pause = timespec(tv_sec: 0, tv_nsec: 250_000_000)
             nanosleep(&pause, nil)
-            let removed = fileSystem.tree.refresh()
+            let removed = fileSystem.tree.refreshIfChanged()
             for (pid, name) in removed.pinFiles {
                 invalidate(parent: Node.processDirectory(pid: pid).inode, name: name)
             }

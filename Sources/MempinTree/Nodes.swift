@@ -14,6 +14,9 @@ public protocol PinBackend: Sendable {
     func pin(id: UInt64) throws(Errno) -> PinRecord?
     /// Up to `count` pages of a pin from index `first`; fewer only at the end.
     func pages(of id: UInt64, from first: UInt64, count: Int) throws(Errno) -> [PageRecord]
+    /// A counter that moves whenever a pin changes on its own (detached, or
+    /// released by its process's exit).
+    func changeCount() throws(Errno) -> UInt64
 }
 
 extension MempinDevice: PinBackend {}

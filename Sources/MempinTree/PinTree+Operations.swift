@@ -41,7 +41,11 @@ extension PinTree {
     /// backend was asked can be found missing.
     @discardableResult
     public func refresh() -> RemovedNames {
-        let known = withState { Set($0.pins.keys) }
+        let changes = try? backend.changeCount()
+        let known = withState { state in
+            state.changesSeen = changes
+            return Set(state.pins.keys)
+        }
         guard let current = try? backend.listAll(pid: 0) else { return RemovedNames() }
         let byID = Dictionary(current.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         return withState { state in
@@ -49,11 +53,12 @@ extension PinTree {
             for id in known {
                 guard let old = state.pins[id] else { continue }
                 if let fresh = byID[id] {
-                    state.pins[id] = fresh
+                    if fresh != old { state.update(old, to: fresh) }
                 } else {
                     state.remove(id: id)
+                    state.owners[old.pid] = nil
                     removed.pinFiles.append((old.pid, Formats.pinFileName(start: old.start, end: old.end)))
-                    if state.names[old.pid] == nil, !removed.processes.contains(old.pid) {
+                    if state.processes[old.pid] == nil, !removed.processes.contains(old.pid) {
                         removed.processes.append(old.pid)
                     }
                 }
@@ -62,13 +67,29 @@ extension PinTree {
         }
     }
 
+    /// ``refresh()``, but only when the backend's change counter moved since
+    /// the last one: pins made and removed here are known already.
+    @discardableResult
+    public func refreshIfChanged() -> RemovedNames {
+        guard let changes = try? backend.changeCount(),
+              withState({ $0.changesSeen }) != changes
+        else { return RemovedNames() }
+        return refresh()
+    }
+
     // MARK: Permission
 
     /// Root, or the target's real uid, may pin and unpin its memory.
     ///
     /// - Throws: `ESRCH` when the process has gone, `EACCES` otherwise refused.
     public func authorize(_ requester: Requester, toChange pid: Int32) throws(Errno) {
-        let owner = try processes.owner(of: pid)
+        let owner: (uid: UInt32, gid: UInt32)
+        do {
+            owner = try processes.owner(of: pid)
+        } catch {
+            forgetOwner(of: pid)
+            throw error
+        }
         guard requester.isRoot || requester.uid == owner.uid else { throw .permissionDenied }
     }
 
@@ -89,7 +110,7 @@ extension PinTree {
             return .snapshot(Array(try renderStatus(of: pid).utf8))
         case .pinControl(let pid):
             guard writing else { throw .permissionDenied }
-            do { _ = try processes.owner(of: pid) } catch { throw .noSuchFileOrDirectory }
+            do { _ = try displayedOwner(of: pid) } catch { throw .noSuchFileOrDirectory }
             return .control(pid: pid)
         case .pinFile(_, let id):
             guard !writing else { throw .permissionDenied }
@@ -100,7 +121,7 @@ extension PinTree {
                 throw .noSuchFileOrDirectory
             }
             withState { state in
-                if state.pins[id] != nil { state.pins[id] = fresh }
+                if let old = state.pins[id] { state.update(old, to: fresh) }
             }
             return .pinFile(PinFileReader(pin: fresh, showsFrames: requester.isRoot, backend: backend))
         }
@@ -153,7 +174,7 @@ extension PinTree {
     /// Unpins the pin file `name` of `pid`; the pages are unpinned when it
     /// returns.
     public func unlink(_ name: String, in pid: Int32, for requester: Requester) throws(Errno) -> PinRecord {
-        let pin: PinRecord? = withState { state in state.names[pid]?[name].flatMap { state.pins[$0] } }
+        let pin: PinRecord? = withState { state in state.processes[pid]?.idsByName[name].flatMap { state.pins[$0] } }
         guard let pin else {
             if name == "pin" || name == "status" { throw .notPermitted }
             throw .noSuchFileOrDirectory
@@ -176,15 +197,13 @@ extension PinTree {
 
     /// `PID/status`: this process's pin totals and limits.
     public func renderStatus(of pid: Int32) throws(Errno) -> String {
-        do { _ = try processes.owner(of: pid) } catch { throw .noSuchFileOrDirectory }
-        let pins = withState { state in (state.names[pid] ?? [:]).compactMap { state.pins[$0.value] } }
-        let pages = pins.reduce(0) { $0 + $1.pages }
-        let bytes = pins.reduce(0) { $0 + $1.bytes }
+        do { _ = try displayedOwner(of: pid) } catch { throw .noSuchFileOrDirectory }
+        let totals = withState { $0.processes[pid] } ?? ProcessPins()
         return Formats.keyedLines([
-            "pins": String(pins.count),
-            "pages": String(pages),
-            "bytes": String(bytes),
-            "detached_pins": String(pins.filter(\.isDetached).count),
+            "pins": String(totals.idsByName.count),
+            "pages": String(totals.pages),
+            "bytes": String(totals.bytes),
+            "detached_pins": String(totals.detached),
             "vm_pinned_bytes": String(processes.pinnedBytes(of: pid)),
             "memlock_limit_bytes": processes.memlockLimit(of: pid).map { String($0) } ?? "unlimited",
         ])
@@ -192,14 +211,14 @@ extension PinTree {
 
     /// `stats`: totals over all pins.
     public func renderStats() -> String {
-        refresh()
-        let pins = withState { Array($0.pins.values) }
+        refreshIfChanged()
+        let (pins, processes) = withState { ($0.pins.count, Array($0.processes.values)) }
         return Formats.keyedLines([
-            "pins": String(pins.count),
-            "pages": String(pins.reduce(0) { $0 + $1.pages }),
-            "bytes": String(pins.reduce(0) { $0 + $1.bytes }),
-            "processes": String(Set(pins.map(\.pid)).count),
-            "detached_pins": String(pins.filter(\.isDetached).count),
+            "pins": String(pins),
+            "pages": String(processes.reduce(0) { $0 + $1.pages }),
+            "bytes": String(processes.reduce(0) { $0 + $1.bytes }),
+            "processes": String(processes.count),
+            "detached_pins": String(processes.reduce(0) { $0 + $1.detached }),
         ])
     }
 }

@@ -16,23 +16,75 @@ public final class PinTree: Sendable {
     let backend: any PinBackend
     let processes: any ProcessFacts
 
+    /// The pins of one process, with running totals.
+    struct ProcessPins {
+        /// Pin ids by file name.
+        var idsByName: [String: UInt64] = [:]
+        var pages: UInt64 = 0
+        var bytes: UInt64 = 0
+        var detached = 0
+        /// The names in address order; rebuilt on demand after a change.
+        var ordered: [(name: String, id: UInt64)]?
+    }
+
     struct State {
         /// Lookup counts of the inodes the kernel knows, with their nodes.
         var lookups: [UInt64: (node: Node, count: UInt64)] = [:]
         /// The pins, by id.
         var pins: [UInt64: PinRecord] = [:]
-        /// Pin ids by process and file name.
-        var names: [Int32: [String: UInt64]] = [:]
+        /// The pins by process.
+        var processes: [Int32: ProcessPins] = [:]
+        /// The backend's change counter at the last refresh.
+        var changesSeen: UInt64?
+        /// Recently read owners of processes, for display (see ``PinTree/displayedOwner(of:)``).
+        var owners: [Int32: (uid: UInt32, gid: UInt32, until: ContinuousClock.Instant)] = [:]
 
         mutating func insert(_ pin: PinRecord) {
+            if let old = pins[pin.id] {
+                update(old, to: pin)
+                return
+            }
             pins[pin.id] = pin
-            names[pin.pid, default: [:]][Formats.pinFileName(start: pin.start, end: pin.end)] = pin.id
+            var process = processes[pin.pid, default: ProcessPins()]
+            process.idsByName[Formats.pinFileName(start: pin.start, end: pin.end)] = pin.id
+            process.pages += pin.pages
+            process.bytes += pin.bytes
+            process.detached += pin.isDetached ? 1 : 0
+            process.ordered = nil
+            processes[pin.pid] = process
+        }
+
+        /// A fresh record of a known pin (its state may have changed).
+        mutating func update(_ old: PinRecord, to fresh: PinRecord) {
+            pins[fresh.id] = fresh
+            if old.isDetached != fresh.isDetached {
+                processes[fresh.pid]?.detached += fresh.isDetached ? 1 : -1
+            }
         }
 
         mutating func remove(id: UInt64) {
-            guard let pin = pins.removeValue(forKey: id) else { return }
-            names[pin.pid]?[Formats.pinFileName(start: pin.start, end: pin.end)] = nil
-            if names[pin.pid]?.isEmpty == true { names[pin.pid] = nil }
+            guard let pin = pins.removeValue(forKey: id), var process = processes[pin.pid] else { return }
+            process.idsByName[Formats.pinFileName(start: pin.start, end: pin.end)] = nil
+            if process.idsByName.isEmpty {
+                processes[pin.pid] = nil
+                return
+            }
+            process.pages -= pin.pages
+            process.bytes -= pin.bytes
+            process.detached -= pin.isDetached ? 1 : 0
+            process.ordered = nil
+            processes[pin.pid] = process
+        }
+
+        /// The pin files of `pid` in address order.
+        mutating func orderedNames(of pid: Int32) -> [(name: String, id: UInt64)] {
+            guard var process = processes[pid] else { return [] }
+            if let ordered = process.ordered { return ordered }
+            let ordered = process.idsByName.map { (name: $0.key, id: $0.value) }
+                .sorted { (pins[$0.id]?.start ?? 0) < (pins[$1.id]?.start ?? 0) }
+            process.ordered = ordered
+            processes[pid] = process
+            return ordered
         }
     }
 
@@ -100,7 +152,7 @@ public final class PinTree: Sendable {
             case "stats": return .stats
             default:
                 guard let pid = Self.pid(fromName: name) else { throw .noSuchFileOrDirectory }
-                do { _ = try processes.owner(of: pid) } catch { throw .noSuchFileOrDirectory }
+                do { _ = try displayedOwner(of: pid) } catch { throw .noSuchFileOrDirectory }
                 return .processDirectory(pid: pid)
             }
         case .processDirectory(let pid):
@@ -108,7 +160,7 @@ public final class PinTree: Sendable {
             case "pin": return .pinControl(pid: pid)
             case "status": return .processStatus(pid: pid)
             default:
-                let id = state.withLock { $0.names[pid]?[name] }
+                let id = state.withLock { $0.processes[pid]?.idsByName[name] }
                 guard let id else { throw .noSuchFileOrDirectory }
                 return .pinFile(pid: pid, id: id)
             }
@@ -130,24 +182,24 @@ public final class PinTree: Sendable {
     public func entries(of directory: Node) throws(Errno) -> [DirectoryEntry] {
         switch directory {
         case .root:
-            refresh()
-            let pids = state.withLock { Array($0.names.keys) }.sorted()
+            refreshIfChanged()
+            let pids = state.withLock { Array($0.processes.keys) }.sorted()
             return [
                 DirectoryEntry(name: "self", node: .selfLink, kind: .symbolicLink),
                 DirectoryEntry(name: "stats", node: .stats, kind: .regularFile),
             ] + pids.map { DirectoryEntry(name: String($0), node: .processDirectory(pid: $0), kind: .directory) }
         case .processDirectory(let pid):
-            do { _ = try processes.owner(of: pid) } catch { throw .noSuchFileOrDirectory }
-            let pins = state.withLock { state in
-                (state.names[pid] ?? [:]).compactMap { state.pins[$0.value] }
-            }.sorted { $0.start < $1.start }
-            return [
+            do { _ = try displayedOwner(of: pid) } catch { throw .noSuchFileOrDirectory }
+            let names = state.withLock { $0.orderedNames(of: pid) }
+            var entries = [
                 DirectoryEntry(name: "pin", node: .pinControl(pid: pid), kind: .regularFile),
                 DirectoryEntry(name: "status", node: .processStatus(pid: pid), kind: .regularFile),
-            ] + pins.map {
-                DirectoryEntry(name: Formats.pinFileName(start: $0.start, end: $0.end),
-                               node: .pinFile(pid: pid, id: $0.id), kind: .regularFile)
+            ]
+            entries.reserveCapacity(names.count + 2)
+            for (name, id) in names {
+                entries.append(DirectoryEntry(name: name, node: .pinFile(pid: pid, id: id), kind: .regularFile))
             }
+            return entries
         default:
             throw .notDirectory
         }
@@ -170,7 +222,7 @@ public final class PinTree: Sendable {
                               size: 0, linkCount: 1, modificationTime: now)
         case .processDirectory(let pid), .pinControl(let pid), .processStatus(let pid):
             let owner: (uid: UInt32, gid: UInt32)
-            do { owner = try processes.owner(of: pid) } catch { throw .noSuchFileOrDirectory }
+            do { owner = try displayedOwner(of: pid) } catch { throw .noSuchFileOrDirectory }
             let (kind, permissions, links): (Attributes.Kind, UInt16, UInt32) = switch node {
             case .processDirectory: (.directory, 0o755, 2)
             case .pinControl: (.regularFile, 0o200, 1)
@@ -180,11 +232,36 @@ public final class PinTree: Sendable {
                               gid: owner.gid, size: 0, linkCount: links, modificationTime: now)
         case .pinFile(let pid, let id):
             guard let pin = state.withLock({ $0.pins[id] }) else { throw .noSuchFileOrDirectory }
-            let owner = (try? processes.owner(of: pid)) ?? (uid: 0, gid: 0)
+            let owner = (try? displayedOwner(of: pid)) ?? (uid: 0, gid: 0)
             return Attributes(inode: node.inode, kind: .regularFile, permissions: 0o644, uid: owner.uid,
                               gid: owner.gid, size: 0, linkCount: 1,
                               modificationTime: pin.pinnedAtNanoseconds / 1_000_000_000)
         }
+    }
+
+    /// How long an owner read for display is reused: the kernel caches
+    /// attributes as long.
+    static let ownerCacheTime: Duration = .seconds(1)
+
+    /// The owner of a live process, for names and attributes: reused for up
+    /// to a second, like the kernel's own attribute cache. Permission
+    /// decisions never use it (``authorize(_:toChange:)`` reads afresh).
+    func displayedOwner(of pid: Int32) throws(Errno) -> (uid: UInt32, gid: UInt32) {
+        let now = ContinuousClock.now
+        if let cached = state.withLock({ $0.owners[pid] }), cached.until > now {
+            return (cached.uid, cached.gid)
+        }
+        let owner = try processes.owner(of: pid)
+        state.withLock { state in
+            if state.owners.count > 4096 { state.owners = state.owners.filter { $0.value.until > now } }
+            state.owners[pid] = (owner.uid, owner.gid, now + Self.ownerCacheTime)
+        }
+        return owner
+    }
+
+    /// Forgets the cached owner of `pid` (it exited, or was found gone).
+    func forgetOwner(of pid: Int32) {
+        state.withLock { _ = $0.owners.removeValue(forKey: pid) }
     }
 
     /// The target of the `self` link for `requester`.

@@ -24,6 +24,7 @@ struct MempinDeviceTests {
     }
 }
 
+#if ENABLE_MOCKING  // the seam exists in debug builds only
 @Suite("Device wrapper at the mocking seam")
 struct MockedDeviceTests {
     // Any open file will do: the seam answers before the kernel does.
@@ -66,3 +67,4 @@ struct MockedDeviceTests {
         }
     }
 }
+#endif

@@ -14,6 +14,7 @@ public final class InMemoryBackend: PinBackend {
         var faultingAddresses: Set<UInt64> = []
         var pageLimit: UInt64 = .max
         var unpinCount = 0
+        var changes: UInt64 = 0
     }
 
     private let state = Mutex(State())
@@ -33,12 +34,18 @@ public final class InMemoryBackend: PinBackend {
 
     /// A process exits: its pins go, as the module's release notifier does.
     public func processExited(_ pid: Int32) {
-        state.withLock { state in state.pins = state.pins.filter { $0.value.pid != pid } }
+        state.withLock { state in
+            state.pins = state.pins.filter { $0.value.pid != pid }
+            state.changes += 1
+        }
     }
 
     /// Marks a pin detached.
     public func detach(id: UInt64) {
-        state.withLock { _ = $0.pins[id]?.isDetached = true }
+        state.withLock { state in
+            state.pins[id]?.isDetached = true
+            state.changes += 1
+        }
     }
 
     public var pinnedPages: UInt64 {
@@ -91,6 +98,10 @@ public final class InMemoryBackend: PinBackend {
 
     public func pin(id: UInt64) throws(Errno) -> PinRecord? {
         state.withLock { $0.pins[id] }
+    }
+
+    public func changeCount() throws(Errno) -> UInt64 {
+        state.withLock { $0.changes }
     }
 
     /// Page i of a pin has PFN 0x100000 + i.

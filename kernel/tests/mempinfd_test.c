@@ -371,6 +371,14 @@ static int mgr_pages(int fd, uint64_t id, uint64_t first,
 	return ioctl(fd, MEMPIN_READ_PAGES, &p) ? -1 : (int)p.count;
 }
 
+/* The container's change counter, from MEMPIN_GET_VERSION. */
+static uint64_t changes(int fd)
+{
+	struct mempin_version v = { .argsz = sizeof(v) };
+
+	return ioctl(fd, MEMPIN_GET_VERSION, &v) ? (uint64_t)-1 : v.changes;
+}
+
 static void test_manager_pins_another_process(void)
 {
 	struct mempin_page_info pages[64];
@@ -435,7 +443,10 @@ static void test_manager_target_exit_releases_pins(void)
 			 0, 0, NULL));
 	CHECK(foll_pin_balance() - base == 64, "delta %lld",
 	      foll_pin_balance() - base);
+	CHECK(changes(fd) == 0, "changes before exit");
 	end_target(child);
+	CHECK(changes(fd) >= 2, "changes %llu after exit",
+	      (unsigned long long)changes(fd));
 	/* Released at exit, while the container stays open. */
 	CHECK(foll_pin_balance() == base, "delta %lld after exit",
 	      foll_pin_balance() - base);
@@ -484,9 +495,13 @@ static void test_manager_reports_detached_after_munmap(void)
 	CHECK_OK(mgr_pin(fd, getpid(), (uintptr_t)buf, 8 * page_size, 0, 0, &p));
 	CHECK(mgr_list(fd, 0, info, 2) == 1 &&
 	      !(info[0].flags & MEMPIN_INFO_DETACHED), "detached too early");
+	CHECK(changes(fd) == 0, "changes %llu before munmap",
+	      (unsigned long long)changes(fd));
 	CHECK_OK(munmap(buf, 8 * page_size));
 	CHECK(mgr_list(fd, 0, info, 2) == 1 &&
 	      (info[0].flags & MEMPIN_INFO_DETACHED), "not detached");
+	CHECK(changes(fd) == 1, "changes %llu after munmap",
+	      (unsigned long long)changes(fd));
 	/* Still pinned and charged until unpinned. */
 	CHECK(vm_pin_pages(0) == 8, "VmPin %ld", vm_pin_pages(0));
 	CHECK(foll_pin_balance() - base == 8, "delta %lld",

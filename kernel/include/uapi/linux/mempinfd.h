@@ -64,6 +64,9 @@ struct mem_pin_address {
  * @page_size: out: the page size pins are counted in
  * @max_pinned_pages: out: the module's machine-wide limit, 0 for none
  * @pinned_pages: out: pages pinned now through this module, machine-wide
+ * @changes: out: how many times a pin of this container changed on its own
+ *	(detached, or released by its process's exit); poll it to know when
+ *	to list again
  */
 struct mempin_version {
 	__u32 argsz;
@@ -71,10 +74,12 @@ struct mempin_version {
 	__u64 page_size;
 	__u64 max_pinned_pages;
 	__u64 pinned_pages;
+	__u64 changes;
 };
 
 /**
- * MEMPIN_GET_VERSION - report the interface version and the module's limits
+ * MEMPIN_GET_VERSION - report the interface version, the module's limits
+ * and the container's change counter
  *
  * Open to every caller.
  */
