@@ -50,8 +50,20 @@ public struct PinRecord: Hashable, Sendable {
 }
 
 /// The memory zone a pinned page lives in.
-public enum MemoryZone: String, Hashable, Sendable {
+public enum MemoryZone: String, Hashable, Sendable, CaseIterable {
     case dma, dma32, normal, movable, device, other
+
+    /// The zone's position in ``allCases``.
+    public var index: Int {
+        switch self {
+        case .dma: 0
+        case .dma32: 1
+        case .normal: 2
+        case .movable: 3
+        case .device: 4
+        case .other: 5
+        }
+    }
 }
 
 /// One pinned page.

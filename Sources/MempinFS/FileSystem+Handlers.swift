@@ -114,10 +114,10 @@ extension FileSystem {
             let fs = FileSystem.from(req)
             fs.replying(req!, "read", "handle \(fi!.pointee.fh)") { () throws(Errno) in
                 guard case .file(let file) = fs.handle(fi!.pointee.fh) else { throw .badFileDescriptor }
-                let bytes = try fs.tree.read(file, offset: UInt64(max(0, offset)), size: size)
-                bytes.withUnsafeBufferPointer { buffer in
-                    _ = fuse_reply_buf(req, buffer.baseAddress, buffer.count)
-                }
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
+                defer { buffer.deallocate() }
+                let count = try fs.tree.read(file, offset: UInt64(max(0, offset)), into: buffer)
+                _ = fuse_reply_buf(req, buffer.baseAddress, count)
             }
         }
         ops.write = { req, _, buf, size, _, fi in

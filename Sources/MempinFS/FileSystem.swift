@@ -45,6 +45,7 @@ public final class FileSystem: Sendable {
     }
 
     private let handles = Mutex(Handles())
+    private let threadGroups = Mutex<[Int32: (tgid: Int32, until: ContinuousClock.Instant)]>([:])
 
     public init(tree: PinTree, processes: any ProcessFacts = ProcFS(), logger: Logger) {
         self.tree = tree
@@ -73,12 +74,26 @@ public final class FileSystem: Sendable {
     public var openHandleCount: Int { handles.withLock { $0.open.count } }
 
     /// Who sent `req`: its uid, gid and, with `resolvingProcess`, the thread
-    /// group of its thread (a /proc read; otherwise the thread id).
+    /// group of its thread (otherwise the thread id).
     func requester(of req: fuse_req_t, resolvingProcess: Bool = true) -> Requester {
         let context = fuse_req_ctx(req)!.pointee
         let tid = Int32(context.pid)
-        let pid = resolvingProcess ? processes.threadGroup(of: tid) ?? tid : tid
+        let pid = resolvingProcess ? threadGroup(of: tid) : tid
         return Requester(uid: context.uid, gid: context.gid, pid: pid)
+    }
+
+    /// The thread group of `tid`, from /proc (the kernel renders all of
+    /// /proc/TID/status for it) or from a cache of the last second's
+    /// answers. Used to record and show who asked, never to decide.
+    private func threadGroup(of tid: Int32) -> Int32 {
+        let now = ContinuousClock.now
+        if let cached = threadGroups.withLock({ $0[tid] }), cached.until > now { return cached.tgid }
+        let tgid = processes.threadGroup(of: tid) ?? tid
+        threadGroups.withLock { cache in
+            if cache.count > 4096 { cache = cache.filter { $0.value.until > now } }
+            cache[tid] = (tgid, now + .seconds(1))
+        }
+        return tgid
     }
 
     /// A `stat` for the kernel.

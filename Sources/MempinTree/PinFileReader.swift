@@ -18,12 +18,14 @@ public final class PinFileReader: Sendable {
     private let backend: any PinBackend
 
     private struct Cursor {
-        /// The byte offset `pending` starts at (after the header).
+        /// The byte offset the cursor stands at (past the header).
         var offset: UInt64
         /// The index of the first page not yet rendered.
         var nextPage: UInt64
         /// The unread tail of the last rendered line.
-        var pending: ArraySlice<UInt8>
+        var pending: ArraySlice<UInt8> = []
+        /// Pages fetched from the backend but not rendered yet, from `nextPage` on.
+        var fetched: ArraySlice<PageRecord> = []
     }
 
     private let cursor: Mutex<Cursor>
@@ -36,58 +38,85 @@ public final class PinFileReader: Sendable {
         self.header = Array(Formats.pinHeader(pin).utf8)
         self.showsFrames = showsFrames
         self.backend = backend
-        self.cursor = Mutex(Cursor(offset: UInt64(header.count), nextPage: 0, pending: []))
+        self.cursor = Mutex(Cursor(offset: UInt64(header.count), nextPage: 0))
     }
 
     /// Up to `size` bytes from `offset`; fewer only at the end of the file.
     public func read(offset: UInt64, size: Int) throws(Errno) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(size)
+        var result: Result<Int, Errno> = .success(0)
+        let bytes = [UInt8](unsafeUninitializedCapacity: max(0, size)) { buffer, count in
+            result = read(offset: offset, into: UnsafeMutableRawBufferPointer(buffer))
+            count = (try? result.get()) ?? 0
+        }
+        _ = try result.get()
+        return bytes
+    }
+
+    /// Fills `buffer` with the file's bytes from `offset`; returns how many,
+    /// fewer than the buffer holds only at the end of the file.
+    public func read(offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) -> Result<Int, Errno> {
+        guard let out = buffer.bindMemory(to: UInt8.self).baseAddress, buffer.count > 0 else { return .success(0) }
+        let size = buffer.count
+        var filled = 0
         var position = offset
         if position < UInt64(header.count) {
-            out.append(contentsOf: header[Int(position)..<min(header.count, Int(position) + size)])
-            position += UInt64(out.count)
-            if out.count == size { return out }
+            let start = Int(position)
+            filled = min(header.count - start, size)
+            header.withUnsafeBufferPointer { out.update(from: $0.baseAddress! + start, count: filled) }
+            position += UInt64(filled)
+            if filled == size { return .success(filled) }
         }
-        let result: Result<Void, Errno> = cursor.withLock { cursor in
+        return cursor.withLock { cursor in
             do throws(Errno) {
                 if cursor.offset != position {
                     cursor = try seek(to: position)
                 }
-                try fill(&out, upTo: size, cursor: &cursor)
-                return .success(())
+                filled += try fill(out + filled, room: size - filled, cursor: &cursor)
+                return .success(filled)
             } catch {
                 return .failure(error)
             }
         }
-        try result.get()
-        return out
     }
 
-    /// Appends page lines to `out` from `cursor` until `size` bytes or the end.
-    private func fill(_ out: inout [UInt8], upTo size: Int, cursor: inout Cursor) throws(Errno) {
-        var lines: [UInt8] = []
-        while out.count < size {
-            if !cursor.pending.isEmpty {
-                let take = min(size - out.count, cursor.pending.count)
-                out.append(contentsOf: cursor.pending.prefix(take))
-                cursor.pending = cursor.pending.dropFirst(take)
-                cursor.offset += UInt64(take)
-                continue
-            }
-            guard cursor.nextPage < pin.pages else { return }
-            // Roughly the lines that fill the rest of the read (lines are
-            // 20 to 40 bytes), at least one.
-            let want = min(Self.pagesPerBatch, max(1, (size - out.count) / 20 + 1))
-            let pages = try backend.pages(of: pin.id, from: cursor.nextPage, count: want)
-            if pages.isEmpty { return }
-            lines.removeAll(keepingCapacity: true)
-            for page in pages {
-                Formats.appendPageLine(page, showsFrame: showsFrames, to: &lines)
-            }
-            cursor.nextPage += UInt64(pages.count)
-            cursor.pending = lines[...]
+    /// Writes page lines at `out` from `cursor`, up to `room` bytes or the
+    /// end; returns how many. Lines go straight into the reply; only the part
+    /// of the last line that does not fit is kept for the next read.
+    private func fill(_ out: UnsafeMutablePointer<UInt8>, room: Int, cursor: inout Cursor) throws(Errno) -> Int {
+        var filled = 0
+        if !cursor.pending.isEmpty {
+            let take = min(room, cursor.pending.count)
+            cursor.pending.prefix(take).withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: take) }
+            cursor.pending = cursor.pending.dropFirst(take)
+            filled = take
         }
+        let lineRoom = Formats.maximumPageLineLength
+        var spill = [UInt8](repeating: 0, count: lineRoom)
+        while filled < room && cursor.nextPage < pin.pages {
+            if cursor.fetched.isEmpty {
+                // Enough pages for the rest of the read (lines are 20 to
+                // 40 bytes), at least one, at most a batch.
+                let want = min(Self.pagesPerBatch, max(1, (room - filled) / 20 + 1))
+                cursor.fetched = try backend.pages(of: pin.id, from: cursor.nextPage, count: want)[...]
+                if cursor.fetched.isEmpty { break }
+            }
+            let page = cursor.fetched.removeFirst()
+            cursor.nextPage += 1
+            if room - filled >= lineRoom {
+                filled += Formats.writePageLine(page, showsFrame: showsFrames, into: out + filled)
+            } else {
+                // The last line of this read: what does not fit waits.
+                let length = spill.withUnsafeMutableBufferPointer {
+                    Formats.writePageLine(page, showsFrame: showsFrames, into: $0.baseAddress!)
+                }
+                let take = min(room - filled, length)
+                spill.withUnsafeBufferPointer { (out + filled).update(from: $0.baseAddress!, count: take) }
+                filled += take
+                cursor.pending = spill[take..<length]
+            }
+        }
+        cursor.offset += UInt64(filled)
+        return filled
     }
 
     /// A cursor at byte `position` of the file (past the header), found by
@@ -112,6 +141,6 @@ public final class PinFileReader: Sendable {
             }
         }
         // At or past the end: nothing more to read.
-        return Cursor(offset: position, nextPage: pin.pages, pending: [])
+        return Cursor(offset: position, nextPage: pin.pages)
     }
 }

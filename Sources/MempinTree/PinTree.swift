@@ -25,6 +25,22 @@ public final class PinTree: Sendable {
         var detached = 0
         /// The names in address order; rebuilt on demand after a change.
         var ordered: [(name: String, id: UInt64)]?
+
+        mutating func add(_ pin: PinRecord) {
+            idsByName[Formats.pinFileName(start: pin.start, end: pin.end)] = pin.id
+            pages += pin.pages
+            bytes += pin.bytes
+            detached += pin.isDetached ? 1 : 0
+            ordered = nil
+        }
+
+        mutating func remove(_ pin: PinRecord) {
+            idsByName[Formats.pinFileName(start: pin.start, end: pin.end)] = nil
+            pages -= pin.pages
+            bytes -= pin.bytes
+            detached -= pin.isDetached ? 1 : 0
+            ordered = nil
+        }
     }
 
     struct State {
@@ -45,13 +61,9 @@ public final class PinTree: Sendable {
                 return
             }
             pins[pin.id] = pin
-            var process = processes[pin.pid, default: ProcessPins()]
-            process.idsByName[Formats.pinFileName(start: pin.start, end: pin.end)] = pin.id
-            process.pages += pin.pages
-            process.bytes += pin.bytes
-            process.detached += pin.isDetached ? 1 : 0
-            process.ordered = nil
-            processes[pin.pid] = process
+            // Mutated in place: a copy of the process's table would cost
+            // as much as the table (10,000 pins).
+            processes[pin.pid, default: ProcessPins()].add(pin)
         }
 
         /// A fresh record of a known pin (its state may have changed).
@@ -63,27 +75,20 @@ public final class PinTree: Sendable {
         }
 
         mutating func remove(id: UInt64) {
-            guard let pin = pins.removeValue(forKey: id), var process = processes[pin.pid] else { return }
-            process.idsByName[Formats.pinFileName(start: pin.start, end: pin.end)] = nil
-            if process.idsByName.isEmpty {
+            guard let pin = pins.removeValue(forKey: id) else { return }
+            processes[pin.pid]?.remove(pin)
+            if processes[pin.pid]?.idsByName.isEmpty == true {
                 processes[pin.pid] = nil
-                return
             }
-            process.pages -= pin.pages
-            process.bytes -= pin.bytes
-            process.detached -= pin.isDetached ? 1 : 0
-            process.ordered = nil
-            processes[pin.pid] = process
         }
 
         /// The pin files of `pid` in address order.
         mutating func orderedNames(of pid: Int32) -> [(name: String, id: UInt64)] {
-            guard var process = processes[pid] else { return [] }
-            if let ordered = process.ordered { return ordered }
-            let ordered = process.idsByName.map { (name: $0.key, id: $0.value) }
+            if let ordered = processes[pid]?.ordered { return ordered }
+            guard let ids = processes[pid]?.idsByName else { return [] }
+            let ordered = ids.map { (name: $0.key, id: $0.value) }
                 .sorted { (pins[$0.id]?.start ?? 0) < (pins[$1.id]?.start ?? 0) }
-            process.ordered = ordered
-            processes[pid] = process
+            processes[pid]?.ordered = ordered
             return ordered
         }
     }

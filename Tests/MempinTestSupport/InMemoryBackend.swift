@@ -3,6 +3,10 @@ import MempinTree
 import Synchronization
 import SystemPackage
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A pin backend in memory, for the host tests of the tree and the FUSE
 /// layer. It follows the module's rules (overlap EEXIST, zero length
 /// EINVAL, a refusal list for EFAULT/ENOMEM) but pins nothing: the
@@ -18,9 +22,14 @@ public final class InMemoryBackend: PinBackend {
     }
 
     private let state = Mutex(State())
+    private let processExists: @Sendable (Int32) -> Bool
     public static let pageSize: UInt64 = 4096
 
-    public init() {}
+    /// - Parameter processExists: whether a pid is a live process (the
+    ///   module answers ESRCH otherwise); by default, whether /proc has it.
+    public init(processExists: @escaping @Sendable (Int32) -> Bool = { access("/proc/\($0)/stat", F_OK) == 0 }) {
+        self.processExists = processExists
+    }
 
     /// Ranges containing `address` fail with EFAULT.
     public func makeFault(at address: UInt64) {
@@ -57,6 +66,7 @@ public final class InMemoryBackend: PinBackend {
     public func pin(_ request: PinRequest) throws(Errno) -> PinRecord {
         let (end, overflow) = request.address.addingReportingOverflow(request.length)
         guard request.length > 0, !overflow else { throw .invalidArgument }
+        guard processExists(request.pid) else { throw .noSuchProcess }
         let start = request.address & ~(Self.pageSize - 1)
         let alignedEnd = (end + Self.pageSize - 1) & ~(Self.pageSize - 1)
         let result: Result<PinRecord, Errno> = state.withLock { state in

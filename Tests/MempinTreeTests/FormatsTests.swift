@@ -44,6 +44,13 @@ struct FormatsTests {
         #expect(String(decoding: low, as: UTF8.self) == "00001000 0 0 normal 0\n")
     }
 
+    @Test("the NUMA node column is decimal", arguments: [0, 7, 10, 99, 1023, -1, Int32.max])
+    func nodes(node: Int32) {
+        var buffer: [UInt8] = []
+        Formats.appendPageLine(PageRecord(virtualAddress: 0x1000, frameNumber: 1, node: node), showsFrame: true, to: &buffer)
+        #expect(String(decoding: buffer, as: UTF8.self) == "00001000 1 \(node) normal 0\n")
+    }
+
     @Test("hex matches String(radix:) with padding", arguments: [0, 1, 0xf, 0x10, 0xdead_beef, UInt64.max])
     func hex(value: UInt64) {
         var buffer: [UInt8] = []

@@ -6,7 +6,7 @@ import Testing
 
 @Suite("Pin tree")
 struct PinTreeTests {
-    let backend = InMemoryBackend()
+    let backend = InMemoryBackend { [4242, 500, 4343].contains($0) }
     let tree: PinTree
     let root = Requester(uid: 0, gid: 0, pid: 1)
     let alice = Requester(uid: 1000, gid: 1000, pid: 500)
