@@ -120,8 +120,13 @@ def table(series, rows):
         per = int(mem["bytes_per_pin"])
         out.append(f"| 10,000 pins in one process: per pin / per rm | {fmt_ns(each['median_ns'])} / "
                    f"{fmt_ns(unpin_each['median_ns']) if unpin_each else '—'} | — | — | report |")
+        plain = next((r for r in rows if r["row"] == "plain_ls"), None)
+        plain_l = next((r for r in rows if r["row"] == "plain_ls_l"), None)
+        base = f"{plain['ms']} ms / {plain_l['ms']} ms (10,000 files in tmpfs)" if plain and plain_l else "—"
+        ratio = f"{int(ls['ms']) / max(1, int(plain['ms'])):.2f}× / {int(ls_l['ms']) / max(1, int(plain_l['ms'])):.2f}×" \
+            if plain and plain_l and ls_l else "—"
         out.append(f"| 10,000 pins: `ls` ({ls['entries']} names) / `ls -l` | {ls['ms']} ms / {ls_l['ms'] if ls_l else '?'} ms "
-                   f"| — | — | `ls` < 1000 ms{' ✓' if int(ls['ms']) < 1000 else ' ✗'} |")
+                   f"| {base} | {ratio} | `ls` < 1000 ms{' ✓' if int(ls['ms']) < 1000 else ' ✗'} |")
         out.append(f"| 10,000 pins: server memory per pin | {per} B | — | — | ≤ 1024 B{' ✓' if per <= 1024 else ' ✗'} |")
         figures.append({"what": "scale", "pin_each_ns": int(each["median_ns"]), "ls_ms": int(ls["ms"]),
                         "bytes_per_pin": per})
