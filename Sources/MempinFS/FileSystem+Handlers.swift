@@ -86,7 +86,8 @@ extension FileSystem {
                 }
                 let who = fs.requester(of: req!)
                 let pin = try fs.tree.unlink(name, in: pid, for: who)
-                fs.logger.info("unpinned \(pid)/\(name): \(pin.pages) pages", metadata: ["uid": "\(who.uid)", "pid": "\(who.pid)"])
+                fs.logger.log(level: .info, "unpinned \(pid)/\(name): \(pin.pages) pages", metadata: ["uid": "\(who.uid)", "pid": "\(who.pid)"],
+                               source: FileSystem.logSource)
                 fuse_reply_err(req, 0)
             }
         }
@@ -128,8 +129,8 @@ extension FileSystem {
                 let who = fs.requester(of: req!)
                 let pins = try fs.tree.pin(bytes, in: pid, for: who)
                 for pin in pins {
-                    fs.logger.info("pinned \(pid)/\(Formats.pinFileName(start: pin.start, end: pin.end)): \(pin.pages) pages",
-                                   metadata: ["uid": "\(who.uid)", "pid": "\(who.pid)"])
+                    fs.logger.log(level: .info, "pinned \(pid)/\(Formats.pinFileName(start: pin.start, end: pin.end)): \(pin.pages) pages",
+                                   metadata: ["uid": "\(who.uid)", "pid": "\(who.pid)"], source: FileSystem.logSource)
                 }
                 fuse_reply_write(req, size)
             }

@@ -21,6 +21,10 @@ public final class FileSystem: Sendable {
     let processes: any ProcessFacts
     let logger: Logger
 
+    /// The log source of every line: given, because swift-log otherwise
+    /// derives it from #fileID on each call.
+    static let logSource = "MempinFS"
+
     /// How long the kernel may cache names and attributes, in seconds. A
     /// pid directory leaves listings at once (readdir is never cached) and
     /// its cached name within this time, or sooner by invalidation.
@@ -128,8 +132,8 @@ public final class FileSystem: Sendable {
         } catch {
             if !quietErrors.contains(error) {
                 let who = requester(of: req)
-                logger.notice("refused \(operation) \(subject()): \(error) [errno \(error.rawValue)]",
-                              metadata: ["uid": "\(who.uid)", "pid": "\(who.pid)"])
+                logger.log(level: .notice, "refused \(operation) \(subject()): \(error) [errno \(error.rawValue)]",
+                           metadata: ["uid": "\(who.uid)", "pid": "\(who.pid)"], source: Self.logSource)
             }
             fuse_reply_err(req, error.rawValue)
         }

@@ -39,7 +39,7 @@ struct Mempinfs: ParsableCommand {
         // In the foreground, log to standard error; as a daemon, to syslog.
         let foreground = self.foreground
         LoggingSystem.bootstrap { label in
-            foreground ? StreamLogHandler.standardError(label: label) as any LogHandler : SyslogLogHandler(label: label)
+            foreground ? StandardErrorLogHandler(label: label) as any LogHandler : SyslogLogHandler(label: label)
         }
         var logger = Logger(label: "mempinfs")
         logger.logLevel = logLevel
