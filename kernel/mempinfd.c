@@ -185,6 +185,13 @@ static bool mempin_release_pages(struct mempin_region *pin)
 	return pages;
 }
 
+/* Mark @pin detached, counting the change once. */
+static void mempin_detach(struct mempin_region *pin)
+{
+	if (!atomic_xchg(&pin->detached, 1))
+		atomic64_inc(&pin->container->changes);
+}
+
 /*
  * The range of @pin was invalidated. An unmap or zap means the process no
  * longer sees these pages at these addresses: the pin is detached, its pages
@@ -197,13 +204,6 @@ static bool mempin_release_pages(struct mempin_region *pin)
  * (FOLL_LONGTERM migrates pages out of movable zones) and are ignored, but
  * for an unmap, which pinning never causes.
  */
-/* Mark @pin detached, counting the change once. */
-static void mempin_detach(struct mempin_region *pin)
-{
-	if (!atomic_xchg(&pin->detached, 1))
-		atomic64_inc(&pin->container->changes);
-}
-
 static bool mempin_invalidate(struct mmu_interval_notifier *mni,
 			      const struct mmu_notifier_range *range,
 			      unsigned long cur_seq)

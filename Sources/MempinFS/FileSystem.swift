@@ -30,11 +30,13 @@ public final class FileSystem: Sendable {
     /// its cached name within this time, or sooner by invalidation.
     let cacheTimeout: Double = 1.0
 
-    /// How long the kernel may cache `attributes`. A file written to (`pin`)
-    /// would keep the size the kernel gave it after the write: never cache
-    /// files, whose size is always 0.
+    /// How long the kernel may cache `attributes`. The control file would
+    /// keep the size the kernel gave it after a write: its attributes are
+    /// never cached. Everything else's are, like names (`ls -l` of 10,000
+    /// pins then costs one round trip per file, not two).
     func attributeTimeout(of attributes: Attributes) -> Double {
-        attributes.kind == .regularFile ? 0 : cacheTimeout
+        if case .pinControl = Node.decode(attributes.inode) { return 0 }
+        return cacheTimeout
     }
 
     /// An open file or directory of one `open`/`opendir`.

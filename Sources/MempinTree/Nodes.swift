@@ -72,7 +72,7 @@ public enum Node: Hashable, Sendable {
 
     /// The node an inode number stands for, but for pin files, whose pid is
     /// not in the number (see ``pinID(ofInode:)``).
-    static func decode(_ inode: UInt64) -> Node? {
+    public static func decode(_ inode: UInt64) -> Node? {
         let pid = Int32(bitPattern: UInt32(truncatingIfNeeded: inode))
         switch (inode, inode >> 32) {
         case (1, _): return .root
