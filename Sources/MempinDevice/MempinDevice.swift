@@ -96,9 +96,15 @@ public final class MempinDevice: Sendable {
         arg.addr = request.address
         arg.length = request.length
         _ = try control(CMempin_PIN(), &arg).get()
+        // The reply has no time: until the next list, stamp it with ours
+        // (what `ls -l` shows as the pin file's time; the kernel's differs
+        // by the return trip).
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
         return PinRecord(
             id: arg.id, start: arg.start, end: arg.end, pages: (arg.end - arg.start) / pageSize,
-            pid: request.pid, requesterUID: request.requesterUID, requesterPID: request.requesterPID
+            pid: request.pid, requesterUID: request.requesterUID, requesterPID: request.requesterPID,
+            pinnedAtNanoseconds: UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
         )
     }
 

@@ -31,13 +31,15 @@ public final class FuseSession: @unchecked Sendable {
     ///
     /// - Parameters:
     ///   - options: FUSE mount options (`allow_other`, ...); the tree always
-    ///     adds `default_permissions`, `fsname` and `subtype`.
+    ///     adds `default_permissions` and `subtype=mempinfs`, and names
+    ///     itself `mempinfs` unless the options give an `fsname`.
     ///   - handlesSignals: stop on SIGINT, SIGTERM and SIGHUP (the server);
     ///     tests stop by unmounting.
     public init(fileSystem: FileSystem, mountpoint: String, options: [String], handlesSignals: Bool) throws(Errno) {
         self.fileSystem = fileSystem
         self.mountpoint = mountpoint
-        let allOptions = (["fsname=mempinfs", "subtype=mempinfs", "default_permissions"] + options)
+        let named = options.contains { $0.hasPrefix("fsname=") }
+        let allOptions = ((named ? [] : ["fsname=mempinfs"]) + ["subtype=mempinfs", "default_permissions"] + options)
             .joined(separator: ",")
         let arguments = ["mempinfs", "-o", allOptions]
         var cArguments: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]

@@ -14,6 +14,10 @@ struct Mempinfs: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mempinfs",
         abstract: "Show the long-term memory pins of /dev/mempinfd as a file tree.",
+        usage: """
+            mempinfs [-f] [-o <options>] [--device <path>] [--log-level <level>] <mountpoint>
+            mempinfs <source> <mountpoint> -o <options>    (as mount.fuse3 calls it)
+            """,
         discussion: """
             Write a range to PID/pin to pin it, read PID/START-END for its pages, rm it to unpin. \
             Stopping the server (unmount, SIGTERM, crash) releases its pins.
@@ -32,14 +36,32 @@ struct Mempinfs: ParsableCommand {
     @Option(help: "Least severe log level to print (trace, debug, info, notice, warning, error, critical).")
     var logLevel: Logger.Level = .info
 
-    @Argument(help: "Where to mount the tree, e.g. /run/mempin.")
-    var mountpoint: String
+    @Argument(help: ArgumentHelp(
+        "Where to mount the tree, e.g. /run/mempin; a source before it (mount(8) and fstab give one) names the mount.",
+        valueName: "mountpoint"))
+    var operands: [String] = []
+
+    /// Where to mount: the last operand.
+    var mountpoint: String { operands.last ?? "" }
+
+    /// What /proc/mounts shows as the source: the first of two operands.
+    var source: String { operands.count == 2 ? operands[0] : "mempinfs" }
+
+    func validate() throws {
+        guard (1...2).contains(operands.count) else {
+            throw ValidationError("expected a mount point, optionally after a source (mempinfs [SOURCE] MOUNTPOINT)")
+        }
+        guard !source.isEmpty, !source.contains(","), !mountpoint.isEmpty else {
+            throw ValidationError("the source and the mount point must not be empty, and the source has no commas")
+        }
+    }
 
     func run() throws {
-        // In the foreground, log to standard error; as a daemon, to syslog.
+        // In the foreground, log to standard error; as a daemon, to syslog
+        // once forked (failures before that still reach the terminal).
         let foreground = self.foreground
         LoggingSystem.bootstrap { label in
-            foreground ? StandardErrorLogHandler(label: label) as any LogHandler : SyslogLogHandler(label: label)
+            foreground ? StandardErrorLogHandler(label: label) as any LogHandler : ServerLogHandler(label: label)
         }
         var logger = Logger(label: "mempinfs")
         logger.logLevel = logLevel
@@ -53,7 +75,7 @@ struct Mempinfs: ParsableCommand {
             throw ExitCode(1)
         }
         let fileSystem = FileSystem(tree: PinTree(backend: container), logger: logger)
-        let mountOptions = options.flatMap { $0.split(separator: ",").map(String.init) }
+        let mountOptions = ["fsname=\(source)"] + options.flatMap { $0.split(separator: ",").map(String.init) }
         let session: FuseSession
         do {
             session = try FuseSession(
@@ -64,6 +86,7 @@ struct Mempinfs: ParsableCommand {
             throw ExitCode(1)
         }
         guard session.daemonize(foreground: foreground) else { throw ExitCode(1) }
+        if !foreground { ServerLogHandler.isDaemonized.store(true, ordering: .relaxed) }
         logger.info("serving \(device) at \(mountpoint)")
         let result = session.run()
         logger.info("unmounted \(mountpoint); closing the container releases its pins")
