@@ -126,4 +126,12 @@ public struct ModuleVersion: Hashable, Sendable {
     public var pinnedPages: UInt64
     /// The container's change counter.
     public var changes: UInt64
+
+    public init(version: UInt32, pageSize: UInt64, maxPinnedPages: UInt64, pinnedPages: UInt64, changes: UInt64) {
+        self.version = version
+        self.pageSize = pageSize
+        self.maxPinnedPages = maxPinnedPages
+        self.pinnedPages = pinnedPages
+        self.changes = changes
+    }
 }

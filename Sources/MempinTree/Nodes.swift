@@ -17,6 +17,8 @@ public protocol PinBackend: Sendable {
     /// A counter that moves whenever a pin changes on its own (detached, or
     /// released by its process's exit).
     func changeCount() throws(Errno) -> UInt64
+    /// The module's version and machine-wide figures.
+    func version() throws(Errno) -> ModuleVersion
 }
 
 extension MempinDevice: PinBackend {}
@@ -45,6 +47,9 @@ public enum Node: Hashable, Sendable {
     case selfLink
     /// `stats`, totals over all pins.
     case stats
+    /// `metrics`, the totals and per-process figures in Prometheus's text
+    /// format.
+    case metrics
     /// `PID/`.
     case processDirectory(pid: Int32)
     /// `PID/pin`, the control file.
@@ -61,6 +66,7 @@ public enum Node: Hashable, Sendable {
         case .root: 1
         case .selfLink: 2
         case .stats: 3
+        case .metrics: 4
         case .processDirectory(let pid): 1 << 32 | UInt64(UInt32(bitPattern: pid))
         case .pinControl(let pid): 2 << 32 | UInt64(UInt32(bitPattern: pid))
         case .processStatus(let pid): 3 << 32 | UInt64(UInt32(bitPattern: pid))
@@ -78,6 +84,7 @@ public enum Node: Hashable, Sendable {
         case (1, _): return .root
         case (2, _): return .selfLink
         case (3, _): return .stats
+        case (4, _): return .metrics
         case (_, 1): return .processDirectory(pid: pid)
         case (_, 2): return .pinControl(pid: pid)
         case (_, 3): return .processStatus(pid: pid)

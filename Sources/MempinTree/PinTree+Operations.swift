@@ -105,6 +105,9 @@ extension PinTree {
         case .stats:
             guard !writing else { throw .permissionDenied }
             return .snapshot(Array(renderStats().utf8))
+        case .metrics:
+            guard !writing else { throw .permissionDenied }
+            return .snapshot(Array(renderMetrics().utf8))
         case .processStatus(let pid):
             guard !writing else { throw .permissionDenied }
             return .snapshot(Array(try renderStatus(of: pid).utf8))
@@ -159,6 +162,17 @@ extension PinTree {
     /// - Returns: the new pins.
     /// - Throws: the first error; no range of the write stays pinned.
     public func pin(_ text: some Collection<UInt8>, in pid: Int32, for requester: Requester) throws(Errno) -> [PinRecord] {
+        do {
+            let made = try pinRanges(text, in: pid, for: requester)
+            withState { $0.pinsMade += UInt64(made.count) }
+            return made
+        } catch {
+            withState { $0.refusals[MetricsSnapshot.Refusal(operation: "pin", errno: error), default: 0] += 1 }
+            throw error
+        }
+    }
+
+    private func pinRanges(_ text: some Collection<UInt8>, in pid: Int32, for requester: Requester) throws(Errno) -> [PinRecord] {
         // Root may pin any process: the module answers ESRCH for one that
         // has gone, which spares a /proc read on every pin.
         if !requester.isRoot {
@@ -189,6 +203,17 @@ extension PinTree {
     /// Unpins the pin file `name` of `pid`; the pages are unpinned when it
     /// returns.
     public func unlink(_ name: String, in pid: Int32, for requester: Requester) throws(Errno) -> PinRecord {
+        do {
+            let pin = try unpin(name, in: pid, for: requester)
+            withState { $0.pinsRemoved += 1 }
+            return pin
+        } catch {
+            withState { $0.refusals[MetricsSnapshot.Refusal(operation: "unpin", errno: error), default: 0] += 1 }
+            throw error
+        }
+    }
+
+    private func unpin(_ name: String, in pid: Int32, for requester: Requester) throws(Errno) -> PinRecord {
         let pin: PinRecord? = withState { state in state.processes[pid]?.idsByName[name].flatMap { state.pins[$0] } }
         guard let pin else {
             if name == "pin" || name == "status" { throw .notPermitted }
@@ -233,5 +258,30 @@ extension PinTree {
             "processes": String(processes.count),
             "detached_pins": String(processes.reduce(0) { $0 + $1.detached }),
         ])
+    }
+
+    /// `metrics`: totals, per-process figures and counters in Prometheus's
+    /// text format.
+    public func renderMetrics() -> String {
+        refreshIfChanged()
+        var snapshot = MetricsSnapshot()
+        let totals = withState { state in
+            snapshot.pinsMade = state.pinsMade
+            snapshot.pinsRemoved = state.pinsRemoved
+            snapshot.refusals = state.refusals
+            return state.processes.map { ($0.key, $0.value.idsByName.count, $0.value.detached, $0.value.pages, $0.value.bytes) }
+        }
+        snapshot.processes = totals.map { pid, pins, detached, pages, bytes in
+            MetricsSnapshot.Process(
+                pid: pid, command: processes.command(of: pid) ?? "", pins: pins, detachedPins: detached,
+                pages: pages, bytes: bytes, vmPinnedBytes: processes.pinnedBytes(of: pid),
+                memlockLimitBytes: processes.memlockLimit(of: pid)
+            )
+        }
+        if let module = try? backend.version() {
+            snapshot.modulePinnedPages = module.pinnedPages
+            snapshot.moduleMaxPinnedPages = module.maxPinnedPages
+        }
+        return PrometheusText.render(snapshot)
     }
 }

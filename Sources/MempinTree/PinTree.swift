@@ -52,6 +52,10 @@ public final class PinTree: Sendable {
         var processes: [Int32: ProcessPins] = [:]
         /// The backend's change counter at the last refresh.
         var changesSeen: UInt64?
+        /// What the `metrics` file counts since the server started.
+        var pinsMade: UInt64 = 0
+        var pinsRemoved: UInt64 = 0
+        var refusals: [MetricsSnapshot.Refusal: UInt64] = [:]
         /// Recently read owners of processes, for display (see ``PinTree/displayedOwner(of:)``).
         var owners: [Int32: (uid: UInt32, gid: UInt32, until: ContinuousClock.Instant)] = [:]
 
@@ -155,6 +159,9 @@ public final class PinTree: Sendable {
             switch name {
             case "self": return .selfLink
             case "stats": return .stats
+            // Found by name but not listed, like /proc's thread ids: `ls`
+            // of the root shows what the contract lists (self, stats, pids).
+            case "metrics": return .metrics
             default:
                 guard let pid = Self.pid(fromName: name) else { throw .noSuchFileOrDirectory }
                 do { _ = try displayedOwner(of: pid) } catch { throw .noSuchFileOrDirectory }
@@ -169,7 +176,7 @@ public final class PinTree: Sendable {
                 guard let id else { throw .noSuchFileOrDirectory }
                 return .pinFile(pid: pid, id: id)
             }
-        case .selfLink, .stats, .pinControl, .processStatus, .pinFile:
+        case .selfLink, .stats, .metrics, .pinControl, .processStatus, .pinFile:
             throw .notDirectory
         }
     }
@@ -222,7 +229,7 @@ public final class PinTree: Sendable {
         case .selfLink:
             return Attributes(inode: node.inode, kind: .symbolicLink, permissions: 0o777, uid: 0, gid: 0,
                               size: 0, linkCount: 1, modificationTime: now)
-        case .stats:
+        case .stats, .metrics:
             return Attributes(inode: node.inode, kind: .regularFile, permissions: 0o444, uid: 0, gid: 0,
                               size: 0, linkCount: 1, modificationTime: now)
         case .processDirectory(let pid), .pinControl(let pid), .processStatus(let pid):

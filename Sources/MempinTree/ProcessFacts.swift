@@ -16,6 +16,8 @@ public protocol ProcessFacts: Sendable {
     func pinnedBytes(of pid: Int32) -> UInt64
     /// The soft RLIMIT_MEMLOCK of `pid` in bytes; nil for unlimited.
     func memlockLimit(of pid: Int32) -> UInt64?
+    /// The command name of `pid` (`/proc/PID/comm`), or nil if it has gone.
+    func command(of pid: Int32) -> String?
 }
 
 /// Process facts read from `/proc`, as the server sees them.
@@ -53,6 +55,12 @@ public struct ProcFS: ProcessFacts {
               let soft = Self.field("Max locked memory", in: limits, separator: UInt8(ascii: " "))
         else { return nil }
         return Self.decimal(soft)
+    }
+
+    public func command(of pid: Int32) -> String? {
+        guard pid > 0, var comm = Self.contents(of: "/proc/\(pid)/comm") else { return nil }
+        if comm.last == UInt8(ascii: "\n") { comm.removeLast() }
+        return String(decoding: comm, as: UTF8.self)
     }
 
     /// A whole small file, or nil.

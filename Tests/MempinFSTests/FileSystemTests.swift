@@ -50,6 +50,26 @@ struct FileSystemTests {
         }
     }
 
+    @Test("metrics: Prometheus text with pins per process and refusals; not listed by ls")
+    func metrics() throws {
+        try withMount { tree, target in
+            let pid = target.processIdentifier
+            let mp = tree.mountpoint
+            var r = Shell.run("echo 0x10000+16K > \(mp)/\(pid)/pin; echo nonsense > \(mp)/\(pid)/pin; cat \(mp)/metrics")
+            #expect(r.status == 0, "\(r.error)")
+            let lines = r.output.split(separator: "\n").map(String.init)
+            #expect(lines.contains("mempin_pins 1"))
+            #expect(lines.contains("mempin_pinned_bytes 16384"))
+            #expect(lines.contains { $0.hasPrefix("mempin_process_pinned_pages{pid=\"\(pid)\",comm=") && $0.hasSuffix("} 4") })
+            #expect(lines.contains("mempin_refusals_total{operation=\"pin\",errno=\"EINVAL\"} 1"))
+            // promtool, from mount-scripts/setup, lints names, types and help.
+            r = Shell.run("p=/opt/mempin/promtool; [ -x $p ] || exit 0; $p check metrics < \(mp)/metrics 2>&1")
+            #expect(r.status == 0 && r.output.isEmpty, "\(r.output)")
+            r = Shell.run("ls \(mp); stat -c '%a %U' \(mp)/metrics")
+            #expect(r.output.split(separator: "\n") == ["\(pid)", "self", "stats", "444 root"])
+        }
+    }
+
     @Test("every refused write gives the contract's errno to the shell", arguments: [
         ("nonsense", "Invalid argument"),
         ("10000+1T", "Invalid argument"),

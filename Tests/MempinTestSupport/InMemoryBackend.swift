@@ -114,6 +114,11 @@ public final class InMemoryBackend: PinBackend {
         state.withLock { $0.changes }
     }
 
+    public func version() throws(Errno) -> ModuleVersion {
+        let (pages, changes) = state.withLock { state in (state.pins.values.reduce(0) { $0 + $1.pages }, state.changes) }
+        return ModuleVersion(version: 1, pageSize: 4096, maxPinnedPages: 0, pinnedPages: pages, changes: changes)
+    }
+
     /// Page i of a pin has PFN 0x100000 + i.
     public func pages(of id: UInt64, from first: UInt64, count: Int) throws(Errno) -> [PageRecord] {
         guard let pin = state.withLock({ $0.pins[id] }) else { throw .noSuchFileOrDirectory }
@@ -141,4 +146,5 @@ public struct FakeProcesses: ProcessFacts {
     public func threadGroup(of tid: Int32) -> Int32? { owners[tid] != nil ? tid : nil }
     public func pinnedBytes(of pid: Int32) -> UInt64 { 0 }
     public func memlockLimit(of pid: Int32) -> UInt64? { 65536 }
+    public func command(of pid: Int32) -> String? { owners[pid] != nil ? "fake \"\(pid)\"" : nil }
 }
