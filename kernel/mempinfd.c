@@ -995,3 +995,4 @@ module_exit(mempin_exit);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("Accounted, visible, revocable long-term memory pins");
 MODULE_AUTHOR("The mempin developers");
+MODULE_VERSION("0.1.0");
