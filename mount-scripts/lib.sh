@@ -30,13 +30,18 @@ build_module() {
 	fi
 }
 
-# build_c_tests: the module's C tests and the e2e target, for the guest.
+# build_c_tests: the module's C tests, the ioctl fuzzer, the e2e target and
+# the memory hog, for the guest.
 build_c_tests() {
 	mkdir -p "$OUT/bin"
 	gcc -O2 -g -Wall -Wextra -Werror -pthread -o "$OUT/bin/mempinfd_test" \
 		"$PROJECT/kernel/tests/mempinfd_test.c" &&
 	gcc -O2 -g -Wall -Wextra -Werror -o "$OUT/bin/mempin-target" \
-		"$PROJECT/mount-scripts/e2e/target.c"
+		"$PROJECT/mount-scripts/e2e/target.c" &&
+	gcc -O2 -g -Wall -Wextra -Werror -o "$OUT/bin/mempinfd_fuzz" \
+		"$PROJECT/kernel/tests/mempinfd_fuzz.c" &&
+	gcc -O2 -g -Wall -Wextra -Werror -o "$OUT/bin/mempin-hog" \
+		"$PROJECT/mount-scripts/e2e/hog.c"
 }
 
 # build_server: the release mempinfs; prints its path.

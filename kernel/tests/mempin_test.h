@@ -54,7 +54,7 @@ static int test_failed;
 	} while (0)
 
 /* nr_foll_pin_acquired - nr_foll_pin_released, after folding per-CPU deltas. */
-static long long foll_pin_balance(void)
+static inline long long foll_pin_balance(void)
 {
 	long long acquired = -1, released = -1, v;
 	char name[64];
@@ -81,7 +81,7 @@ static long long foll_pin_balance(void)
 }
 
 /* VmPin of @pid (0: self) in pages, or -1. */
-static long vm_pin_pages(pid_t pid)
+static inline long vm_pin_pages(pid_t pid)
 {
 	char path[64], line[256];
 	long kb = -1;
@@ -107,7 +107,7 @@ static int tests_failed_total;
 typedef void (*test_fn)(void);
 
 /* Run one test and print its TAP line; checks the counters after it. */
-static void run_test(const char *name, test_fn fn)
+static inline void run_test(const char *name, test_fn fn)
 {
 	long long before = foll_pin_balance(), after;
 	long vmpin;

@@ -4,8 +4,14 @@
  * read-write (2 MiB-aligned, touched) and one read-only page, prints
  *   rw ADDR BYTES
  *   ro ADDR BYTES
- * (hex addresses) on stdout, then waits. SIGUSR1 unmaps the read-write
- * region; SIGTERM ends it.
+ * (hex addresses) on stdout, then waits. Signals change its memory while
+ * it may be pinned:
+ *   SIGUSR1  unmaps the read-write region;
+ *   SIGUSR2  moves it elsewhere with mremap (the old range goes away);
+ *   SIGHUP   forks a child that writes to the region and exits, then writes
+ *            to it itself (copy-on-write after a long-term pin);
+ *   SIGALRM  execs itself again (a new address space);
+ *   SIGTERM  ends it.
  * Usage: mempin-target [MIB] [thp]
  */
 #define _GNU_SOURCE
@@ -14,15 +20,53 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char *rw;
 static size_t rw_size;
 
+static char **saved_argv;
+
 static void unmap_rw(int sig)
 {
 	(void)sig;
 	munmap(rw, rw_size);
+}
+
+static void move_rw(int sig)
+{
+	void *hole, *to;
+
+	(void)sig;
+	/* A free place to move to, then the move onto it. */
+	hole = mmap(NULL, rw_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (hole == MAP_FAILED)
+		return;
+	to = mremap(rw, rw_size, rw_size, MREMAP_MAYMOVE | MREMAP_FIXED, hole);
+	if (to != MAP_FAILED)
+		rw = to;
+}
+
+static void fork_and_write(int sig)
+{
+	pid_t pid;
+
+	(void)sig;
+	pid = fork();
+	if (pid == 0) {
+		memset(rw, 0xc1, rw_size);
+		_exit(0);
+	}
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	memset(rw, 0xa5, rw_size);
+}
+
+static void exec_again(int sig)
+{
+	(void)sig;
+	execv("/proc/self/exe", saved_argv);
 }
 
 int main(int argc, char **argv)
@@ -31,6 +75,7 @@ int main(int argc, char **argv)
 	int thp = argc > 2 && !strcmp(argv[2], "thp");
 	size_t align = 2UL << 20;
 	char *raw, *ro;
+	sigset_t none;
 
 	rw_size = mib << 20;
 	raw = mmap(NULL, rw_size + align, PROT_READ | PROT_WRITE,
@@ -43,7 +88,14 @@ int main(int argc, char **argv)
 	rw = (char *)(((unsigned long)raw + align - 1) & ~(align - 1));
 	madvise(rw, rw_size, thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 	memset(rw, 0x5a, rw_size);
+	/* After an exec from a handler, its signal is still blocked. */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	saved_argv = argv;
 	signal(SIGUSR1, unmap_rw);
+	signal(SIGUSR2, move_rw);
+	signal(SIGHUP, fork_and_write);
+	signal(SIGALRM, exec_again);
 	printf("rw %lx %zu\nro %lx %d\n", (unsigned long)rw, rw_size,
 	       (unsigned long)ro, 4096);
 	fflush(stdout);
