@@ -52,12 +52,19 @@ build_server() {
 
 # vm_run VERSION RESULTS_DIR CMD...: boot the Debian kernel VERSION under TCG
 # and run CMD as root in the project folder; RESULTS_DIR is writable from
-# the guest. Returns CMD's exit status.
+# the guest. VM_APPEND adds kernel boot options. Returns CMD's exit status.
 vm_run() {
 	local v=$1 results=$2
 	shift 2
 	mkdir -p "$results"
 	(cd "$PROJECT" && timeout --kill-after=10 "${VM_TIMEOUT:-900}" \
 		vng -r "/boot/vmlinuz-$v" --disable-kvm --memory "${VM_MEMORY:-2G}" --cpus 2 \
-		--rwdir "$results" --exec "$*" </dev/null)
+		${VM_APPEND:+--append "$VM_APPEND"} --rwdir "$results" --exec "$*" </dev/null)
 }
+
+# The debug checks Debian's kernels are built with but leave off: red zones,
+# poisoning and consistency checks of slab objects (SLUB_DEBUG), poisoned
+# free pages, zeroed freed memory, and KFENCE sampling (6.12). A module bug
+# that overruns or uses freed memory then reports (and the tests fail on
+# the report) instead of passing by luck.
+DEBUG_BOOT="slub_debug=FZPU page_poison=1 init_on_free=1 kfence.sample_interval=10"

@@ -51,7 +51,7 @@ struct own_pin {
 
 static struct own_pin pins[MAX_PINS];
 static int npins;
-static long long calls, successes, errs[4096];
+static long long calls, successes, lost, errs[4096];
 
 static const unsigned long known_cmds[] = {
 	MEM_CMD_PIN, MEM_CMD_UNPIN, MEMPIN_GET_VERSION, MEMPIN_PIN,
@@ -214,6 +214,13 @@ static void valid_call(int fd)
 		a.size = pins[i].size;
 		if (do_ioctl(fd, MEM_CMD_UNPIN, &a) == 0) {
 			pins[i] = pins[--npins];
+		} else if (errno == ENOENT) {
+			/*
+			 * A random MEM_CMD_UNPIN whose range widens to the same
+			 * pages took it first: the interface allows that.
+			 */
+			pins[i] = pins[--npins];
+			lost++;
 		} else {
 			printf("#   unpin of a held pin failed: %s\n",
 			       strerror(errno));
@@ -336,7 +343,8 @@ int main(int argc, char **argv)
 		       now == base ? "ok" : "not ok", ++group, base, now);
 		failed |= now != base;
 	}
-	printf("# %lld calls: %lld succeeded", calls, successes);
+	printf("# %lld calls: %lld succeeded (%lld held pins taken by random unpins)",
+	       calls, successes, lost);
 	for (opt = 1; opt < 4096; opt++)
 		if (errs[opt])
 			printf(", %s %lld", strerrorname_np(opt), errs[opt]);
