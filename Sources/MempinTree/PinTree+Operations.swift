@@ -162,12 +162,16 @@ extension PinTree {
     /// - Returns: the new pins.
     /// - Throws: the first error; no range of the write stays pinned.
     public func pin(_ text: some Collection<UInt8>, in pid: Int32, for requester: Requester) throws(Errno) -> [PinRecord] {
+        try countingRefusals(of: "pin") { () throws(Errno) in try pinRanges(text, in: pid, for: requester) }
+    }
+
+    /// Runs `body`; an errno it throws is counted among the refusals of
+    /// `operation` that the `metrics` file reports.
+    private func countingRefusals<T>(of operation: String, _ body: () throws(Errno) -> T) throws(Errno) -> T {
         do {
-            let made = try pinRanges(text, in: pid, for: requester)
-            withState { $0.pinsMade += UInt64(made.count) }
-            return made
+            return try body()
         } catch {
-            withState { $0.refusals[MetricsSnapshot.Refusal(operation: "pin", errno: error), default: 0] += 1 }
+            withState { $0.refusals[MetricsSnapshot.Refusal(operation: operation, errno: error), default: 0] += 1 }
             throw error
         }
     }
@@ -196,6 +200,7 @@ extension PinTree {
         }
         withState { state in
             for pin in made { state.insert(pin) }
+            state.pinsMade += UInt64(made.count)
         }
         return made
     }
@@ -203,14 +208,7 @@ extension PinTree {
     /// Unpins the pin file `name` of `pid`; the pages are unpinned when it
     /// returns.
     public func unlink(_ name: String, in pid: Int32, for requester: Requester) throws(Errno) -> PinRecord {
-        do {
-            let pin = try unpin(name, in: pid, for: requester)
-            withState { $0.pinsRemoved += 1 }
-            return pin
-        } catch {
-            withState { $0.refusals[MetricsSnapshot.Refusal(operation: "unpin", errno: error), default: 0] += 1 }
-            throw error
-        }
+        try countingRefusals(of: "unpin") { () throws(Errno) in try unpin(name, in: pid, for: requester) }
     }
 
     private func unpin(_ name: String, in pid: Int32, for requester: Requester) throws(Errno) -> PinRecord {
@@ -227,7 +225,10 @@ extension PinTree {
         } catch .noSuchFileOrDirectory {
             // Released already (the target exited): the file goes all the same.
         }
-        withState { $0.remove(id: pin.id) }
+        withState { state in
+            state.remove(id: pin.id)
+            state.pinsRemoved += 1
+        }
         return pin
     }
 
