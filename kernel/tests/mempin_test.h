@@ -54,7 +54,7 @@ static int test_failed;
 	} while (0)
 
 /* nr_foll_pin_acquired - nr_foll_pin_released, after folding per-CPU deltas. */
-static inline long long foll_pin_balance(void)
+static inline long long foll_pin_read(void)
 {
 	long long acquired = -1, released = -1, v;
 	char name[64];
@@ -78,6 +78,26 @@ static inline long long foll_pin_balance(void)
 	}
 	fclose(f);
 	return acquired - released;
+}
+
+/*
+ * foll_pin_read() once three reads in a row agree (for up to a second):
+ * other work in the guest pins pages for a moment (9p pins a reader's
+ * buffer for the request), and a pin taken on one CPU and released on
+ * another can read one off between folds.
+ */
+static inline long long foll_pin_balance(void)
+{
+	long long prev = foll_pin_read(), now = prev;
+	int same = 0, i;
+
+	for (i = 0; i < 100 && same < 2; i++) {
+		usleep(10000);
+		now = foll_pin_read();
+		same = now == prev ? same + 1 : 0;
+		prev = now;
+	}
+	return now;
 }
 
 /* VmPin of @pid (0: self) in pages, or -1. */

@@ -10,32 +10,8 @@ TEST=$(basename "$0" .sh)
 failures=0
 targets=()
 
-# nr_foll_pin_acquired - nr_foll_pin_released, per-CPU deltas folded first.
-foll_balance() {
-	echo 1 >/proc/sys/vm/stat_refresh
-	awk '$1 == "nr_foll_pin_acquired" { a = $2 } $1 == "nr_foll_pin_released" { r = $2 }
-		END { print a - r }' /proc/vmstat
-}
-
-# The lowest of a few reads: a direct-I/O read in flight anywhere in the
-# guest (FUSE and 9p pin the reader's pages for the request) would
-# otherwise inflate the baseline for a moment (seen once on 6.12).
-stable_balance() {
-	local low b
-	low=$(foll_balance)
-	for _ in 1 2 3 4; do
-		sleep 0.05
-		b=$(foll_balance)
-		[ "$b" -lt "$low" ] && low=$b
-	done
-	echo "$low"
-}
-BASELINE=$(stable_balance)
-
-# VmPin of a process, in kB.
-vmpin_kb() {
-	awk '$1 == "VmPin:" { print $2 }' "/proc/$1/status"
-}
+source "$(dirname "${BASH_SOURCE[0]}")/../guest/counters.sh"
+BASELINE=$(settled_balance)
 
 ok() { echo "ok - $TEST: $*"; }
 not_ok() { echo "not ok - $TEST: $*"; failures=$((failures + 1)); }
@@ -45,6 +21,14 @@ check() {
 	local what=$1
 	shift
 	if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+
+# check_pins DESCRIPTION PAGES: foll_pin counts PAGES pages above the
+# baseline (read until it does, for 3 s: see settled_balance).
+check_pins() {
+	local b
+	if b=$(balance_reaches $((BASELINE + $2))); then ok "$1"; else
+		not_ok "$1 (foll_pin $((b - BASELINE)) pages, want $2)"; fi
 }
 
 # check_eq DESCRIPTION GOT WANT
@@ -126,15 +110,9 @@ hex_add() { printf '%x' $((0x$1 + $2)); }
 pin_name() { printf '%08x-%08x' $((0x$1)) $((0x$1 + $2)); }
 
 finish() {
-	local t balance
+	local t
 	for t in "${targets[@]}"; do stop_target "$t"; done
-	# Pins of exited targets are released by their exit; give the
-	# refresher and the counters a moment.
-	for _ in $(seq 20); do
-		balance=$(foll_balance)
-		[ "$balance" = "$BASELINE" ] && break
-		sleep 0.1
-	done
-	check_eq "foll_pin counters balanced" "$balance" "$BASELINE"
+	# Pins of exited targets are released by their exit.
+	check_pins "foll_pin counters balanced" 0
 	exit $((failures > 0))
 }
