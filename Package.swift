@@ -62,6 +62,12 @@ let package = Package(
             dependencies: ["MempinTree", "MempinDevice"],
             path: "Tests/MempinTestSupport"
         ),
+        // The server's own work in loops for callgrind (mount-scripts/profile).
+        .executableTarget(
+            name: "mempin-profile",
+            dependencies: ["MempinTree", "MempinDevice", "MempinTestSupport"],
+            path: "bench/profile"
+        ),
         .testTarget(name: "MempinTreeTests", dependencies: ["MempinTree", "MempinTestSupport"]),
         .testTarget(
             name: "MempinDeviceTests",

@@ -1,0 +1,80 @@
+// mempin-profile: the server's own work, without FUSE or the module, in
+// loops that callgrind can count (mount-scripts/profile runs it under
+// valgrind, one phase per run). Each phase prints its wall time per item.
+//
+// Usage: mempin-profile [parse|pages|listing|all]
+
+import MempinDevice
+import MempinTestSupport
+import MempinTree
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The phase being measured, run by `runMeasuredPhase()`.
+nonisolated(unsafe) var phase: (() throws -> Void)?
+nonisolated(unsafe) var phaseError: (any Error)?
+
+/// Runs `phase`. Callgrind counts only inside this function
+/// (`--toggle-collect='*runMeasuredPhase*'`): the set-up of each phase is
+/// left out of its instruction count.
+@inline(never)
+func runMeasuredPhase() {
+    do { try phase?() } catch { phaseError = error }
+}
+
+func measure(_ name: String, items: Int, each unit: String, _ body: @escaping () throws -> Void) throws {
+    phase = body
+    let start = ContinuousClock.now
+    runMeasuredPhase()
+    let elapsed = ContinuousClock.now - start
+    if let phaseError { throw phaseError }
+    let nanoseconds = Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9
+    print("\(name): \(items) in \(Int(nanoseconds / 1e6)) ms, \(Int(nanoseconds / Double(items))) ns per \(unit)")
+}
+
+let pid = getpid()
+let me = Requester(uid: 0, gid: 0, pid: pid)
+let phases = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : "all"
+
+// parse: one typical write ("ADDR+SIZE\n"), the path every pin takes.
+if phases == "parse" || phases == "all" {
+    let writes = (0..<100_000).map { Array("0x7f\(String($0 * 4096, radix: 16))+4K\n".utf8) }
+    var total: UInt64 = 0
+    try measure("parse", items: writes.count, each: "write") {
+        for write in writes { total &+= try RangeParser.parse(write)[0].length }
+    }
+    precondition(total == 4096 * 100_000)
+}
+
+// pages: the page list of a 1 GiB pin, read as cat does (128 KiB reads).
+if phases == "pages" || phases == "all" {
+    let backend = InMemoryBackend()
+    let tree = PinTree(backend: backend)
+    let pages: UInt64 = 262_144
+    let pin = try tree.pin(Array("0x7f0000000000+\(pages * 4)K".utf8), in: pid, for: me)[0]
+    let file = try tree.open(.pinFile(pid: pid, id: pin.id), for: me, writing: false)
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 128 << 10, alignment: 16)
+    var offset: UInt64 = 0
+    try measure("pages", items: Int(pages), each: "page line") {
+        while case let count = try tree.read(file, offset: offset, into: buffer), count > 0 {
+            offset += UInt64(count)
+        }
+    }
+    print("pages: \(offset) bytes")
+    buffer.deallocate()
+}
+
+// listing: opendir of a process directory with 10,000 pins.
+if phases == "listing" || phases == "all" {
+    let backend = InMemoryBackend()
+    let tree = PinTree(backend: backend)
+    let ranges = (0..<10_000).map { "0x\(String(0x7f00_0000_0000 + $0 * 8192, radix: 16))+4K" }
+    for range in ranges { _ = try tree.pin(Array(range.utf8), in: pid, for: me) }
+    var names = 0
+    try measure("listing", items: 100 * ranges.count, each: "directory entry") {
+        for _ in 0..<100 { names += try tree.entries(of: .processDirectory(pid: pid)).count }
+    }
+    precondition(names >= 100 * ranges.count)
+}
