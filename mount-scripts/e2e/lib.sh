@@ -10,7 +10,7 @@ TEST=$(basename "$0" .sh)
 failures=0
 targets=()
 
-source "$(dirname "${BASH_SOURCE[0]}")/../guest/counters.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../guest/lib.sh"
 BASELINE=$(settled_balance)
 
 ok() { echo "ok - $TEST: $*"; }
@@ -54,13 +54,8 @@ start_target() {
 	"${cmd[@]}" >"$out" &
 	TARGET=$!
 	targets+=("$TARGET")
-	for _ in $(seq 100); do
-		[ -s "$out" ] && grep -q '^ro ' "$out" && break
-		sleep 0.05
-	done
-	RW=$(awk '$1 == "rw" { print $2 }' "$out")
-	RW_SIZE=$(awk '$1 == "rw" { print $3 }' "$out")
-	RO=$(awk '$1 == "ro" { print $2 }' "$out")
+	target_ready "$out"
+	RW=$TARGET_RW RW_SIZE=$TARGET_RW_SIZE RO=$TARGET_RO
 	rm -f "$out"
 }
 

@@ -1,5 +1,6 @@
-# The kernel's view of pins, shared by the guest scripts (e2e-tests,
-# package-tests, torture) and the e2e tests' lib.sh. Sourced; needs root.
+# Helpers shared by the guest scripts (e2e-tests, package-tests, torture)
+# and the e2e tests' lib.sh: the kernel's view of pins, the mount, the
+# target process. Sourced; needs root.
 # shellcheck shell=bash
 
 # nr_foll_pin_acquired - nr_foll_pin_released, per-CPU deltas folded first.
@@ -47,3 +48,16 @@ vmpin_kb() { awk '$1 == "VmPin:" { print $2 }' "/proc/$1/status" 2>/dev/null; }
 
 # mounted: mempinfs serves $MP.
 mounted() { grep -q " $MP fuse.mempinfs " /proc/mounts; }
+
+# target_ready FILE: waits (up to 5 s) for a mempin-target writing to FILE
+# to print its mappings (see e2e/target.c), then sets TARGET_RW (hex),
+# TARGET_RW_SIZE (bytes) and TARGET_RO (hex) from them.
+target_ready() {
+	for _ in $(seq 100); do
+		grep -q '^ro ' "$1" 2>/dev/null && break
+		sleep 0.05
+	done
+	TARGET_RW=$(awk '$1 == "rw" { print $2 }' "$1")
+	TARGET_RW_SIZE=$(awk '$1 == "rw" { print $3 }' "$1")
+	TARGET_RO=$(awk '$1 == "ro" { print $2 }' "$1")
+}
