@@ -50,6 +50,40 @@ struct FileSystemTests {
         }
     }
 
+    @Test("ls -l of 300 pins: every entry with its attributes (readdirplus); the kernel's forgets balance the lookups")
+    func longListing() throws {
+        try withMount { tree, target in
+            let pid = target.processIdentifier
+            let mp = tree.mountpoint
+            let lines = (0..<300).map { String(format: "%x+4K", 0x10000 + $0 * 0x2000) }.joined(separator: "\n")
+            var r = Shell.run("printf '\(lines)\\n' > \(mp)/\(pid)/pin")
+            #expect(r.status == 0, "\(r.error)")
+            // Names and inode numbers only, no stat (`ls -i` stats): a
+            // lookup counted for the first file is readdirplus's.
+            r = Shell.run("python3 -c 'import os, sys; print(min((e.name, e.inode()) for e in os.scandir(sys.argv[1]))[1])' \(mp)/\(pid)")
+            let first = UInt64(r.output.trimmingCharacters(in: .whitespacesAndNewlines))
+            #expect(first.map { tree.fileSystem.tree.lookupCount(of: $0) } == 1, "\(r.output)")
+            r = Shell.run("ls -ln \(mp)/\(pid)")
+            let entries = r.output.split(separator: "\n").dropFirst()  // "total 0"
+            #expect(entries.count == 302)
+            #expect(entries.filter { $0.hasPrefix("-rw-r--r-- 1 0 0 0 ") }.count == 300)
+            #expect(entries.dropLast().last?.hasSuffix(" pin") == true)
+            #expect(entries.last?.hasSuffix(" status") == true)
+            r = Shell.run("ls \(mp)/\(pid) | head -n 1; stat -c %i \(mp)/\(pid)/00010000-00011000")
+            let output = r.output.split(separator: "\n")
+            #expect(output.first == "00010000-00011000")
+            // Evicted from the kernel's caches, every entry is forgotten as
+            // often as it was counted (by lookup or by readdirplus).
+            guard let inode = output.last.flatMap({ UInt64($0) }) else { return }
+            #expect(tree.fileSystem.tree.lookupCount(of: inode) >= 1)
+            guard Shell.run("echo 2 > /proc/sys/vm/drop_caches").status == 0 else { return }
+            for _ in 0..<50 where tree.fileSystem.tree.lookupCount(of: inode) != 0 {
+                usleep(100_000)
+            }
+            #expect(tree.fileSystem.tree.lookupCount(of: inode) == 0)
+        }
+    }
+
     @Test("metrics: Prometheus text with pins per process and refusals; not listed by ls")
     func metrics() throws {
         try withMount { tree, target in
