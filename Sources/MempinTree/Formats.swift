@@ -52,7 +52,8 @@ public enum Formats {
         ]) + "\n"
     }
 
-    /// The longest page line ``writePageLine(_:showsFrame:into:)`` writes.
+    /// The room ``writePageLine(_:showsFrame:into:)`` needs: a line is at
+    /// most 56 bytes, and it stores whole words that may reach 8 bytes past it.
     public static let maximumPageLineLength = 64
 
     /// One page line: vaddr, PFN (hex), NUMA node, zone, huge (0 or 1).
@@ -90,20 +91,33 @@ public enum Formats {
     }
 
     /// Lowercase hex digits of `value`, zero-padded to `width` (at most 16);
-    /// returns how many.
+    /// returns how many. Stores 16 bytes at `line` whatever the count: the
+    /// caller has room past the digits (see ``maximumPageLineLength``) and
+    /// writes over the rest.
     @inline(__always)
     static func writeHex(_ value: UInt64, width: Int, into line: UnsafeMutablePointer<UInt8>) -> Int {
         let count = max(min(width, 16), max(1, (64 - value.leadingZeroBitCount + 3) / 4))
-        // All 16 digits, eight at a time, then the last `count` of them.
-        var digits = (hexDigits(UInt32(truncatingIfNeeded: value >> 32)), hexDigits(UInt32(truncatingIfNeeded: value)))
-        withUnsafeBytes(of: &digits) { bytes in
-            line.update(from: bytes.baseAddress!.assumingMemoryBound(to: UInt8.self) + (16 - count), count: count)
+        // All 16 digits as one 128-bit number, first digit in its top byte,
+        // shifted left past the 16 - count digits not wanted.
+        var high = hexDigits(UInt32(truncatingIfNeeded: value >> 32))
+        var low = hexDigits(UInt32(truncatingIfNeeded: value))
+        let shift = (16 - count) &* 8
+        if shift >= 64 {
+            high = low &<< (shift &- 64)
+            low = 0
+        } else if shift > 0 {
+            high = high &<< shift | low &>> (64 &- shift)
+            low = low &<< shift
         }
+        let raw = UnsafeMutableRawPointer(line)
+        raw.storeBytes(of: high.bigEndian, as: UInt64.self)
+        raw.storeBytes(of: low.bigEndian, toByteOffset: 8, as: UInt64.self)
         return count
     }
 
-    /// The eight hex digits of `value` as ASCII bytes, ready to store: nibbles
-    /// spread to bytes, then '0' or 'a'-10 added to each, without a branch.
+    /// The eight hex digits of `value` as ASCII bytes, the first digit in
+    /// the most significant byte: nibbles spread to bytes, then '0' or
+    /// 'a'-10 added to each, without a branch.
     @inline(__always)
     static func hexDigits(_ value: UInt32) -> UInt64 {
         var x = UInt64(value)
@@ -111,15 +125,18 @@ public enum Formats {
         x = (x | (x << 8)) & 0x00FF_00FF_00FF_00FF
         x = (x | (x << 4)) & 0x0F0F_0F0F_0F0F_0F0F
         let letters = ((x &+ 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101
-        x = x &+ 0x3030_3030_3030_3030 &+ letters &* 0x27
-        // Most significant digit first in memory.
-        return x.bigEndian
+        return x &+ 0x3030_3030_3030_3030 &+ letters &* 0x27
     }
 
     /// The decimal digits of `value`, with a minus sign if negative;
     /// returns how many bytes.
     @inline(__always)
     static func writeDecimal(_ value: Int32, into line: UnsafeMutablePointer<UInt8>) -> Int {
+        if value >= 0 && value < 10 {
+            // NUMA node 0 to 9: nearly every machine.
+            line[0] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value)
+            return 1
+        }
         var at = 0
         if value < 0 {
             line[0] = UInt8(ascii: "-")
@@ -141,18 +158,20 @@ public enum Formats {
         return at + count
     }
 
-    /// The zone's word; returns its length.
+    /// The zone's word; returns its length. Stores 8 bytes at `line` (the
+    /// word, blank-padded): the caller has room and writes over the rest.
     @inline(__always)
     static func writeZone(_ zone: MemoryZone, into line: UnsafeMutablePointer<UInt8>) -> Int {
-        let word: StaticString = switch zone {
-        case .dma: "dma"
-        case .dma32: "dma32"
-        case .normal: "normal"
-        case .movable: "movable"
-        case .device: "device"
-        case .other: "other"
+        // The words' ASCII bytes, first in the least significant byte.
+        let (word, length): (UInt64, Int) = switch zone {
+        case .dma: (0x2020_2020_2061_6D64, 3)
+        case .dma32: (0x2020_2032_3361_6D64, 5)
+        case .normal: (0x2020_6C61_6D72_6F6E, 6)
+        case .movable: (0x2065_6C62_6176_6F6D, 7)
+        case .device: (0x2020_6563_6976_6564, 6)
+        case .other: (0x2020_2072_6568_746F, 5)
         }
-        line.update(from: word.utf8Start, count: word.utf8CodeUnitCount)
-        return word.utf8CodeUnitCount
+        UnsafeMutableRawPointer(line).storeBytes(of: word.littleEndian, as: UInt64.self)
+        return length
     }
 }

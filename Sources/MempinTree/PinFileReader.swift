@@ -91,29 +91,40 @@ public final class PinFileReader: Sendable {
             filled = take
         }
         let lineRoom = Formats.maximumPageLineLength
-        var spill = [UInt8](repeating: 0, count: lineRoom)
+        let showsFrames = showsFrames
         while filled < room && cursor.nextPage < pin.pages {
             if cursor.fetched.isEmpty {
                 // Enough pages for the rest of the read (lines are 20 to
-                // 40 bytes), at least one, at most a batch.
+                // 56 bytes), at least one, at most a batch.
                 let want = min(Self.pagesPerBatch, max(1, (room - filled) / 20 + 1))
                 cursor.fetched = try backend.pages(of: pin.id, from: cursor.nextPage, count: want)[...]
                 if cursor.fetched.isEmpty { break }
             }
+            // Whole lines straight into the reply while a longest one fits.
+            let rendered = cursor.fetched.withUnsafeBufferPointer { pages in
+                var index = 0
+                while index < pages.count && room - filled >= lineRoom {
+                    filled += Formats.writePageLine(pages[index], showsFrame: showsFrames, into: out + filled)
+                    index += 1
+                }
+                return index
+            }
+            if rendered > 0 {
+                cursor.fetched = cursor.fetched.dropFirst(rendered)
+                cursor.nextPage += UInt64(rendered)
+                continue
+            }
+            // The last line of this read: what does not fit waits.
             let page = cursor.fetched.removeFirst()
             cursor.nextPage += 1
-            if room - filled >= lineRoom {
-                filled += Formats.writePageLine(page, showsFrame: showsFrames, into: out + filled)
-            } else {
-                // The last line of this read: what does not fit waits.
-                let length = spill.withUnsafeMutableBufferPointer {
-                    Formats.writePageLine(page, showsFrame: showsFrames, into: $0.baseAddress!)
-                }
-                let take = min(room - filled, length)
-                spill.withUnsafeBufferPointer { (out + filled).update(from: $0.baseAddress!, count: take) }
-                filled += take
-                cursor.pending = spill[take..<length]
+            var spill = [UInt8](repeating: 0, count: lineRoom)
+            let length = spill.withUnsafeMutableBufferPointer {
+                Formats.writePageLine(page, showsFrame: showsFrames, into: $0.baseAddress!)
             }
+            let take = min(room - filled, length)
+            spill.withUnsafeBufferPointer { (out + filled).update(from: $0.baseAddress!, count: take) }
+            filled += take
+            cursor.pending = spill[take..<length]
         }
         cursor.offset += UInt64(filled)
         return filled

@@ -51,6 +51,34 @@ struct FormatsTests {
         #expect(String(decoding: buffer, as: UTF8.self) == "00001000 1 \(node) normal 0\n")
     }
 
+    @Test("10,000 random page lines match a line built with String(radix:)")
+    func randomPageLines() {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> UInt64 {  // xorshift64: the same lines every run
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            return state
+        }
+        let zones: [(MemoryZone, String)] = [
+            (.dma, "dma"), (.dma32, "dma32"), (.normal, "normal"), (.movable, "movable"), (.device, "device"), (.other, "other"),
+        ]
+        var buffer: [UInt8] = []
+        var expected = ""
+        for _ in 0..<10_000 {
+            let vaddr = next() >> (next() % 64)
+            let pfn = next() >> (next() % 64)
+            let node = Int32(truncatingIfNeeded: next() % 4 == 0 ? next() : next() % 12)
+            let (zone, word) = zones[Int(next() % 6)]
+            let huge = next() % 2 == 0
+            let shows = next() % 3 != 0
+            Formats.appendPageLine(PageRecord(virtualAddress: vaddr, frameNumber: pfn, node: node, zone: zone, isHuge: huge),
+                                   showsFrame: shows, to: &buffer)
+            expected += "\(Formats.hex(vaddr, width: 8)) \(String(shows ? pfn : 0, radix: 16)) \(node) \(word) \(huge ? 1 : 0)\n"
+        }
+        #expect(String(decoding: buffer, as: UTF8.self) == expected)
+    }
+
     @Test("hex matches String(radix:) with padding", arguments: [0, 1, 0xf, 0x10, 0xdead_beef, UInt64.max])
     func hex(value: UInt64) {
         var buffer: [UInt8] = []
