@@ -4,13 +4,23 @@ import MempinDevice
 public enum Formats {
     /// Lowercase hex, no `0x`, at least `width` digits (zero-padded).
     public static func hex(_ value: UInt64, width: Int = 0) -> String {
-        let digits = String(value, radix: 16)
-        return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+        guard width <= 16 else {
+            let digits = String(value, radix: 16)
+            return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+        }
+        return String(unsafeUninitializedCapacity: 16) { writeHex(value, width: width, into: $0.baseAddress!) }
     }
 
     /// A pin file's name: `%08lx-%08lx`, as the first field of `/proc/PID/maps`.
     public static func pinFileName(start: UInt64, end: UInt64) -> String {
-        hex(start, width: 8) + "-" + hex(end, width: 8)
+        // Every pin and unpin names its file: no String(radix:) here.
+        String(unsafeUninitializedCapacity: 33) { buffer in
+            let name = buffer.baseAddress!
+            var at = writeHex(start, width: 8, into: name)
+            name[at] = UInt8(ascii: "-")
+            at += 1
+            return at + writeHex(end, width: 8, into: name + at)
+        }
     }
 
     /// The (start, end) a pin file's name stands for, or nil if `name` is not

@@ -86,5 +86,9 @@ struct FormatsTests {
         let fields = String(decoding: buffer, as: UTF8.self).split(separator: " ")
         #expect(fields[0] == Formats.hex(value, width: 8))
         #expect(fields[1] == String(value, radix: 16))
+        let digits = String(value, radix: 16)
+        for width in [0, 1, 8, 16, 20] {
+            #expect(Formats.hex(value, width: width) == String(repeating: "0", count: max(0, width - digits.count)) + digits)
+        }
     }
 }

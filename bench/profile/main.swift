@@ -2,7 +2,7 @@
 // loops that callgrind can count (mount-scripts/profile runs it under
 // valgrind, one phase per run). Each phase prints its wall time per item.
 //
-// Usage: mempin-profile [parse|pages|listing|all]
+// Usage: mempin-profile [parse|pages|listing|pin|all]
 
 import MempinDevice
 import MempinTestSupport
@@ -77,4 +77,21 @@ if phases == "listing" || phases == "all" {
         for _ in 0..<100 { names += try tree.entries(of: .processDirectory(pid: pid)).count }
     }
     precondition(names >= 100 * ranges.count)
+}
+
+// pin: the tree's side of one small pin and its rm (parse, checks, state,
+// counters) over the in-memory backend: what a write to `pin` and an
+// unlink cost the server besides FUSE and the ioctl.
+if phases == "pin" || phases == "all" {
+    let backend = InMemoryBackend()
+    let tree = PinTree(backend: backend)
+    let write = Array("0x7f0000000000+4K\n".utf8)
+    let name = Formats.pinFileName(start: 0x7f00_0000_0000, end: 0x7f00_0000_1000)
+    let rounds = 10_000
+    try measure("pin", items: rounds, each: "pin and rm") {
+        for _ in 0..<rounds {
+            _ = try tree.pin(write, in: pid, for: me)
+            _ = try tree.unlink(name, in: pid, for: me)
+        }
+    }
 }
