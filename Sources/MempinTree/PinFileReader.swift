@@ -117,14 +117,12 @@ public final class PinFileReader: Sendable {
             // The last line of this read: what does not fit waits.
             let page = cursor.fetched.removeFirst()
             cursor.nextPage += 1
-            var spill = [UInt8](repeating: 0, count: lineRoom)
-            let length = spill.withUnsafeMutableBufferPointer {
-                Formats.writePageLine(page, showsFrame: showsFrames, into: $0.baseAddress!)
-            }
-            let take = min(room - filled, length)
-            spill.withUnsafeBufferPointer { (out + filled).update(from: $0.baseAddress!, count: take) }
+            var line: [UInt8] = []
+            Formats.appendPageLine(page, showsFrame: showsFrames, to: &line)
+            let take = min(room - filled, line.count)
+            line.withUnsafeBufferPointer { (out + filled).update(from: $0.baseAddress!, count: take) }
             filled += take
-            cursor.pending = spill[take..<length]
+            cursor.pending = line[take...]
         }
         cursor.offset += UInt64(filled)
         return filled
