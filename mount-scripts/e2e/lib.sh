@@ -101,8 +101,6 @@ expect_refused() {
 # hex_add HEX BYTES: HEX + BYTES, in hex.
 hex_add() { printf '%x' $((0x$1 + $2)); }
 
-# pin_name START_HEX BYTES: the pin file name of a page-aligned range.
-pin_name() { printf '%08x-%08x' $((0x$1)) $((0x$1 + $2)); }
 
 finish() {
 	local t

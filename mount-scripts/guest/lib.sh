@@ -43,6 +43,9 @@ balance_reaches() {
 	[ "$b" = "$1" ]
 }
 
+# pin_name START_HEX BYTES: the pin file name of a page-aligned range.
+pin_name() { printf '%08x-%08x' $((0x$1)) $((0x$1 + $2)); }
+
 # VmPin of a process, in kB (empty once it is gone).
 vmpin_kb() { awk '$1 == "VmPin:" { print $2 }' "/proc/$1/status" 2>/dev/null; }
 
