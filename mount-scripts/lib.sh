@@ -68,3 +68,25 @@ vm_run() {
 # that overruns or uses freed memory then reports (and the tests fail on
 # the report) instead of passing by luck.
 DEBUG_BOOT="slub_debug=FZPU page_poison=1 init_on_free=1 kfence.sample_interval=10"
+
+# record NAME STATUS: one part's result for the summary line of the test
+# and torture commands; any status but pass fails the run.
+declare -A result
+failed=0
+record() {
+	result[$1]=$2
+	[ "$2" = pass ] || failed=1
+}
+
+# summarize TITLE [PREFIX]: prints "TITLE: PASS (PREFIX parts)" or FAIL and
+# exits 0 or 1 (FAIL as well when nothing was recorded).
+summarize() {
+	local line="" k
+	for k in "${!result[@]}"; do line+="$k: ${result[$k]}; "; done
+	if [ $failed = 0 ] && [ -n "$line" ]; then
+		echo "$1: PASS (${2:-}$line)"
+		exit 0
+	fi
+	echo "$1: FAIL (${2:-}${line:-nothing ran})"
+	exit 1
+}
