@@ -54,12 +54,23 @@ build_server() {
 # and run CMD as root in the project folder; RESULTS_DIR is writable from
 # the guest. VM_APPEND adds kernel boot options. Returns CMD's exit status.
 vm_run() {
-	local v=$1 results=$2
+	local v=$1 results=$2 rc try
 	shift 2
 	mkdir -p "$results"
-	(cd "$PROJECT" && timeout --kill-after=10 "${VM_TIMEOUT:-900}" \
-		vng -r "/boot/vmlinuz-$v" --disable-kvm --memory "${VM_MEMORY:-2G}" --cpus 2 \
-		${VM_APPEND:+--append "$VM_APPEND"} --rwdir "$results" --exec "$*" </dev/null)
+	for try in 1 2; do
+		(cd "$PROJECT" && timeout --kill-after=10 "${VM_TIMEOUT:-900}" \
+			vng -r "/boot/vmlinuz-$v" --disable-kvm --memory "${VM_MEMORY:-2G}" --cpus 2 \
+			${VM_APPEND:+--append "$VM_APPEND"} --rwdir "$results" --exec "$*" </dev/null)
+		rc=$?
+		# vng answers 255 when qemu ends without the command's exit status.
+		# With RESULTS_DIR still empty the command never started (seen once:
+		# a 6.12 boot that ended at once, no output): boot once more. A
+		# command that started and failed is never run again.
+		if [ $rc != 255 ] || [ $try = 2 ] || [ -n "$(ls -A "$results")" ]; then
+			return $rc
+		fi
+		echo "vm_run: the $v VM ended before its command started (vng exit 255); booting once more" >&2
+	done
 }
 
 # The debug checks Debian's kernels are built with but leave off: red zones,
