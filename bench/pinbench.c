@@ -118,7 +118,8 @@ static void bench_manager(char *buf, uint64_t size, int reps)
 
 	for (i = 0; i < reps; i++) {
 		struct mempin_pin p = { .argsz = sizeof(p), .pid = getpid(),
-			.flags = MEMPIN_PIN_NO_RLIMIT, .addr = (uintptr_t)buf,
+			.flags = MEMPIN_PIN_NO_RLIMIT | MEMPIN_PIN_ROOT,
+			.addr = (uintptr_t)buf,
 			.length = size };
 		struct mempin_unpin u = { .argsz = sizeof(u) };
 

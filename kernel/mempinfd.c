@@ -4,30 +4,45 @@
  *
  * Each open of /dev/mempinfd is a container of pins. A pin holds
  * FOLL_LONGTERM | FOLL_WRITE page references (never FOLL_FORCE) on a range
- * of one process's memory, is charged to that process's mm->pinned_vm and
- * checked against its RLIMIT_MEMLOCK, as ib_umem_get() does.
+ * of one process's memory. It is charged to that process's mm->pinned_vm
+ * (VmPin), checked against its RLIMIT_MEMLOCK and, for a requester without
+ * CAP_IPC_LOCK, also charged to the user's locked_vm as io_uring does, so
+ * that one user's pins across all its processes stay within its limit. The
+ * module's own total is capped by max_pinned_pages. Every limit is checked
+ * before anything is allocated for the pin.
+ *
+ * Only anonymous memory, shmem/tmpfs and hugetlbfs are pinned: a shared
+ * page of a file that the filesystem tracks for writeback is refused with
+ * EFAULT (the rule GUP applies itself since Linux 6.5), on every kernel.
  *
  * Lifetime of a pin:
  *  - it is created by MEM_CMD_PIN (caller's memory) or MEMPIN_PIN (another
- *    process, CAP_SYS_ADMIN);
- *  - an mmu_interval_notifier watches its range: an unmap or zap marks it
- *    detached; the release of the whole address space (exit) unpins and
- *    uncharges it at once, and the pin is reaped by the next ioctl or close;
+ *    process, CAP_SYS_ADMIN), in chunks of at most MEMPIN_CHUNK pages;
+ *  - an mmu_interval_notifier watches its range. An unmap marks it
+ *    detached; other invalidations (zap, THP split, KSM, reclaim) make a
+ *    worker compare what the range maps now with the pinned pages, and
+ *    only a difference detaches it. The release of the whole address space
+ *    (exit) unpins and uncharges it at once; the pin is reaped by the next
+ *    ioctl or the close;
  *  - MEM_CMD_UNPIN, MEMPIN_UNPIN or the container's release unpin it.
  *
- * Locking:
+ * Locking, in this order:
  *  - container->lock (mutex) protects the container's id xarray, its range
  *    rb-tree and the pins' membership in them. It is never held across
- *    pinning, across mmu_interval_notifier_remove() or copy_to_user().
- *  - pin->lock (mutex) protects pin->pages and pin->released; the release
- *    notifier takes it, so nothing that waits for notifiers may hold it.
- *  - pin->detached is written by the notifier without a lock.
+ *    pinning, mmu_interval_notifier_remove(), a mmap lock or copy_to_user();
+ *  - a target's mmap_lock, read, around each chunk of pin_user_pages_remote()
+ *    and each chunk of a verification;
+ *  - pin->lock (mutex) protects pin->pages. The release notifier takes it,
+ *    so nothing that waits for notifiers may hold it.
+ * pin->flags bits are atomic and need no lock.
  */
 
 #include <linux/atomic.h>
 #include <linux/capability.h>
 #include <linux/cred.h>
 #include <linux/fs.h>
+#include <linux/hmm.h>
+#include <linux/lockdep.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/mmu_notifier.h>
@@ -36,36 +51,54 @@
 #include <linux/overflow.h>
 #include <linux/pid.h>
 #include <linux/rbtree.h>
+#include <linux/sched/coredump.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/user.h>
+#include <linux/shmem_fs.h>
 #include <linux/slab.h>
 #include <linux/timekeeping.h>
 #include <linux/uaccess.h>
 #include <linux/version.h>
+#include <linux/workqueue.h>
 #include <linux/xarray.h>
 
-#include "include/uapi/linux/mempinfd.h"
+#include <linux/mempinfd.h>
 
-static unsigned long max_pinned_pages;
+/*
+ * The machine-wide cap, in pages. ULONG_MAX until the module loads, when it
+ * becomes half of RAM unless given; 0 means no limit.
+ */
+static unsigned long max_pinned_pages = ULONG_MAX;
 module_param(max_pinned_pages, ulong, 0644);
 MODULE_PARM_DESC(max_pinned_pages,
-		 "Machine-wide limit of pages pinned through mempinfd (0: none)");
+		 "Machine-wide limit of pages pinned through mempinfd (default: half of RAM; 0: none)");
 
 /* Pages pinned through this module, machine-wide. */
 static atomic64_t mempin_pinned_pages = ATOMIC64_INIT(0);
 
+/* Verifications of ranges that were invalidated. */
+static struct workqueue_struct *mempin_wq;
+
 /* Upper bounds on one MEMPIN_LIST / MEMPIN_READ_PAGES call. */
 #define MEMPIN_LIST_MAX		4096U
 #define MEMPIN_PAGES_MAX	65536U
-/* Entries copied to user space per batch, from a buffer on the stack. */
+/* Entries copied to user space per batch, from a kmalloc'd buffer. */
 #define MEMPIN_BATCH		16U
+/*
+ * Pages pinned, unpinned or verified in one step, with the mmap lock
+ * dropped and cond_resched() between steps (8 MiB of 4 KiB pages).
+ */
+#define MEMPIN_CHUNK		2048UL
+/* The largest argument a manager ioctl accepts, as openat2() does. */
+#define MEMPIN_ARGSZ_MAX	PAGE_SIZE
 
 /**
  * struct mempin_container - one open of /dev/mempinfd
  * @lock: protects @pins, @ranges and @next_id
  * @pins: the container's pins by id
  * @ranges: the pins ordered by (mm, start), none overlapping in one mm
- * @next_id: the id the next pin gets
+ * @next_id: where xa_alloc_cyclic() looks for the next id
  * @nr_released: pins whose process exited, not yet reaped
  * @changes: pins detached or released on their own, ever (for pollers)
  */
@@ -73,14 +106,16 @@ struct mempin_container {
 	struct mutex lock;
 	struct xarray pins;
 	struct rb_root ranges;
-	u64 next_id;
+	u32 next_id;
 	atomic_t nr_released;
 	atomic64_t changes;
 };
 
-enum mempin_state {
-	MEMPIN_PINNING,		/* being pinned; invisible */
-	MEMPIN_PINNED,		/* pinned and visible */
+/* Bits of struct mempin_region's @flags. */
+enum {
+	MEMPIN_VISIBLE,		/* pinned: listed, may be unpinned */
+	MEMPIN_RELEASED,	/* pages unpinned and uncharged at exit */
+	MEMPIN_DETACHED,	/* the range no longer maps the pages */
 };
 
 /**
@@ -89,17 +124,17 @@ enum mempin_state {
  * @container: the container holding the pin
  * @reap: in a list of pins to free
  * @notifier: watches the range in @mm
+ * @verify: compares what the range maps with @pages after an invalidation
  * @mm: the target address space, held with mmgrab()
+ * @user: the user charged in its locked_vm, held; NULL when exempt
+ * @pid: the target's thread group, held
  * @id: the pin's id in its container
  * @start: first byte, page-aligned
  * @npages: pages in the range
- * @state: enum mempin_state; written under the container's lock
- * @detached: 1 once the range was unmapped or zapped after pinning
- * @lock: protects @pages and @released
+ * @flags: MEMPIN_VISIBLE, MEMPIN_RELEASED, MEMPIN_DETACHED
+ * @lock: protects @pages
  * @pages: the pinned pages, NULL once released
- * @released: the pages were unpinned and uncharged
  * @huge_pages: pages of @pages inside a compound page
- * @pid: the target's tgid
  * @requester_uid: who asked for the pin
  * @requester_pid: which process asked for it
  * @pinned_at_ns: when, CLOCK_REALTIME
@@ -110,17 +145,17 @@ struct mempin_region {
 	struct mempin_container *container;
 	struct list_head reap;
 	struct mmu_interval_notifier notifier;
+	struct delayed_work verify;
 	struct mm_struct *mm;
-	u64 id;
+	struct user_struct *user;
+	struct pid *pid;
+	u32 id;
 	unsigned long start;
 	unsigned long npages;
-	enum mempin_state state;
-	atomic_t detached;
+	unsigned long flags;
 	struct mutex lock;
 	struct page **pages;
-	bool released;
 	unsigned long huge_pages;
-	pid_t pid;
 	u32 requester_uid;
 	pid_t requester_pid;
 	u64 pinned_at_ns;
@@ -132,42 +167,105 @@ static unsigned long mempin_end(const struct mempin_region *pin)
 	return pin->start + (pin->npages << PAGE_SHIFT);
 }
 
-/*
- * Charge @npages to @mm->pinned_vm and to the module's total. @rlimit is the
- * target's RLIMIT_MEMLOCK in bytes, or RLIM_INFINITY when exempt. Returns 0
- * or -ENOMEM, charging nothing on failure.
- */
-static int mempin_charge(struct mm_struct *mm, unsigned long npages,
-			 unsigned long rlimit)
+/* Add @n to @v unless that takes it past @limit; true if added. */
+static bool mempin_add_within(atomic64_t *v, s64 n, s64 limit)
 {
-	unsigned long limit = READ_ONCE(max_pinned_pages);
-	s64 pinned;
+	s64 cur = atomic64_read(v);
 
-	pinned = atomic64_add_return(npages, &mempin_pinned_pages);
-	if (limit && pinned > limit) {
-		atomic64_sub(npages, &mempin_pinned_pages);
-		return -ENOMEM;
-	}
-	pinned = atomic64_add_return(npages, &mm->pinned_vm);
-	if (rlimit != RLIM_INFINITY && pinned > (rlimit >> PAGE_SHIFT)) {
-		atomic64_sub(npages, &mm->pinned_vm);
-		atomic64_sub(npages, &mempin_pinned_pages);
-		return -ENOMEM;
-	}
-	return 0;
+	do {
+		if (cur + n > limit)
+			return false;
+	} while (!atomic64_try_cmpxchg(v, &cur, cur + n));
+	return true;
 }
 
-static void mempin_uncharge(struct mm_struct *mm, unsigned long npages)
+/* The same for a user's locked_vm, an atomic_long_t as io_uring uses it. */
+static bool mempin_add_user_within(struct user_struct *user, long n,
+				   long limit)
 {
-	atomic64_sub(npages, &mm->pinned_vm);
-	atomic64_sub(npages, &mempin_pinned_pages);
+	long cur = atomic_long_read(&user->locked_vm);
+
+	do {
+		if (cur + n > limit)
+			return false;
+	} while (!atomic_long_try_cmpxchg(&user->locked_vm, &cur, cur + n));
+	return true;
+}
+
+/* @rlimit (bytes, or RLIM_INFINITY) in pages, as a signed bound. */
+static s64 mempin_rlimit_pages(unsigned long rlimit)
+{
+	if (rlimit == RLIM_INFINITY)
+		return S64_MAX;
+	return rlimit >> PAGE_SHIFT;
+}
+
+/*
+ * Charge @pin's pages: to the module's total (max_pinned_pages), to
+ * @pin->user's locked_vm unless the requester is exempt (@pin->user NULL),
+ * and to @pin->mm's pinned_vm, the last two against @rlimit (bytes, or
+ * RLIM_INFINITY when exempt). The checks are those of io_uring
+ * (user->locked_vm) and ib_umem_get() (mm->pinned_vm). Returns 0, or
+ * -ENOMEM charging nothing.
+ */
+static int mempin_charge(struct mempin_region *pin, unsigned long rlimit)
+{
+	unsigned long cap = READ_ONCE(max_pinned_pages);
+	s64 limit = mempin_rlimit_pages(rlimit);
+
+	if (!mempin_add_within(&mempin_pinned_pages, pin->npages,
+			       cap ? min_t(u64, cap, S64_MAX) : S64_MAX))
+		return -ENOMEM;
+	if (pin->user &&
+	    !mempin_add_user_within(pin->user, pin->npages,
+				    min_t(s64, limit, LONG_MAX)))
+		goto uncharge_module;
+	if (!mempin_add_within(&pin->mm->pinned_vm, pin->npages, limit))
+		goto uncharge_user;
+	return 0;
+
+uncharge_user:
+	if (pin->user)
+		atomic_long_sub(pin->npages, &pin->user->locked_vm);
+uncharge_module:
+	atomic64_sub(pin->npages, &mempin_pinned_pages);
+	return -ENOMEM;
+}
+
+static void mempin_uncharge(struct mempin_region *pin)
+{
+	atomic64_sub(pin->npages, &pin->mm->pinned_vm);
+	if (pin->user)
+		atomic_long_sub(pin->npages, &pin->user->locked_vm);
+	atomic64_sub(pin->npages, &mempin_pinned_pages);
+}
+
+/*
+ * Unpin @npages of @pages a chunk at a time. @dirty: mark them dirty (a
+ * device may have written); a pin that is refused is undone clean.
+ */
+static void mempin_unpin_pages(struct page **pages, unsigned long npages,
+			       bool dirty)
+{
+	unsigned long done, n;
+
+	for (done = 0; done < npages; done += n) {
+		n = min(npages - done, MEMPIN_CHUNK);
+		if (dirty)
+			unpin_user_pages_dirty_lock(pages + done, n, true);
+		else
+			unpin_user_pages(pages + done, n);
+		cond_resched();
+	}
 }
 
 /*
  * Unpin and uncharge @pin's pages, once. Called by the unpin paths and by
- * the release notifier; takes pin->lock. Returns true if this call did it.
+ * the release notifier (@exiting), which also counts the pin for the
+ * reaper under the same lock. Takes pin->lock. Returns true if this call
+ * released them.
  */
-static bool mempin_release_pages(struct mempin_region *pin)
+static bool mempin_release_pages(struct mempin_region *pin, bool exiting)
 {
 	struct page **pages;
 
@@ -175,59 +273,166 @@ static bool mempin_release_pages(struct mempin_region *pin)
 	pages = pin->pages;
 	pin->pages = NULL;
 	if (pages) {
-		/* The device may have written: mark the pages dirty. */
-		unpin_user_pages_dirty_lock(pages, pin->npages, true);
-		mempin_uncharge(pin->mm, pin->npages);
-		WRITE_ONCE(pin->released, true);
+		mempin_unpin_pages(pages, pin->npages, true);
+		mempin_uncharge(pin);
+		if (exiting) {
+			set_bit(MEMPIN_RELEASED, &pin->flags);
+			atomic_inc(&pin->container->nr_released);
+		}
 	}
 	mutex_unlock(&pin->lock);
 	kvfree(pages);
-	return pages;
+	return pages != NULL;
 }
 
 /* Mark @pin detached, counting the change once. */
 static void mempin_detach(struct mempin_region *pin)
 {
-	if (!atomic_xchg(&pin->detached, 1))
+	if (!test_and_set_bit(MEMPIN_DETACHED, &pin->flags))
 		atomic64_inc(&pin->container->changes);
 }
 
 /*
- * The range of @pin was invalidated. An unmap or zap means the process no
- * longer sees these pages at these addresses: the pin is detached, its pages
- * stay pinned and charged until it is unpinned. The release of the whole
- * address space (the process exits) unpins and uncharges at once; the pin
- * itself is reaped later by its container. Other events (fork's
- * write-protect, mprotect, NUMA hinting) leave the pin as it is.
+ * Whether the entry @hpfn that HMM read at @addr still maps the pinned
+ * @page. A present entry must be that page. A missing one in a shared
+ * mapping (shmem, hugetlbfs) still is: the page cache keeps the pinned
+ * page and the next access maps it again. HMM_PFN_ERROR in a VMA it does
+ * not walk (PROT_NONE, VM_IO) is unknown, so attached; only no VMA at all
+ * is detached. Caller holds the mmap lock; *@vma caches the last lookup.
+ */
+static bool mempin_maps(struct mm_struct *mm, unsigned long addr,
+			unsigned long hpfn, struct page *page,
+			struct vm_area_struct **vma)
+{
+	mmap_assert_locked(mm);
+	if (hpfn & HMM_PFN_VALID)
+		return hmm_pfn_to_page(hpfn) == page;
+	if (!*vma || addr < (*vma)->vm_start || addr >= (*vma)->vm_end)
+		*vma = vma_lookup(mm, addr);
+	if (!*vma)
+		return false;
+	if (hpfn & HMM_PFN_ERROR)
+		return true;
+	return (*vma)->vm_flags & VM_SHARED;
+}
+
+/*
+ * Compare what @pin's range maps now with its pages, a chunk at a time
+ * under the mmap lock (never waited for: a contended lock is tried again
+ * later), against the notifier's sequence, so that a change during the
+ * walk is walked again and a transient state (an unmap attempt that is
+ * undone) is never taken for the result. Non-faulting: nothing is mapped
+ * in. Returns 1 when the range no longer maps the pages, 0 when it does,
+ * -EAGAIN to try again later.
  *
- * Invalidations while the pin is being made come from pinning itself
- * (FOLL_LONGTERM migrates pages out of movable zones) and are ignored, but
- * for an unmap, which pinning never causes.
+ * @pin->pages is read without pin->lock: the caller holds a user reference
+ * on the mm, so the release notifier cannot run, and the unpin paths
+ * cancel this work before they release the pages.
+ */
+static int mempin_verify(struct mempin_region *pin)
+{
+	struct vm_area_struct *vma;
+	unsigned long done = 0, n, i, *hpfns;
+	int ret = 0, tries = 0;
+
+	hpfns = kmalloc_array(MEMPIN_CHUNK, sizeof(*hpfns), GFP_KERNEL);
+	if (!hpfns)
+		return -EAGAIN;
+	while (done < pin->npages) {
+		struct hmm_range range = {
+			.notifier = &pin->notifier,
+			.hmm_pfns = hpfns,
+		};
+
+		n = min(pin->npages - done, MEMPIN_CHUNK);
+		range.start = pin->start + (done << PAGE_SHIFT);
+		range.end = range.start + (n << PAGE_SHIFT);
+		range.notifier_seq = mmu_interval_read_begin(&pin->notifier);
+		if (!mmap_read_trylock(pin->mm)) {
+			ret = -EAGAIN;
+			break;
+		}
+		ret = hmm_range_fault(&range);
+		vma = NULL;
+		for (i = 0; !ret && i < n; i++)
+			if (!mempin_maps(pin->mm, range.start + (i << PAGE_SHIFT),
+					 hpfns[i], pin->pages[done + i], &vma))
+				ret = 1;
+		if (ret >= 0 &&
+		    mmu_interval_read_retry(&pin->notifier, range.notifier_seq))
+			ret = -EBUSY;
+		mmap_read_unlock(pin->mm);
+		if (ret == -EBUSY) {
+			ret = -EAGAIN;
+			if (++tries == 8)
+				break;
+			continue;	/* changed meanwhile: this chunk again */
+		}
+		if (ret)
+			break;
+		done += n;
+		cond_resched();
+	}
+	kfree(hpfns);
+	return ret;
+}
+
+static void mempin_verify_work(struct work_struct *work)
+{
+	struct mempin_region *pin = container_of(to_delayed_work(work),
+						 struct mempin_region, verify);
+	int ret;
+
+	if (test_bit(MEMPIN_DETACHED, &pin->flags) || !mmget_not_zero(pin->mm))
+		return;	/* nothing to learn, or the process is exiting */
+	ret = mempin_verify(pin);
+	/* The last reference's teardown runs elsewhere, not in this worker. */
+	mmput_async(pin->mm);
+	if (ret > 0)
+		mempin_detach(pin);
+	else if (ret < 0)
+		queue_delayed_work(mempin_wq, &pin->verify, HZ / 50);
+}
+
+/*
+ * The range of @pin is being invalidated. An unmap (munmap, mremap) means
+ * the process no longer sees these pages at these addresses: the pin is
+ * detached, its pages stay pinned and charged until it is unpinned. The
+ * release of the whole address space (exit) unpins and uncharges at once;
+ * the pin itself is reaped later by its container. Protection changes
+ * (fork's write-protect, mprotect, NUMA hinting, soft-dirty) keep the same
+ * pages mapped. Anything else (a zap, a THP split, KSM, reclaim, migration)
+ * may or may not replace them: a worker compares once it is over.
+ *
+ * While the pin is being made, its maker checks the notifier's sequence
+ * after pinning instead. Called in non-blockable contexts too (the OOM
+ * reaper's unmap): only the release sleeps, and it is always blockable.
  */
 static bool mempin_invalidate(struct mmu_interval_notifier *mni,
 			      const struct mmu_notifier_range *range,
 			      unsigned long cur_seq)
 {
-	struct mempin_region *pin = container_of(mni, struct mempin_region, notifier);
+	struct mempin_region *pin = container_of(mni, struct mempin_region,
+						 notifier);
 
 	mmu_interval_set_seq(mni, cur_seq);
 	switch (range->event) {
 	case MMU_NOTIFY_RELEASE:
-		mempin_detach(pin);
-		if (READ_ONCE(pin->state) == MEMPIN_PINNED &&
-		    mempin_release_pages(pin)) {
-			atomic_inc(&pin->container->nr_released);
+		if (test_bit(MEMPIN_VISIBLE, &pin->flags) &&
+		    mempin_release_pages(pin, true))
 			atomic64_inc(&pin->container->changes);
-		}
 		break;
 	case MMU_NOTIFY_UNMAP:
 		mempin_detach(pin);
 		break;
-	case MMU_NOTIFY_CLEAR:
-		if (READ_ONCE(pin->state) == MEMPIN_PINNED)
-			mempin_detach(pin);
+	case MMU_NOTIFY_PROTECTION_VMA:
+	case MMU_NOTIFY_PROTECTION_PAGE:
+	case MMU_NOTIFY_SOFT_DIRTY:
 		break;
 	default:
+		if (test_bit(MEMPIN_VISIBLE, &pin->flags) &&
+		    !test_bit(MEMPIN_DETACHED, &pin->flags))
+			queue_delayed_work(mempin_wq, &pin->verify, 0);
 		break;
 	}
 	return true;
@@ -252,7 +457,7 @@ static int mempin_cmp(const struct mm_struct *mm, unsigned long start,
 
 /*
  * Find the pin of @mm that overlaps [@start, @end), or NULL. With @link and
- * @parent set, also return where a new pin would go. Caller holds c->lock.
+ * @parent set, also return where a new pin would go.
  */
 static struct mempin_region *mempin_find_range(struct mempin_container *c,
 					    struct mm_struct *mm,
@@ -263,6 +468,7 @@ static struct mempin_region *mempin_find_range(struct mempin_container *c,
 {
 	struct rb_node **p = &c->ranges.rb_node, *up = NULL;
 
+	lockdep_assert_held(&c->lock);
 	while (*p) {
 		struct mempin_region *pin = rb_entry(*p, struct mempin_region, node);
 		int cmp = mempin_cmp(mm, start, end, pin);
@@ -280,8 +486,9 @@ static struct mempin_region *mempin_find_range(struct mempin_container *c,
 }
 
 /*
- * Reserve [@pin->start, end) of @pin->mm in @c and give @pin its id.
- * Returns 0, -EEXIST on overlap, or -ENOMEM.
+ * Reserve [@pin->start, end) of @pin->mm in @c and give @pin its id (not
+ * reused until 2^32 more pins were made in @c). Returns 0, -EEXIST on
+ * overlap, or -ENOMEM.
  */
 static int mempin_insert(struct mempin_container *c, struct mempin_region *pin)
 {
@@ -294,11 +501,11 @@ static int mempin_insert(struct mempin_container *c, struct mempin_region *pin)
 		ret = -EEXIST;
 		goto out;
 	}
-	pin->id = c->next_id;
-	ret = xa_insert(&c->pins, pin->id, pin, GFP_KERNEL);
-	if (ret)
+	ret = xa_alloc_cyclic(&c->pins, &pin->id, pin, xa_limit_32b,
+			      &c->next_id, GFP_KERNEL_ACCOUNT);
+	if (ret < 0)
 		goto out;
-	c->next_id++;
+	ret = 0;
 	rb_link_node(&pin->node, parent, link);
 	rb_insert_color(&pin->node, &c->ranges);
 out:
@@ -306,22 +513,27 @@ out:
 	return ret;
 }
 
-/* Take @pin out of @c. Caller holds c->lock. */
+/* Take @pin out of @c. */
 static void mempin_unlink(struct mempin_container *c, struct mempin_region *pin)
 {
+	lockdep_assert_held(&c->lock);
 	xa_erase(&c->pins, pin->id);
 	rb_erase(&pin->node, &c->ranges);
 }
 
 /*
  * Free a pin taken out of its container: stop its notifier (waiting for a
- * running callback), unpin and uncharge what is still pinned, drop the mm.
- * Caller holds no lock.
+ * running callback) and its verification, unpin and uncharge what is still
+ * pinned, drop the references. Caller holds no lock.
  */
 static void mempin_destroy(struct mempin_region *pin)
 {
 	mmu_interval_notifier_remove(&pin->notifier);
-	mempin_release_pages(pin);
+	cancel_delayed_work_sync(&pin->verify);
+	mempin_release_pages(pin, false);
+	if (pin->user)
+		free_uid(pin->user);
+	put_pid(pin->pid);
 	mmdrop(pin->mm);
 	kfree(pin);
 }
@@ -340,7 +552,7 @@ static void mempin_reap(struct mempin_container *c)
 		return;
 	mutex_lock(&c->lock);
 	xa_for_each(&c->pins, id, pin) {
-		if (READ_ONCE(pin->released) && pin->state == MEMPIN_PINNED) {
+		if (test_bit(MEMPIN_RELEASED, &pin->flags)) {
 			mempin_unlink(c, pin);
 			list_add(&pin->reap, &dead);
 		}
@@ -386,132 +598,193 @@ static int mempin_gup_errno(long ret)
 }
 
 /*
- * Pin all of [@start, @start + @npages pages) of @mm into @pages, writable
- * and long-term, or nothing: a partial result is unpinned before the error
- * returns. @remote: @mm is not current's; its mmap_lock is taken here, held
- * across the call with locked == NULL (6.1 refuses a locked pointer with
- * FOLL_LONGTERM). The caller holds a reference on @mm's users.
+ * Whether a page pinned writable may stay pinned long-term: anonymous
+ * (KSM included), hugetlbfs or shmem, not a page of a file that the
+ * filesystem tracks for writeback, which a device write behind its back
+ * would corrupt. The test of 6.5's folio_fast_pin_allowed(), done on the
+ * pinned page itself, so no VMA check can go stale; 6.1's GUP lacks it.
  */
-static int mempin_pin_pages(struct mm_struct *mm, bool remote,
-			    unsigned long start, unsigned long npages,
-			    struct page **pages)
+static bool mempin_page_allowed(struct page *page)
+{
+	struct folio *folio = page_folio(page);
+	struct address_space *mapping;
+	unsigned long bits;
+
+	if (folio_test_hugetlb(folio))
+		return true;
+	mapping = READ_ONCE(folio->mapping);
+	if (!mapping)
+		return false;	/* truncated under us */
+	bits = (unsigned long)mapping & PAGE_MAPPING_FLAGS;
+	if (bits)
+		return bits & PAGE_MAPPING_ANON;
+	return shmem_mapping(mapping);
+}
+
+/*
+ * Pin up to @npages pages (at most a chunk) of @mm from @addr into @pages,
+ * writable and long-term: the caller's own memory with the lockless fast
+ * path, another process's under its mmap_lock, held across the call with
+ * locked == NULL (6.1 refuses a locked pointer with FOLL_LONGTERM). Returns
+ * the pages pinned, maybe fewer, or a negative errno. The one place that
+ * knows the kernel's GUP signatures.
+ */
+static long mempin_gup(struct mm_struct *mm, unsigned long addr,
+		       unsigned long npages, struct page **pages)
 {
 	const unsigned int gup_flags = FOLL_WRITE | FOLL_LONGTERM;
-	unsigned long done = 0;
-	long ret = 0;
+	long ret;
 
-	if (remote && mmap_read_lock_killable(mm))
+	if (mm == current->mm)
+		return pin_user_pages_fast(addr, npages, gup_flags, pages);
+	if (mmap_read_lock_killable(mm))
 		return -EINTR;
-	while (done < npages) {
-		unsigned long addr = start + (done << PAGE_SHIFT);
-		unsigned long todo = npages - done;
-
-		if (remote)
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 5, 0)
-			ret = pin_user_pages_remote(mm, addr, todo, gup_flags,
-						    pages + done, NULL, NULL);
+	ret = pin_user_pages_remote(mm, addr, npages, gup_flags, pages, NULL,
+				    NULL);
 #else
-			ret = pin_user_pages_remote(mm, addr, todo, gup_flags,
-						    pages + done, NULL);
+	ret = pin_user_pages_remote(mm, addr, npages, gup_flags, pages, NULL);
 #endif
-		else
-			ret = pin_user_pages_fast(addr,
-						  min_t(unsigned long, todo, INT_MAX),
-						  gup_flags, pages + done);
-		if (ret <= 0)
-			break;
+	mmap_read_unlock(mm);
+	return ret;
+}
+
+/*
+ * Pin all of [@start, @start + @npages pages) of @mm into @pages, or
+ * nothing: a chunk at a time, with cond_resched() and a check for a fatal
+ * signal between chunks; a refusal unpins what was pinned before the error
+ * returns. The caller holds a user reference on @mm.
+ */
+static int mempin_pin_pages(struct mm_struct *mm, unsigned long start,
+			    unsigned long npages, struct page **pages)
+{
+	unsigned long done = 0, i;
+	long ret;
+
+	while (done < npages) {
+		unsigned long todo = min(npages - done, MEMPIN_CHUNK);
+
+		ret = mempin_gup(mm, start + (done << PAGE_SHIFT), todo,
+				 pages + done);
+		if (ret <= 0) {
+			ret = mempin_gup_errno(ret);
+			goto unpin;
+		}
+		for (i = done; i < done + ret; i++)
+			if (!mempin_page_allowed(pages[i]))
+				break;
 		done += ret;
+		if (i < done) {
+			ret = -EFAULT;
+			goto unpin;
+		}
+		if (done < npages && fatal_signal_pending(current)) {
+			ret = -EINTR;
+			goto unpin;
+		}
+		cond_resched();
 	}
-	if (remote)
-		mmap_read_unlock(mm);
-	if (done == npages)
-		return 0;
-	unpin_user_pages(pages, done);
-	return mempin_gup_errno(ret);
+	return 0;
+
+unpin:
+	/* Clean: nothing may have written through a pin never handed out. */
+	mempin_unpin_pages(pages, done, false);
+	return ret;
 }
 
 /**
  * struct mempin_request - what to pin, for whom
  * @mm: the target address space; the caller holds a user reference
- * @remote: @mm is not the caller's
+ * @pid: the target's thread group; the caller holds a reference
+ * @user: the user whose locked_vm to charge, or NULL when the requester is
+ *	exempt; the caller holds a reference
  * @start: first byte, page-aligned
  * @npages: pages to pin
  * @rlimit: the target's RLIMIT_MEMLOCK in bytes, RLIM_INFINITY if exempt
- * @pid: the target's tgid
  * @requester_uid: who asks
  * @requester_pid: which process asks
  */
 struct mempin_request {
 	struct mm_struct *mm;
-	bool remote;
+	struct pid *pid;
+	struct user_struct *user;
 	unsigned long start;
 	unsigned long npages;
 	unsigned long rlimit;
-	pid_t pid;
 	u32 requester_uid;
 	pid_t requester_pid;
 };
 
 /*
- * Make a pin in @c as @req says: charge, reserve the range, watch it, pin.
- * All or nothing; unwinds in reverse order. Returns the new pin's id in
- * @id, or a negative errno.
+ * Make a pin in @c as @req says: charge every limit, allocate, reserve the
+ * range, watch it, pin. All or nothing; unwinds in reverse order. A change
+ * of the range while it was being pinned is verified once it is visible.
+ * Returns the new pin's id in @id, or a negative errno.
  */
 static int mempin_create(struct mempin_container *c,
-			 const struct mempin_request *req, u64 *id)
+			 const struct mempin_request *req, u32 *id)
 {
 	struct mempin_region *pin;
 	struct page **pages;
-	unsigned long i;
+	unsigned long seq, i;
 	u64 t0;
-	int ret = -ENOMEM;
+	int ret;
 
 	pin = kzalloc(sizeof(*pin), GFP_KERNEL_ACCOUNT);
 	if (!pin)
 		return -ENOMEM;
-	pages = kvmalloc_array(req->npages, sizeof(*pages),
-			       GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
-	if (!pages)
-		goto free_pin;
 	mutex_init(&pin->lock);
+	INIT_DELAYED_WORK(&pin->verify, mempin_verify_work);
 	pin->container = c;
 	pin->mm = req->mm;
 	mmgrab(pin->mm);
+	pin->pid = get_pid(req->pid);
+	pin->user = req->user ? get_uid(req->user) : NULL;
 	pin->start = req->start;
 	pin->npages = req->npages;
-	pin->state = MEMPIN_PINNING;
-	pin->pid = req->pid;
 	pin->requester_uid = req->requester_uid;
 	pin->requester_pid = req->requester_pid;
 
-	ret = mempin_charge(pin->mm, pin->npages, req->rlimit);
+	/* Every limit first: a refused pin allocates nothing for its pages. */
+	ret = mempin_charge(pin, req->rlimit);
 	if (ret)
-		goto drop_mm;
+		goto put_refs;
+	pages = kvmalloc_array(pin->npages, sizeof(*pages),
+			       GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+	if (!pages) {
+		ret = -ENOMEM;
+		goto uncharge;
+	}
 	ret = mempin_insert(c, pin);
 	if (ret)
-		goto uncharge;
+		goto free_pages;
 	ret = mmu_interval_notifier_insert(&pin->notifier, pin->mm, pin->start,
 					   pin->npages << PAGE_SHIFT,
 					   &mempin_notifier_ops);
 	if (ret)
 		goto unlink;
 
+	seq = mmu_interval_read_begin(&pin->notifier);
 	pin->pinned_at_ns = ktime_get_real_ns();
 	t0 = ktime_get_ns();
-	ret = mempin_pin_pages(pin->mm, req->remote, pin->start, pin->npages,
-			       pages);
+	ret = mempin_pin_pages(pin->mm, pin->start, pin->npages, pages);
 	if (ret)
 		goto remove_notifier;
 	pin->pin_duration_ns = ktime_get_ns() - t0;
 	for (i = 0; i < pin->npages; i++)
 		if (PageCompound(pages[i]))
 			pin->huge_pages++;
+	mutex_lock(&pin->lock);
 	pin->pages = pages;
+	mutex_unlock(&pin->lock);
 
 	mutex_lock(&c->lock);
-	WRITE_ONCE(pin->state, MEMPIN_PINNED);
+	set_bit(MEMPIN_VISIBLE, &pin->flags);
 	*id = pin->id;
 	mutex_unlock(&c->lock);
+	/* Pinning breaks COW and migrates, so the range may have changed. */
+	if (mmu_interval_read_retry(&pin->notifier, seq))
+		queue_delayed_work(mempin_wq, &pin->verify, 0);
 	return 0;
 
 remove_notifier:
@@ -520,12 +793,15 @@ unlink:
 	mutex_lock(&c->lock);
 	mempin_unlink(c, pin);
 	mutex_unlock(&c->lock);
-uncharge:
-	mempin_uncharge(pin->mm, pin->npages);
-drop_mm:
-	mmdrop(pin->mm);
+free_pages:
 	kvfree(pages);
-free_pin:
+uncharge:
+	mempin_uncharge(pin);
+put_refs:
+	if (pin->user)
+		free_uid(pin->user);
+	put_pid(pin->pid);
+	mmdrop(pin->mm);
 	kfree(pin);
 	return ret;
 }
@@ -534,32 +810,30 @@ free_pin:
 static long mempin_ioctl_self_pin(struct mempin_container *c,
 				  const struct mem_pin_address *a)
 {
+	bool exempt = capable(CAP_IPC_LOCK);
 	struct mempin_request req = {
 		.mm = current->mm,
-		.pid = task_tgid_vnr(current),
+		.pid = task_tgid(current),
+		.user = exempt ? NULL : current_user(),
+		.rlimit = exempt ? RLIM_INFINITY : rlimit(RLIMIT_MEMLOCK),
 		.requester_uid = from_kuid_munged(current_user_ns(),
 						  current_uid()),
 		.requester_pid = task_tgid_vnr(current),
 	};
-	u64 id;
+	u32 id;
 	int ret;
 
 	ret = mempin_range(a->addr, a->size, &req.start, &req.npages);
 	if (ret)
 		return ret;
-	req.rlimit = capable(CAP_IPC_LOCK) ? RLIM_INFINITY :
-					     rlimit(RLIMIT_MEMLOCK);
 	return mempin_create(c, &req, &id);
 }
 
-/* Take the pin @pin out of @c and free it. Caller holds c->lock; drops it. */
-static void mempin_remove_unlock(struct mempin_container *c,
-				 struct mempin_region *pin)
-	__releases(&c->lock)
+/* Whether @pin is one a caller may see and unpin. */
+static bool mempin_visible(const struct mempin_region *pin)
 {
-	mempin_unlink(c, pin);
-	mutex_unlock(&c->lock);
-	mempin_destroy(pin);
+	return test_bit(MEMPIN_VISIBLE, &pin->flags) &&
+	       !test_bit(MEMPIN_RELEASED, &pin->flags);
 }
 
 /* MEM_CMD_UNPIN: undo the MEM_CMD_PIN of exactly this range. */
@@ -579,17 +853,20 @@ static long mempin_ioctl_self_unpin(struct mempin_container *c,
 	pin = mempin_find_range(c, current->mm, start,
 				start + (npages << PAGE_SHIFT), NULL, NULL);
 	if (!pin || pin->start != start || pin->npages != npages ||
-	    pin->state != MEMPIN_PINNED) {
+	    !mempin_visible(pin)) {
 		mutex_unlock(&c->lock);
 		return -ENOENT;
 	}
-	mempin_remove_unlock(c, pin);
+	mempin_unlink(c, pin);
+	mutex_unlock(&c->lock);
+	mempin_destroy(pin);
 	return 0;
 }
 
 /*
  * Copy a manager argument in: at least @size bytes, as the caller's @argsz
- * says; bytes we do not know must be zero (copy_struct_from_user()).
+ * says (at most a page); bytes we do not know must be zero
+ * (copy_struct_from_user()).
  */
 static int mempin_copy_arg(void *dst, size_t size, void __user *arg)
 {
@@ -599,6 +876,8 @@ static int mempin_copy_arg(void *dst, size_t size, void __user *arg)
 		return -EFAULT;
 	if (argsz < size)
 		return -EINVAL;
+	if (argsz > MEMPIN_ARGSZ_MAX)
+		return -E2BIG;
 	return copy_struct_from_user(dst, size, arg, argsz);
 }
 
@@ -618,66 +897,151 @@ static long mempin_ioctl_version(struct mempin_container *c, void __user *arg)
 	return copy_to_user(arg, &v, sizeof(v)) ? -EFAULT : 0;
 }
 
+/*
+ * May the requester of @p pin @task's memory? Root (MEMPIN_PIN_ROOT, set by
+ * the manager for a CAP_SYS_ADMIN requester) may. Anyone else only when its
+ * uid is the target's real, effective and saved uid, its gid likewise, and
+ * @mm is dumpable: ptrace's read rule (ptrace_may_access() and mm_access()
+ * are not exported). Caller holds @task's exec_update_lock, so the
+ * credentials and @mm belong to the same program.
+ */
+static bool mempin_may_pin(struct task_struct *task, struct mm_struct *mm,
+			   const struct mempin_pin *p)
+{
+	kuid_t uid = make_kuid(current_user_ns(), p->requester_uid);
+	kgid_t gid = make_kgid(current_user_ns(), p->requester_gid);
+	const struct cred *tcred;
+	bool ok;
+
+	lockdep_assert_held(&task->signal->exec_update_lock);
+	if (p->flags & MEMPIN_PIN_ROOT)
+		return true;
+	if (!uid_valid(uid) || !gid_valid(gid) ||
+	    get_dumpable(mm) != SUID_DUMP_USER)
+		return false;
+	rcu_read_lock();
+	tcred = __task_cred(task);
+	ok = uid_eq(uid, tcred->uid) && uid_eq(uid, tcred->euid) &&
+	     uid_eq(uid, tcred->suid) && gid_eq(gid, tcred->gid) &&
+	     gid_eq(gid, tcred->egid) && gid_eq(gid, tcred->sgid);
+	rcu_read_unlock();
+	return ok;
+}
+
+/*
+ * Resolve @p->pid once: the target's thread group as a held struct pid,
+ * its mm (a user reference), its limit and, unless exempt, its user, all
+ * taken under its exec_update_lock after the permission check, as
+ * mm_access() does. Fills @req; the caller drops the references.
+ */
+static int mempin_resolve(const struct mempin_pin *p,
+			  struct mempin_request *req)
+{
+	struct task_struct *task;
+	struct pid *pid;
+	int ret = 0;
+
+	pid = find_get_pid(p->pid);
+	task = pid ? get_pid_task(pid, PIDTYPE_PID) : NULL;
+	put_pid(pid);
+	if (!task)
+		return -ESRCH;
+	if (down_read_killable(&task->signal->exec_update_lock)) {
+		ret = -EINTR;
+		goto put_task;
+	}
+	req->mm = get_task_mm(task);
+	if (!req->mm) {
+		ret = -ESRCH;	/* exited, or a kernel thread */
+		goto unlock;
+	}
+	if (!mempin_may_pin(task, req->mm, p)) {
+		ret = -EACCES;
+		goto put_mm;
+	}
+	req->pid = get_task_pid(task, PIDTYPE_TGID);
+	if (p->flags & MEMPIN_PIN_NO_RLIMIT) {
+		req->rlimit = RLIM_INFINITY;
+	} else {
+		req->rlimit = task_rlimit(task, RLIMIT_MEMLOCK);
+		rcu_read_lock();
+		req->user = get_uid(__task_cred(task)->user);
+		rcu_read_unlock();
+	}
+	goto unlock;
+
+put_mm:
+	mmput(req->mm);
+	req->mm = NULL;
+unlock:
+	up_read(&task->signal->exec_update_lock);
+put_task:
+	put_task_struct(task);
+	return ret;
+}
+
+/* Drop what mempin_resolve() took. */
+static void mempin_request_put(struct mempin_request *req)
+{
+	if (req->user)
+		free_uid(req->user);
+	put_pid(req->pid);
+	/* A target that exited meanwhile is torn down elsewhere, not here. */
+	mmput_async(req->mm);
+}
+
+/* Take the pin @id out of @c and free it; -ENOENT when there is none. */
+static int mempin_remove_id(struct mempin_container *c, u64 id)
+{
+	struct mempin_region *pin = NULL;
+
+	mutex_lock(&c->lock);
+	if (id <= U32_MAX)
+		pin = xa_load(&c->pins, id);
+	if (!pin || !mempin_visible(pin)) {
+		mutex_unlock(&c->lock);
+		return -ENOENT;
+	}
+	mempin_unlink(c, pin);
+	mutex_unlock(&c->lock);
+	mempin_destroy(pin);
+	return 0;
+}
+
 /* MEMPIN_PIN: pin a range of the process @p.pid. */
 static long mempin_ioctl_pin(struct mempin_container *c, void __user *arg)
 {
-	struct mempin_request req = { .remote = true };
-	struct task_struct *task;
+	struct mempin_request req = {};
 	struct mempin_pin p;
-	struct pid *pid;
-	u64 id;
+	u32 id;
 	int ret;
 
 	ret = mempin_copy_arg(&p, sizeof(p), arg);
 	if (ret)
 		return ret;
-	if ((p.flags & ~MEMPIN_PIN_FLAGS) || p.reserved)
+	if (p.flags & ~MEMPIN_PIN_FLAGS)
 		return -EINVAL;
 	ret = mempin_range(p.addr, p.length, &req.start, &req.npages);
 	if (ret)
 		return ret;
 	if (p.pid <= 0)
 		return -ESRCH;
-
-	pid = find_get_pid(p.pid);
-	task = pid ? get_pid_task(pid, PIDTYPE_PID) : NULL;
-	put_pid(pid);
-	if (!task)
-		return -ESRCH;
-	/* Our own check: mm_access() and ptrace_may_access() are not exported. */
-	if (p.requester_uid &&
-	    p.requester_uid != from_kuid_munged(current_user_ns(),
-						task_uid(task))) {
-		put_task_struct(task);
-		return -EACCES;
-	}
-	req.rlimit = (p.flags & MEMPIN_PIN_NO_RLIMIT) ? RLIM_INFINITY :
-			task_rlimit(task, RLIMIT_MEMLOCK);
-	req.pid = task_tgid_vnr(task);
-	req.requester_uid = p.requester_uid;
-	req.requester_pid = p.requester_pid;
-	req.mm = get_task_mm(task);
-	put_task_struct(task);
-	if (!req.mm)
-		return -ESRCH;	/* exited, or a kernel thread */
-
-	ret = mempin_create(c, &req, &id);
-	mmput(req.mm);
+	ret = mempin_resolve(&p, &req);
 	if (ret)
 		return ret;
+	req.requester_uid = p.requester_uid;
+	req.requester_pid = p.requester_pid;
+	ret = mempin_create(c, &req, &id);
+	mempin_request_put(&req);
+	if (ret)
+		return ret;
+
 	p.id = id;
 	p.start = req.start;
 	p.end = req.start + (req.npages << PAGE_SHIFT);
 	if (copy_to_user(arg, &p, sizeof(p))) {
-		struct mempin_region *pin;
-
 		/* The caller cannot learn the id: do not leave the pin behind. */
-		mutex_lock(&c->lock);
-		pin = xa_load(&c->pins, id);
-		if (pin)
-			mempin_remove_unlock(c, pin);
-		else
-			mutex_unlock(&c->lock);
+		mempin_remove_id(c, id);
 		return -EFAULT;
 	}
 	return 0;
@@ -686,7 +1050,6 @@ static long mempin_ioctl_pin(struct mempin_container *c, void __user *arg)
 /* MEMPIN_UNPIN: unpin by id; done when it returns. */
 static long mempin_ioctl_unpin(struct mempin_container *c, void __user *arg)
 {
-	struct mempin_region *pin;
 	struct mempin_unpin u;
 	int ret;
 
@@ -695,14 +1058,7 @@ static long mempin_ioctl_unpin(struct mempin_container *c, void __user *arg)
 		return ret;
 	if (u.flags)
 		return -EINVAL;
-	mutex_lock(&c->lock);
-	pin = xa_load(&c->pins, u.id);
-	if (!pin || pin->state != MEMPIN_PINNED) {
-		mutex_unlock(&c->lock);
-		return -ENOENT;
-	}
-	mempin_remove_unlock(c, pin);
-	return 0;
+	return mempin_remove_id(c, u.id);
 }
 
 static void mempin_fill_info(const struct mempin_region *pin,
@@ -714,9 +1070,9 @@ static void mempin_fill_info(const struct mempin_region *pin,
 	info->end = mempin_end(pin);
 	info->pages = pin->npages;
 	info->huge_pages = pin->huge_pages;
-	info->pid = pin->pid;
+	info->pid = pid_vnr(pin->pid);
 	info->flags = MEMPIN_INFO_WRITABLE;
-	if (atomic_read(&pin->detached))
+	if (test_bit(MEMPIN_DETACHED, &pin->flags))
 		info->flags |= MEMPIN_INFO_DETACHED;
 	info->requester_uid = pin->requester_uid;
 	info->requester_pid = pin->requester_pid;
@@ -750,17 +1106,16 @@ static long mempin_ioctl_list(struct mempin_container *c, void __user *arg)
 	if (!batch)
 		return -ENOMEM;
 
-	index = l.after_id;
-	while (filled < count && index != ULONG_MAX) {
+	index = min_t(u64, l.after_id, U32_MAX);
+	while (filled < count && index < U32_MAX) {
 		n = 0;
 		mutex_lock(&c->lock);
-		pin = xa_find_after(&c->pins, &index, ULONG_MAX, XA_PRESENT);
+		pin = xa_find_after(&c->pins, &index, U32_MAX, XA_PRESENT);
 		for (; pin && n < min(MEMPIN_BATCH, count - filled);
-		     pin = xa_find_after(&c->pins, &index, ULONG_MAX,
+		     pin = xa_find_after(&c->pins, &index, U32_MAX,
 					 XA_PRESENT)) {
-			if (pin->state != MEMPIN_PINNED ||
-			    READ_ONCE(pin->released) ||
-			    (l.pid && pin->pid != l.pid))
+			if (!mempin_visible(pin) ||
+			    (l.pid && pid_vnr(pin->pid) != l.pid))
 				continue;
 			mempin_fill_info(pin, &batch[n++]);
 		}
@@ -828,6 +1183,8 @@ static long mempin_ioctl_read_pages(struct mempin_container *c,
 		return ret;
 	if (p.flags || p.reserved)
 		return -EINVAL;
+	if (p.id > U32_MAX)
+		return -ENOENT;
 	count = min(p.count, MEMPIN_PAGES_MAX);
 	out = u64_to_user_ptr(p.entries);
 	batch = kmalloc_array(MEMPIN_BATCH * 16, sizeof(*batch), GFP_KERNEL);
@@ -838,7 +1195,7 @@ static long mempin_ioctl_read_pages(struct mempin_container *c,
 		n = 0;
 		mutex_lock(&c->lock);
 		pin = xa_load(&c->pins, p.id);
-		if (!pin || pin->state != MEMPIN_PINNED) {
+		if (!pin || !test_bit(MEMPIN_VISIBLE, &pin->flags)) {
 			mutex_unlock(&c->lock);
 			ret = filled ? 0 : -ENOENT;
 			break;
@@ -931,9 +1288,8 @@ static int mempin_open(struct inode *inode, struct file *file)
 	if (!c)
 		return -ENOMEM;
 	mutex_init(&c->lock);
-	xa_init(&c->pins);
+	xa_init_flags(&c->pins, XA_FLAGS_ALLOC1);
 	c->ranges = RB_ROOT;
-	c->next_id = 1;
 	file->private_data = c;
 	return 0;
 }
@@ -946,7 +1302,9 @@ static int mempin_release(struct inode *inode, struct file *file)
 	unsigned long id;
 
 	xa_for_each(&c->pins, id, pin) {
+		mutex_lock(&c->lock);
 		mempin_unlink(c, pin);
+		mutex_unlock(&c->lock);
 		mempin_destroy(pin);
 	}
 	xa_destroy(&c->pins);
@@ -972,6 +1330,8 @@ static struct miscdevice mempin_dev = {
 
 static int __init mempin_init(void)
 {
+	int ret;
+
 	/* The ABI has one layout on every architecture. */
 	BUILD_BUG_ON(sizeof(struct mem_pin_address) != 16);
 	BUILD_BUG_ON(sizeof(struct mempin_version) != 40);
@@ -981,12 +1341,23 @@ static int __init mempin_init(void)
 	BUILD_BUG_ON(sizeof(struct mempin_list) != 32);
 	BUILD_BUG_ON(sizeof(struct mempin_page_info) != 24);
 	BUILD_BUG_ON(sizeof(struct mempin_pages) != 40);
-	return misc_register(&mempin_dev);
+
+	/* Unpinnable memory is memory the kernel cannot reclaim or move. */
+	if (max_pinned_pages == ULONG_MAX)
+		max_pinned_pages = totalram_pages() / 2;
+	mempin_wq = alloc_workqueue("mempinfd", WQ_UNBOUND, 0);
+	if (!mempin_wq)
+		return -ENOMEM;
+	ret = misc_register(&mempin_dev);
+	if (ret)
+		destroy_workqueue(mempin_wq);
+	return ret;
 }
 
 static void __exit mempin_exit(void)
 {
 	misc_deregister(&mempin_dev);
+	destroy_workqueue(mempin_wq);
 }
 
 module_init(mempin_init);
@@ -994,5 +1365,4 @@ module_exit(mempin_exit);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("Accounted, visible, revocable long-term memory pins");
-MODULE_AUTHOR("The mempin developers");
-MODULE_VERSION("0.1.0");
+MODULE_VERSION("0.2.0");

@@ -89,9 +89,10 @@ public final class MempinDevice: Sendable {
     public func pin(_ request: PinRequest) throws(Errno) -> PinRecord {
         var arg = mempin_pin()
         arg.argsz = UInt32(MemoryLayout<mempin_pin>.size)
-        arg.flags = request.ignoresMemlockLimit ? UInt32(MEMPIN_PIN_NO_RLIMIT) : 0
+        arg.flags = request.requesterIsRoot ? UInt32(MEMPIN_PIN_NO_RLIMIT | MEMPIN_PIN_ROOT) : 0
         arg.pid = request.pid
         arg.requester_uid = request.requesterUID
+        arg.requester_gid = request.requesterGID
         arg.requester_pid = request.requesterPID
         arg.addr = request.address
         arg.length = request.length

@@ -96,21 +96,28 @@ public struct PinRequest: Hashable, Sendable {
     public var address: UInt64
     /// The number of bytes.
     public var length: UInt64
-    /// On whose behalf: the module refuses unless 0 or the target's real uid.
+    /// On whose behalf: unless the requester is root, the module refuses
+    /// unless this is the target's real, effective and saved uid.
     public var requesterUID: UInt32
+    /// The requester's group: likewise the target's real, effective and
+    /// saved gid.
+    public var requesterGID: UInt32
     /// The requesting process, recorded with the pin.
     public var requesterPID: Int32
-    /// Skip the target's RLIMIT_MEMLOCK check (still charged to `VmPin`).
-    /// Only for a privileged requester.
-    public var ignoresMemlockLimit: Bool
+    /// The requester is root (CAP_SYS_ADMIN): the module skips its
+    /// credential check and the RLIMIT_MEMLOCK limits (the pin is still
+    /// charged to `VmPin` and to the module's limit).
+    public var requesterIsRoot: Bool
 
-    public init(pid: Int32, address: UInt64, length: UInt64, requesterUID: UInt32, requesterPID: Int32, ignoresMemlockLimit: Bool) {
+    public init(pid: Int32, address: UInt64, length: UInt64, requesterUID: UInt32, requesterGID: UInt32,
+                requesterPID: Int32, requesterIsRoot: Bool) {
         self.pid = pid
         self.address = address
         self.length = length
         self.requesterUID = requesterUID
+        self.requesterGID = requesterGID
         self.requesterPID = requesterPID
-        self.ignoresMemlockLimit = ignoresMemlockLimit
+        self.requesterIsRoot = requesterIsRoot
     }
 }
 

@@ -187,7 +187,7 @@ extension PinTree {
         for range in ranges {
             let request = PinRequest(
                 pid: pid, address: range.start, length: range.length, requesterUID: requester.uid,
-                requesterPID: requester.pid, ignoresMemlockLimit: requester.isRoot
+                requesterGID: requester.gid, requesterPID: requester.pid, requesterIsRoot: requester.isRoot
             )
             do {
                 made.append(try backend.pin(request))

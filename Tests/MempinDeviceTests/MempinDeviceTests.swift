@@ -40,7 +40,7 @@ struct MockedDeviceTests {
             driver.forceErrno(.noMemory)
             #expect(throws: Errno.noMemory) {
                 _ = try device.pin(PinRequest(pid: 1, address: 0x1000, length: 4096, requesterUID: 0,
-                                              requesterPID: 1, ignoresMemlockLimit: true))
+                                              requesterGID: 0, requesterPID: 1, requesterIsRoot: true))
             }
             #expect(driver.trace.count == 1)
         }

@@ -173,7 +173,7 @@ static void random_call(int fd)
 			shape_manager(p, sizeof(*p));
 			p->pid = below(3) ? (below(2) ? getpid() : child) : (int32_t)rnd();
 			p->requester_uid = below(2) ? 0 : rnd();
-			p->reserved = below(4) ? 0 : rnd();
+			p->requester_gid = below(4) ? 0 : rnd();
 			p->addr = random_address();
 			p->length = random_size();
 			break;

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -239,13 +240,17 @@ static int in_child(void (*fn)(void))
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
-/* Become the unprivileged user nobody (no capabilities). */
+/*
+ * Become the unprivileged user nobody (no capabilities), dumpable as a
+ * program exec'd as nobody is (changing uid clears it).
+ */
 static void drop_to_nobody(void)
 {
 	if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534)) {
 		printf("#   cannot become nobody: %s\n", strerror(errno));
 		_exit(1);
 	}
+	prctl(PR_SET_DUMPABLE, 1);
 }
 
 static void memlock_child(void)
@@ -295,7 +300,7 @@ static void test_root_with_cap_ipc_lock_passes_memlock(void)
  * A child with @npages mapped at an address it reports on a pipe; it waits
  * until killed. Returns its pid; *addr gets the address.
  */
-static pid_t spawn_target(size_t npages, uint64_t *addr, uid_t uid)
+static pid_t spawn_with(size_t npages, uint64_t *addr, void (*setup)(void))
 {
 	int fds[2];
 	pid_t pid;
@@ -307,8 +312,8 @@ static pid_t spawn_target(size_t npages, uint64_t *addr, uid_t uid)
 		char *buf = map_anon(npages * page_size);
 		uint64_t a = (uintptr_t)buf;
 
-		if (uid)
-			drop_to_nobody();
+		if (setup)
+			setup();
 		if (write(fds[1], &a, sizeof(a)) != sizeof(a))
 			_exit(1);
 		for (;;)
@@ -321,19 +326,28 @@ static pid_t spawn_target(size_t npages, uint64_t *addr, uid_t uid)
 	return pid;
 }
 
+/* The same, run as nobody when @uid is not 0. */
+static pid_t spawn_target(size_t npages, uint64_t *addr, uid_t uid)
+{
+	return spawn_with(npages, addr, uid ? drop_to_nobody : NULL);
+}
+
 static void end_target(pid_t pid)
 {
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 }
 
+/* What mempinfs sets for a root requester. */
+#define ROOT_FLAGS (MEMPIN_PIN_NO_RLIMIT | MEMPIN_PIN_ROOT)
+
 static int mgr_pin(int fd, pid_t pid, uint64_t addr, uint64_t len,
 		   uint32_t uid, uint32_t flags, struct mempin_pin *out)
 {
 	struct mempin_pin p = {
 		.argsz = sizeof(p), .flags = flags, .pid = pid,
-		.requester_uid = uid, .requester_pid = getpid(),
-		.addr = addr, .length = len,
+		.requester_uid = uid, .requester_gid = uid,
+		.requester_pid = getpid(), .addr = addr, .length = len,
 	};
 	int ret = ioctl(fd, MEMPIN_PIN, &p);
 
@@ -377,6 +391,81 @@ static uint64_t changes(int fd)
 	struct mempin_version v = { .argsz = sizeof(v) };
 
 	return ioctl(fd, MEMPIN_GET_VERSION, &v) ? (uint64_t)-1 : v.changes;
+}
+
+/* Whether the pin @id of the container @fd is listed detached. */
+static int pin_detached(int fd, uint64_t id)
+{
+	struct mempin_pin_info info[16];
+	int i, n = mgr_list(fd, 0, info, 16);
+
+	for (i = 0; i < n; i++)
+		if (info[i].id == id)
+			return !!(info[i].flags & MEMPIN_INFO_DETACHED);
+	return -1;
+}
+
+/*
+ * Wait up to @ms for pin @id to be detached: invalidations other than an
+ * unmap are verified by a worker, shortly after.
+ */
+static int wait_detached(int fd, uint64_t id, int ms)
+{
+	int i;
+
+	for (i = 0; i < ms / 10; i++) {
+		if (pin_detached(fd, id) == 1)
+			return 1;
+		usleep(10000);
+	}
+	return pin_detached(fd, id);
+}
+
+/* The PFN /proc/self/pagemap shows at @addr (we are root), 0 if none. */
+static uint64_t pagemap_pfn(uint64_t addr)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	uint64_t e = 0;
+
+	if (fd < 0 || pread(fd, &e, 8, addr / page_size * 8) != 8)
+		e = 0;
+	if (fd >= 0)
+		close(fd);
+	return (e >> 63) ? e & ((1ULL << 55) - 1) : 0;
+}
+
+/*
+ * The pages of pin @id (@n of them) that our range no longer maps: its
+ * PFNs from the module against pagemap's. The truth "detached" must tell.
+ */
+static int pages_not_mapped(int fd, uint64_t id, int n)
+{
+	struct mempin_page_info *pages = calloc(n, sizeof(*pages));
+	int i, got, bad = 0;
+
+	got = mgr_pages(fd, id, 0, pages, n);
+	if (got != n) {
+		free(pages);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		if (pagemap_pfn(pages[i].vaddr) != pages[i].pfn)
+			bad++;
+	free(pages);
+	return bad;
+}
+
+/* A 2 MiB-aligned THP region of @len bytes, touched; *@raw to unmap. */
+static char *map_thp(size_t len, char **raw)
+{
+	*raw = mmap(NULL, len * 2, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *buf = (char *)(((uintptr_t)*raw + (2UL << 20) - 1) &
+			     ~((2UL << 20) - 1));
+
+	madvise(buf, len, MADV_HUGEPAGE);
+	memset(buf, 1, len);
+	return buf;
 }
 
 static void test_manager_pins_another_process(void)
@@ -522,8 +611,8 @@ static void test_manager_detached_after_madv_dontneed_and_mremap(void)
 
 	CHECK_OK(mgr_pin(fd, getpid(), (uintptr_t)buf, 4 * page_size, 0, 0, &p));
 	CHECK_OK(madvise(buf, page_size, MADV_DONTNEED));
-	CHECK(mgr_list(fd, 0, info, 2) == 1 &&
-	      (info[0].flags & MEMPIN_INFO_DETACHED), "not detached by zap");
+	CHECK(mgr_list(fd, 0, info, 2) == 1, "list");
+	CHECK(wait_detached(fd, p.id, 5000) == 1, "not detached by zap");
 	CHECK_OK(mgr_unpin(fd, p.id));
 
 	CHECK_OK(mgr_pin(fd, getpid(), (uintptr_t)buf, 4 * page_size, 0, 0, &p));
@@ -602,9 +691,11 @@ static void test_manager_checks_requester_and_target_limit(void)
 	CHECK_OK(mgr_pin(fd, child, addr, 4 * page_size, 65534, 0, &p));
 	CHECK(vm_pin_pages(child) == 4, "VmPin %ld", vm_pin_pages(child));
 	CHECK_OK(mgr_unpin(fd, p.id));
+	/* Root, not marked as such: its uid is not the target's. */
+	CHECK_ERRNO(mgr_pin(fd, child, addr, page_size, 0, 0, NULL), EACCES);
 	/* Exempt (root requester): charged, not limited. */
 	CHECK_OK(mgr_pin(fd, child, addr, 8 * page_size, 0,
-			 MEMPIN_PIN_NO_RLIMIT, &p));
+			 MEMPIN_PIN_NO_RLIMIT | MEMPIN_PIN_ROOT, &p));
 	CHECK(vm_pin_pages(child) == 8, "VmPin %ld", vm_pin_pages(child));
 	CHECK_OK(mgr_unpin(fd, p.id));
 	end_target(child);
@@ -632,10 +723,13 @@ static void test_manager_bad_arguments(void)
 	CHECK_ERRNO(mgr_pin(fd, getpid(), a, page_size, 0, 1U << 7, NULL), EINVAL);
 	p.argsz = 8;
 	CHECK_ERRNO(ioctl(fd, MEMPIN_PIN, &p), EINVAL);
+	p.argsz = 2 * page_size;
+	CHECK_ERRNO(ioctl(fd, MEMPIN_PIN, &p), E2BIG);
 	p.argsz = sizeof(p);
-	p.reserved = 1;
-	CHECK_ERRNO(ioctl(fd, MEMPIN_PIN, &p), EINVAL);
-	p.reserved = 0;
+	/* Our uid with another gid: not the target's credentials. */
+	p.requester_gid = 1;
+	CHECK_ERRNO(ioctl(fd, MEMPIN_PIN, &p), EACCES);
+	p.requester_gid = 0;
 	/* A larger struct from a newer user space: zero tail is fine. */
 	memset(big, 0, sizeof(big));
 	memcpy(big, &p, sizeof(p));
@@ -660,13 +754,55 @@ static void test_version_reports_abi(void)
 	CHECK(v.version == MEMPIN_ABI_VERSION, "version %u", v.version);
 	CHECK(v.page_size == (uint64_t)page_size, "page size %llu",
 	      (unsigned long long)v.page_size);
+	/* Open to every user: an argument past a page is refused unread. */
+	v.argsz = 1U << 30;
+	CHECK_ERRNO(ioctl(fd, MEMPIN_GET_VERSION, &v), E2BIG);
 	close(fd);
+}
+
+#define LIMIT_PARAM "/sys/module/mempinfd/parameters/max_pinned_pages"
+
+static unsigned long long module_limit(void)
+{
+	unsigned long long v = 0;
+	FILE *f = fopen(LIMIT_PARAM, "r");
+
+	if (f) {
+		if (fscanf(f, "%llu", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v;
+}
+
+/* MemTotal in pages: the kernel's totalram_pages(). */
+static unsigned long long ram_pages(void)
+{
+	unsigned long long kb = 0;
+	char line[256];
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemTotal: %llu kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb / (page_size / 1024);
+}
+
+static void test_module_limit_defaults_to_half_of_ram(void)
+{
+	unsigned long long limit = module_limit();
+
+	/* The guest script loads the module with a plain insmod. */
+	CHECK(limit != 0, "max_pinned_pages is 0 after insmod");
+	CHECK(limit == ram_pages() / 2, "max_pinned_pages %llu, RAM %llu pages",
+	      limit, ram_pages());
 }
 
 static void set_module_limit(const char *value)
 {
-	int fd = open("/sys/module/mempinfd/parameters/max_pinned_pages",
-		      O_WRONLY);
+	int fd = open(LIMIT_PARAM, O_WRONLY);
 
 	CHECK(fd >= 0 && write(fd, value, strlen(value)) > 0,
 	      "cannot set max_pinned_pages");
@@ -676,7 +812,9 @@ static void set_module_limit(const char *value)
 
 static void test_module_limit_is_enomem(void)
 {
+	unsigned long long old = module_limit();
 	char *buf = map_anon(32 * page_size);
+	char value[32];
 	int fd = open_dev();
 
 	set_module_limit("8");
@@ -684,7 +822,8 @@ static void test_module_limit_is_enomem(void)
 	CHECK_OK(pin(fd, buf, 8 * page_size));
 	CHECK_ERRNO(mgr_pin(fd, getpid(), (uintptr_t)buf + 8 * page_size,
 			    page_size, 0, 0, NULL), ENOMEM);
-	set_module_limit("0");
+	snprintf(value, sizeof(value), "%llu", old);
+	set_module_limit(value);
 	CHECK_OK(unpin(fd, buf, 8 * page_size));
 	close(fd);
 	munmap(buf, 32 * page_size);
@@ -881,6 +1020,483 @@ static void test_thp_pin_reports_huge_pages(void)
 	munmap(raw, len * 2);
 }
 
+static void test_thp_fork_keeps_pin_attached(void)
+{
+	size_t len = 4UL << 20;
+	char *raw, *buf = map_thp(len, &raw);
+	int fd = open_dev(), n = len / page_size;
+	struct mempin_pin p;
+	pid_t pid;
+
+	CHECK_OK(mgr_pin(fd, getpid(), (uintptr_t)buf, len, 0, 0, &p));
+	/* fork() splits a pinned THP's PMD in the parent and copies for the child. */
+	pid = fork();
+	if (pid == 0) {
+		buf[0] = 2;
+		_exit(0);
+	}
+	waitpid(pid, NULL, 0);
+	buf[1] = 3;
+	usleep(200000);
+	CHECK(pin_detached(fd, p.id) == 0, "fork detached a pinned THP");
+	CHECK(pages_not_mapped(fd, p.id, n) == 0, "%d pages moved",
+	      pages_not_mapped(fd, p.id, n));
+	CHECK_OK(mgr_unpin(fd, p.id));
+	close(fd);
+	munmap(raw, len * 2);
+}
+
+static void test_partial_mprotect_of_thp_keeps_pin_attached(void)
+{
+	size_t len = 2UL << 20;
+	char *raw, *buf = map_thp(len, &raw);
+	int fd = open_dev(), n = len / page_size;
+	struct mempin_pin p;
+
+	CHECK_OK(mgr_pin(fd, getpid(), (uintptr_t)buf, len, 0, 0, &p));
+	/* Half of the THP: the VMA splits, and so does the huge PMD. */
+	CHECK_OK(mprotect(buf, len / 2, PROT_READ));
+	CHECK_OK(madvise(buf + len / 2, len / 4, MADV_NOHUGEPAGE));
+	usleep(200000);
+	CHECK(pin_detached(fd, p.id) == 0, "mprotect detached a THP pin");
+	CHECK(pages_not_mapped(fd, p.id, n) == 0, "%d pages moved",
+	      pages_not_mapped(fd, p.id, n));
+	CHECK_OK(mgr_unpin(fd, p.id));
+	close(fd);
+	munmap(raw, len * 2);
+}
+
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+
+static void test_pageout_keeps_pin_attached(void)
+{
+	size_t len = 2UL << 20;
+	char *raw, *thp = map_thp(len, &raw), *small = map_anon(64 * page_size);
+	struct mempin_pin a, b;
+	int fd = open_dev();
+
+	CHECK_OK(mgr_pin(fd, getpid(), (uintptr_t)thp, len, 0, 0, &a));
+	CHECK_OK(mgr_pin(fd, getpid(), (uintptr_t)small, 64 * page_size, 0, 0,
+			 &b));
+	/* Reclaim tries, and must give up on pinned pages. */
+	madvise(thp, len, MADV_PAGEOUT);
+	madvise(small, 64 * page_size, MADV_PAGEOUT);
+	usleep(200000);
+	CHECK(pin_detached(fd, a.id) == 0, "pageout detached a THP pin");
+	CHECK(pin_detached(fd, b.id) == 0, "pageout detached a pin");
+	CHECK(pages_not_mapped(fd, a.id, len / page_size) == 0, "THP moved");
+	CHECK(pages_not_mapped(fd, b.id, 64) == 0, "pages moved");
+	CHECK_OK(mgr_unpin(fd, a.id));
+	CHECK_OK(mgr_unpin(fd, b.id));
+	close(fd);
+	munmap(raw, len * 2);
+	munmap(small, 64 * page_size);
+}
+
+struct zap_arg {
+	char *addr;
+	int delay_us;
+};
+
+static void *zap_later(void *p)
+{
+	struct zap_arg *z = p;
+
+	usleep(z->delay_us);
+	madvise(z->addr, page_size, MADV_DONTNEED);
+	return NULL;
+}
+
+/*
+ * A zap from another thread while the pin is being made: whenever it
+ * lands, the pin ends up detached exactly when its range maps other pages.
+ */
+static void test_zap_racing_the_pin_is_seen(void)
+{
+	size_t len = 64UL << 20;
+	int n = len / page_size, round, fd = open_dev(), hits = 0, d, bad;
+
+	for (round = 0; round < 12; round++) {
+		char *buf = map_anon(len);
+		struct zap_arg z = { buf + (1 + round % 7) * len / 8,
+				     (round % 4) * 300 };
+		struct mempin_pin p;
+		pthread_t t;
+		int i;
+
+		pthread_create(&t, NULL, zap_later, &z);
+		CHECK_OK(mgr_pin(fd, getpid(), (uintptr_t)buf, len, 0, ROOT_FLAGS,
+				 &p));
+		pthread_join(t, NULL);
+		/* Settle: the verification runs shortly after the zap. */
+		for (i = 0; i < 100; i++) {
+			d = pin_detached(fd, p.id);
+			bad = pages_not_mapped(fd, p.id, n);
+			if (d == (bad > 0))
+				break;
+			usleep(20000);
+		}
+		CHECK(d == (bad > 0), "round %d: detached %d, %d pages moved",
+		      round, d, bad);
+		hits += d == 1;
+		CHECK_OK(mgr_unpin(fd, p.id));
+		munmap(buf, len);
+	}
+	printf("#   the zap landed after the page was pinned in %d of 12 rounds\n",
+	       hits);
+	close(fd);
+}
+
+/* A file of @npages pages at @path, mapped shared and touched. */
+static char *map_file(const char *path, int npages, int flags)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	char *p;
+
+	if (fd < 0 || ftruncate(fd, npages * page_size)) {
+		printf("#   %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	p = mmap(NULL, npages * page_size, PROT_READ | PROT_WRITE, flags, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return NULL;
+	memset(p, 1, npages * page_size);
+	return p;
+}
+
+/*
+ * A shared mapping of a file on ext4 (which writes back) is never pinned
+ * long-term, by either interface, not even as part of a larger range; a
+ * private mapping of it (pinned copies) and tmpfs are. The guest script
+ * mounts an ext4 image on a loop device and names it in MEMPIN_EXT4.
+ */
+static void test_shared_file_pages_are_refused(void)
+{
+	const char *dir = getenv("MEMPIN_EXT4");
+	long long base = foll_pin_balance();
+	char path[512], *shared, *private, *mixed, *shm;
+	int fd = open_dev(), mfd;
+
+	CHECK(dir != NULL, "MEMPIN_EXT4 is not set: no ext4 file system");
+	if (!dir) {
+		close(fd);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/pinned", dir);
+	shared = map_file(path, 16, MAP_SHARED);
+	CHECK(shared != NULL, "cannot map %s", path);
+	if (!shared) {
+		close(fd);
+		return;
+	}
+	CHECK_ERRNO(pin(fd, shared, 16 * page_size), EFAULT);
+	CHECK_ERRNO(mgr_pin(fd, getpid(), (uintptr_t)shared, 16 * page_size,
+			    0, 0, NULL), EFAULT);
+	CHECK(foll_pin_balance() == base, "foll_pin leaked %lld",
+	      foll_pin_balance() - base);
+	CHECK(vm_pin_pages(0) == 0, "VmPin %ld", vm_pin_pages(0));
+
+	/* Anonymous memory followed by the file: all of it is refused. */
+	mixed = map_anon(32 * page_size);
+	snprintf(path, sizeof(path), "%s/mixed", dir);
+	mfd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CHECK(mfd >= 0 && !ftruncate(mfd, 16 * page_size), "mixed file");
+	CHECK(mmap(mixed + 16 * page_size, 16 * page_size, PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_FIXED, mfd, 0) != MAP_FAILED, "mmap fixed");
+	close(mfd);
+	memset(mixed, 2, 32 * page_size);
+	CHECK_ERRNO(pin(fd, mixed, 32 * page_size), EFAULT);
+	CHECK_ERRNO(mgr_pin(fd, getpid(), (uintptr_t)mixed, 32 * page_size,
+			    0, 0, NULL), EFAULT);
+	CHECK(foll_pin_balance() == base, "foll_pin leaked %lld after mixed",
+	      foll_pin_balance() - base);
+
+	/* A private mapping of the same file: pinned copies, anonymous. */
+	snprintf(path, sizeof(path), "%s/private", dir);
+	private = map_file(path, 16, MAP_PRIVATE);
+	CHECK(private != NULL, "private map");
+	CHECK_OK(pin(fd, private, 16 * page_size));
+	CHECK_OK(unpin(fd, private, 16 * page_size));
+
+	/* tmpfs (a memfd): shared, and pinned. */
+	mfd = memfd_create("mempin-test", 0);
+	CHECK(mfd >= 0 && !ftruncate(mfd, 16 * page_size), "memfd");
+	shm = mmap(NULL, 16 * page_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   mfd, 0);
+	close(mfd);
+	CHECK(shm != MAP_FAILED, "memfd mmap");
+	memset(shm, 3, 16 * page_size);
+	CHECK_OK(pin(fd, shm, 16 * page_size));
+	CHECK(vm_pin_pages(0) == 16, "VmPin %ld for tmpfs", vm_pin_pages(0));
+	CHECK_OK(unpin(fd, shm, 16 * page_size));
+	CHECK_OK(mgr_pin(fd, getpid(), (uintptr_t)shm, 16 * page_size, 0, 0,
+			 NULL));
+	close(fd);
+	munmap(shared, 16 * page_size);
+	munmap(mixed, 32 * page_size);
+	munmap(private, 16 * page_size);
+	munmap(shm, 16 * page_size);
+}
+
+/*
+ * Four processes of one user, each with RLIMIT_MEMLOCK 1 MiB, pin 1 MiB of
+ * their own at once: the user's total allows one.
+ */
+static void test_user_limit_spans_processes(void)
+{
+	int go[2], res[2], i, r, ok = 0, nomem = 0;
+	pid_t kids[4];
+	char c;
+
+	CHECK_OK(pipe(go));
+	CHECK_OK(pipe(res));
+	for (i = 0; i < 4; i++) {
+		kids[i] = fork();
+		if (kids[i] == 0) {
+			struct rlimit rl = { 1 << 20, 1 << 20 };
+			char *buf = map_anon(1 << 20);
+			int fd;
+
+			close(go[1]);
+			setrlimit(RLIMIT_MEMLOCK, &rl);
+			drop_to_nobody();
+			fd = open_dev();
+			r = pin(fd, buf, 1 << 20) ? errno : 0;
+			if (write(res[1], &r, sizeof(r)) != sizeof(r))
+				_exit(1);
+			/* Hold the pin until the parent has every answer. */
+			if (read(go[0], &c, 1) < 0)
+				_exit(1);
+			_exit(0);
+		}
+	}
+	close(res[1]);
+	close(go[0]);
+	for (i = 0; i < 4; i++) {
+		if (read(res[0], &r, sizeof(r)) != sizeof(r))
+			break;
+		ok += r == 0;
+		nomem += r == ENOMEM;
+	}
+	CHECK(ok == 1 && nomem == 3, "%d pinned, %d ENOMEM of 4", ok, nomem);
+	close(go[1]);
+	close(res[0]);
+	for (i = 0; i < 4; i++)
+		waitpid(kids[i], NULL, 0);
+}
+
+/* The same through the manager, for a requester that is not root. */
+static void test_user_limit_spans_manager_pins(void)
+{
+	struct rlimit rl = { 1 << 20, 1 << 20 };
+	uint64_t a, b;
+	pid_t ta = spawn_target(256, &a, 65534), tb = spawn_target(256, &b, 65534);
+	struct mempin_pin p, q;
+	int fd = open_dev();
+
+	CHECK_OK(prlimit(ta, RLIMIT_MEMLOCK, &rl, NULL));
+	CHECK_OK(prlimit(tb, RLIMIT_MEMLOCK, &rl, NULL));
+	CHECK_OK(mgr_pin(fd, ta, a, 1 << 20, 65534, 0, &p));
+	CHECK_ERRNO(mgr_pin(fd, tb, b, 1 << 20, 65534, 0, NULL), ENOMEM);
+	CHECK(vm_pin_pages(tb) == 0, "VmPin %ld after refusal", vm_pin_pages(tb));
+	/* Root's pins are not charged to the user. */
+	CHECK_OK(mgr_pin(fd, tb, b, 1 << 20, 0,
+			 MEMPIN_PIN_NO_RLIMIT | MEMPIN_PIN_ROOT, &q));
+	CHECK_OK(mgr_unpin(fd, q.id));
+	/* Uncharged on unpin: the other process may pin now. */
+	CHECK_OK(mgr_unpin(fd, p.id));
+	CHECK_OK(mgr_pin(fd, tb, b, 1 << 20, 65534, 0, &q));
+	CHECK_OK(mgr_unpin(fd, q.id));
+	end_target(ta);
+	end_target(tb);
+	close(fd);
+}
+
+static void nobody_not_dumpable(void)
+{
+	drop_to_nobody();
+	prctl(PR_SET_DUMPABLE, 0);
+}
+
+/* Real uid nobody, effective and saved uid root (a setuid program). */
+static void nobody_running_setuid_root(void)
+{
+	if (setresgid(65534, 65534, 65534) || setresuid(65534, 0, 0))
+		_exit(1);
+}
+
+/*
+ * ptrace's read rule: a user may not pin its own non-dumpable processes,
+ * nor a setuid program it started; root may.
+ */
+static void test_ptrace_rule_guards_other_processes(void)
+{
+	uint64_t a, b, c;
+	pid_t na = spawn_with(4, &a, nobody_not_dumpable);
+	pid_t su = spawn_with(4, &b, nobody_running_setuid_root);
+	pid_t ok = spawn_target(4, &c, 65534);
+	struct mempin_pin p;
+	int fd = open_dev();
+
+	CHECK_ERRNO(mgr_pin(fd, na, a, page_size, 65534, 0, NULL), EACCES);
+	CHECK_ERRNO(mgr_pin(fd, su, b, page_size, 65534, 0, NULL), EACCES);
+	CHECK_OK(mgr_pin(fd, ok, c, page_size, 65534, 0, &p));
+	CHECK_OK(mgr_unpin(fd, p.id));
+	/* Another group than the target's. */
+	{
+		struct mempin_pin g = { .argsz = sizeof(g), .pid = ok,
+			.requester_uid = 65534, .requester_gid = 100,
+			.addr = c, .length = page_size };
+
+		CHECK_ERRNO(ioctl(fd, MEMPIN_PIN, &g), EACCES);
+	}
+	CHECK_OK(mgr_pin(fd, na, a, page_size, 0, MEMPIN_PIN_ROOT, &p));
+	CHECK_OK(mgr_unpin(fd, p.id));
+	CHECK_OK(mgr_pin(fd, su, b, page_size, 0, MEMPIN_PIN_ROOT, &p));
+	CHECK_OK(mgr_unpin(fd, p.id));
+	end_target(na);
+	end_target(su);
+	end_target(ok);
+	close(fd);
+}
+
+/* Shared with the target: how many mmap/munmap pairs it has done. */
+static long *mmap_rounds;
+
+static long rounds_now(void)
+{
+	return __atomic_load_n(mmap_rounds, __ATOMIC_RELAXED);
+}
+
+static void *map_forever(void *p)
+{
+	(void)p;
+	for (;;) {
+		void *m = mmap(NULL, page_size, PROT_READ,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (m != MAP_FAILED)
+			munmap(m, page_size);
+		__atomic_add_fetch(mmap_rounds, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static void mapping_thread(void)
+{
+	pthread_t t;
+
+	pthread_create(&t, NULL, map_forever, NULL);
+}
+
+/*
+ * Pinning another process's 256 MiB goes a chunk at a time with its mmap
+ * lock dropped between chunks: the target's own mmap() gets in meanwhile.
+ */
+static void test_large_pin_drops_the_target_lock_between_chunks(void)
+{
+	size_t npages = (256UL << 20) / page_size;
+	long before, during;
+	struct mempin_pin p;
+	uint64_t addr;
+	pid_t child;
+	int fd = open_dev();
+
+	mmap_rounds = mmap(NULL, page_size, PROT_READ | PROT_WRITE,
+			   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	*mmap_rounds = 0;
+	child = spawn_with(npages, &addr, mapping_thread);
+	while (rounds_now() < 100)
+		usleep(1000);
+	before = rounds_now();
+	CHECK_OK(mgr_pin(fd, child, addr, npages * page_size, 0, ROOT_FLAGS,
+			 &p));
+	during = rounds_now() - before;
+	printf("#   the target mapped %ld times while 256 MiB were pinned\n",
+	       during);
+	/*
+	 * Each count takes the write lock twice; a lock held across the whole
+	 * range would let at most the one pair in flight at the start through.
+	 */
+	CHECK(during >= 3, "the target's mmap got in %ld times", during);
+	CHECK_OK(mgr_unpin(fd, p.id));
+	end_target(child);
+	munmap(mmap_rounds, page_size);
+	close(fd);
+}
+
+/* A number from the cgroup v2 file @dir/@name, or -1. */
+static long long cgroup_read(const char *dir, const char *name)
+{
+	char path[512];
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%lld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static char cgroup_dir[64];
+
+/*
+ * In a cgroup of its own, as nobody with RLIMIT_MEMLOCK 64 KiB, ask 20 times
+ * for 1 GiB: each is refused before the 2 MiB array of page pointers is
+ * allocated (it would be charged to the cgroup: GFP_KERNEL_ACCOUNT).
+ */
+static void refused_pins_in_a_cgroup(void)
+{
+	struct rlimit rl = { 64 << 10, 64 << 10 };
+	char path[128], *buf = map_anon(page_size);
+	long long before, after;
+	int fd, i;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cgroup_dir);
+	f = fopen(path, "w");
+	CHECK(f && fprintf(f, "%d\n", getpid()) > 0 && !fclose(f),
+	      "cannot join %s", cgroup_dir);
+	CHECK_OK(setrlimit(RLIMIT_MEMLOCK, &rl));
+	drop_to_nobody();
+	fd = open_dev();
+	/* Warm up with a refusal whose page array would be tiny. */
+	CHECK_ERRNO(pin(fd, buf, 128 << 10), ENOMEM);
+	before = cgroup_read(cgroup_dir, "memory.peak");
+	for (i = 0; i < 20; i++)
+		CHECK_ERRNO(pin(fd, buf, 1ULL << 30), ENOMEM);
+	after = cgroup_read(cgroup_dir, "memory.peak");
+	CHECK(before > 0 && after - before < (1 << 20),
+	      "memory.peak %lld before, %lld after", before, after);
+	close(fd);
+}
+
+static void test_limits_are_checked_before_allocating(void)
+{
+	FILE *f = fopen("/sys/fs/cgroup/cgroup.subtree_control", "w");
+
+	if (f) {
+		fprintf(f, "+memory\n");
+		fclose(f);
+	}
+	snprintf(cgroup_dir, sizeof(cgroup_dir), "/sys/fs/cgroup/mempin-test-%d",
+		 getpid());
+	CHECK_OK(mkdir(cgroup_dir, 0755));
+	CHECK(cgroup_read(cgroup_dir, "memory.peak") >= 0,
+	      "no memory.peak in %s", cgroup_dir);
+	CHECK(in_child(refused_pins_in_a_cgroup) == 0, "child failed");
+	CHECK_OK(rmdir(cgroup_dir));
+}
+
 struct test {
 	const char *name;
 	test_fn fn;
@@ -914,6 +1530,17 @@ static const struct test tests[] = {
 	T(test_target_exits_while_listed),
 	T(test_close_races_with_pin),
 	T(test_thp_pin_reports_huge_pages),
+	T(test_module_limit_defaults_to_half_of_ram),
+	T(test_thp_fork_keeps_pin_attached),
+	T(test_partial_mprotect_of_thp_keeps_pin_attached),
+	T(test_pageout_keeps_pin_attached),
+	T(test_zap_racing_the_pin_is_seen),
+	T(test_shared_file_pages_are_refused),
+	T(test_user_limit_spans_processes),
+	T(test_user_limit_spans_manager_pins),
+	T(test_ptrace_rule_guards_other_processes),
+	T(test_large_pin_drops_the_target_lock_between_chunks),
+	T(test_limits_are_checked_before_allocating),
 };
 
 int main(int argc, char **argv)

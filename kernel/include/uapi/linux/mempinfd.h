@@ -12,9 +12,17 @@
  *   server is its user.
  *
  * Every pin is charged to the target's mm->pinned_vm (VmPin) and checked
- * against its RLIMIT_MEMLOCK. Every structure has explicit sizes; the
- * manager structures start with @argsz (the size user space passes, for
- * growth) and @flags (unknown bits are refused with EINVAL).
+ * against its RLIMIT_MEMLOCK; for a requester without CAP_IPC_LOCK it is
+ * also charged to the user's locked_vm, as io_uring charges it, so that
+ * one user's pins across all its processes stay within that limit. The
+ * module parameter max_pinned_pages caps the machine (default: half of
+ * RAM). Only anonymous memory, shmem/tmpfs and hugetlbfs are pinned; a
+ * shared mapping of a file the filesystem writes back is refused (EFAULT).
+ *
+ * Every structure has explicit sizes; the manager structures start with
+ * @argsz (the size user space passes, for growth: larger structures must
+ * have a zero tail, and more than a page is refused with E2BIG) and @flags
+ * (unknown bits are refused with EINVAL).
  */
 #ifndef _UAPI_LINUX_MEMPINFD_H
 #define _UAPI_LINUX_MEMPINFD_H
@@ -40,8 +48,10 @@ struct mem_pin_address {
  * MEM_CMD_PIN - pin a range of the caller's memory, writable, long-term
  *
  * Errors: EINVAL (zero or wrapping size), EEXIST (overlaps a pin of this
- * container), EFAULT (not mapped, or not writable), ENOMEM (over
- * RLIMIT_MEMLOCK without CAP_IPC_LOCK, or over the module's limit). On any
+ * container), EFAULT (not mapped, not writable, or a shared mapping of a
+ * file the filesystem writes back), ENOMEM (over RLIMIT_MEMLOCK, for this
+ * process or for all of its user's pins, without CAP_IPC_LOCK; or over the
+ * module's limit), EINTR (a fatal signal arrived while pinning). On any
  * error nothing stays pinned.
  */
 #define MEM_CMD_PIN	_IOW('M', 0, struct mem_pin_address)
@@ -55,7 +65,7 @@ struct mem_pin_address {
 #define MEM_CMD_UNPIN	_IOW('M', 1, struct mem_pin_address)
 
 /* The version of the manager interface reported by MEMPIN_GET_VERSION. */
-#define MEMPIN_ABI_VERSION	1
+#define MEMPIN_ABI_VERSION	2
 
 /**
  * struct mempin_version - what the module offers
@@ -86,30 +96,43 @@ struct mempin_version {
 #define MEMPIN_GET_VERSION	_IOWR('M', 0x10, struct mempin_version)
 
 /*
- * Flags of struct mempin_pin.
- * MEMPIN_PIN_NO_RLIMIT: do not check the target's RLIMIT_MEMLOCK (the pin
- * is still charged to its pinned_vm). For a privileged requester only.
+ * Flags of struct mempin_pin, set by the manager for what it knows of its
+ * requester.
+ * MEMPIN_PIN_NO_RLIMIT: the requester has CAP_IPC_LOCK: do not check the
+ * target's RLIMIT_MEMLOCK nor charge its user's locked_vm (the pin is
+ * still charged to the target's pinned_vm and to the module's limit).
+ * MEMPIN_PIN_ROOT: the requester has CAP_SYS_ADMIN: skip the check of its
+ * credentials against the target's.
  */
 #define MEMPIN_PIN_NO_RLIMIT	(1U << 0)
-#define MEMPIN_PIN_FLAGS	MEMPIN_PIN_NO_RLIMIT
+#define MEMPIN_PIN_ROOT		(1U << 1)
+#define MEMPIN_PIN_FLAGS	(MEMPIN_PIN_NO_RLIMIT | MEMPIN_PIN_ROOT)
 
 /**
  * struct mempin_pin - pin a range of another process
  * @argsz: in: sizeof(struct mempin_pin)
  * @flags: in: MEMPIN_PIN_*
- * @pid: in: the target process, in the caller's pid namespace
- * @requester_uid: in: the user on whose behalf the pin is made; the module
- *	refuses with EACCES unless it is 0 or the target's real uid
+ * @pid: in: the target process (any thread of it), in the caller's pid
+ *	namespace; resolved once, the pin follows that process
+ * @requester_uid: in: the user on whose behalf the pin is made, in the
+ *	caller's user namespace
  * @requester_pid: in: the process on whose behalf the pin is made (recorded)
- * @reserved: must be 0
+ * @requester_gid: in: the requester's group
  * @addr: in: start address; need not be page-aligned
  * @length: in: length in bytes
- * @id: out: the pin's id, unique in the container, never reused by it
+ * @id: out: the pin's id, unique in the container; 32 bits, not reused
+ *	until 2^32 more pins were made in it
  * @start: out: the pinned range's first byte (page-aligned)
  * @end: out: the pinned range's end (page-aligned, exclusive)
  *
+ * Unless MEMPIN_PIN_ROOT is set, the requester may pin the target only
+ * when @requester_uid is the target's real, effective and saved uid,
+ * @requester_gid its real, effective and saved gid, and the target is
+ * dumpable (ptrace's read rule), checked against the same program as the
+ * pinned address space.
+ *
  * Errors: those of MEM_CMD_PIN, plus ESRCH (no such process, or it is
- * exiting), EACCES (@requester_uid may not pin the target), EPERM (the
+ * exiting), EACCES (the requester may not pin the target), EPERM (the
  * caller lacks CAP_SYS_ADMIN).
  */
 struct mempin_pin {
@@ -118,7 +141,7 @@ struct mempin_pin {
 	__s32 pid;
 	__u32 requester_uid;
 	__s32 requester_pid;
-	__u32 reserved;
+	__u32 requester_gid;
 	__u64 addr;
 	__u64 length;
 	__u64 id;
@@ -151,7 +174,12 @@ struct mempin_unpin {
 
 /* Flags of struct mempin_pin_info. */
 #define MEMPIN_INFO_WRITABLE	(1U << 0) /* pinned for writing */
-#define MEMPIN_INFO_DETACHED	(1U << 1) /* range unmapped/remapped since */
+/*
+ * The range no longer maps the pinned pages (unmapped, remapped, replaced);
+ * a THP split, fork, mprotect, KSM or reclaim leave a pin attached. Set
+ * shortly after the change: a worker compares the mappings.
+ */
+#define MEMPIN_INFO_DETACHED	(1U << 1)
 
 /**
  * struct mempin_pin_info - one pin, as MEMPIN_LIST reports it
