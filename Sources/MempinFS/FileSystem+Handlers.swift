@@ -23,6 +23,15 @@ extension FileSystem {
             let name = String(cString: name!)
             fs.replying(req!, "lookup", name, quietly: [.noSuchFileOrDirectory, .notDirectory]) { () throws(Errno) in
                 let attributes = try fs.tree.lookup(parent: UInt64(parent), name: name)
+                if case .pinFile(let pid, _) = try? fs.tree.node(forInode: attributes.inode) {
+                    // A pin file's name is part of the address layout.
+                    do throws(Errno) {
+                        try fs.tree.authorize(fs.requester(of: req!), toInspect: pid)
+                    } catch {
+                        fs.tree.forget(inode: attributes.inode, count: 1)
+                        throw error == .noSuchProcess ? .noSuchFileOrDirectory : error
+                    }
+                }
                 var entry = fuse_entry_param()
                 entry.ino = fuse_ino_t(attributes.inode)
                 entry.generation = 1
@@ -101,8 +110,7 @@ extension FileSystem {
             fs.replying(req!, "open", "inode \(ino)") { () throws(Errno) in
                 let node = try fs.tree.node(forInode: UInt64(ino))
                 let writing = fi!.pointee.flags & O_ACCMODE != O_RDONLY
-                // Opening needs only who (root or not), not which process.
-                let file = try fs.tree.open(node, for: fs.requester(of: req!, resolvingProcess: false), writing: writing)
+                let file = try fs.tree.open(node, for: fs.requester(of: req!), writing: writing)
                 let handle = fs.register(.file(file))
                 fi!.pointee.fh = handle
                 // Generated content has no size up front: direct I/O makes
@@ -124,15 +132,29 @@ extension FileSystem {
         ops.write = { req, _, buf, size, _, fi in
             let fs = FileSystem.from(req)
             let bytes = UnsafeRawBufferPointer(start: buf, count: size)
-            fs.replying(req!, "write", String(decoding: bytes.prefix(200), as: UTF8.self).debugDescription) { () throws(Errno) in
-                guard case .file(.control(let pid)) = fs.handle(fi!.pointee.fh) else { throw .badFileDescriptor }
+            fs.replying(req!, "write", FileSystem.firstLine(of: bytes)) { () throws(Errno) in
+                guard case .file(.control(let file)) = fs.handle(fi!.pointee.fh) else { throw .badFileDescriptor }
                 let who = fs.requester(of: req!)
-                let pins = try fs.tree.pin(bytes, in: pid, for: who)
+                let pins = try fs.tree.write(bytes, to: file, by: who)
+                if fuse_reply_write(req, size) != 0 {
+                    // The writer was interrupted or killed: it never learned.
+                    fs.tree.undo(pins)
+                    return
+                }
                 for pin in pins {
-                    fs.logger.log(level: .info, "pinned \(pid)/\(Formats.pinFileName(start: pin.start, end: pin.end)): \(pin.pages) pages",
+                    fs.logger.log(level: .info, "pinned \(file.pid)/\(Formats.pinFileName(start: pin.start, end: pin.end)): \(pin.pages) pages",
                                    metadata: ["uid": "\(who.uid)", "pid": "\(who.pid)"], source: FileSystem.logSource)
                 }
-                fuse_reply_write(req, size)
+            }
+        }
+        // Every close(2): a control file's unfinished last line fails it.
+        ops.flush = { req, _, fi in
+            let fs = FileSystem.from(req)
+            fs.replying(req!, "close", "handle \(fi!.pointee.fh)") { () throws(Errno) in
+                if case .file(.control(let file)) = fs.handle(fi!.pointee.fh) {
+                    try fs.tree.close(file)
+                }
+                fuse_reply_err(req, 0)
             }
         }
         ops.release = { req, _, fi in
@@ -143,12 +165,8 @@ extension FileSystem {
             let fs = FileSystem.from(req)
             fs.replying(req!, "opendir", "inode \(ino)", quietly: [.noSuchFileOrDirectory]) { () throws(Errno) in
                 let node = try fs.tree.node(forInode: UInt64(ino))
-                let entries = try fs.tree.entries(of: node)
-                let dots = [
-                    DirectoryEntry(name: ".", node: node, kind: .directory),
-                    DirectoryEntry(name: "..", node: .root, kind: .directory),
-                ]
-                let handle = fs.register(.directory(dots + entries))
+                let listing = try Listing(node: node, requester: fs.requester(of: req!), tree: fs.tree)
+                let handle = fs.register(.directory(listing))
                 fi!.pointee.fh = handle
                 if fuse_reply_open(req, fi) != 0 { fs.release(handle) }
             }
@@ -156,7 +174,8 @@ extension FileSystem {
         ops.readdir = { req, _, size, offset, fi in
             let fs = FileSystem.from(req)
             fs.replying(req!, "readdir", "handle \(fi!.pointee.fh)") { () throws(Errno) in
-                guard case .directory(let entries) = fs.handle(fi!.pointee.fh) else { throw .badFileDescriptor }
+                guard case .directory(let listing) = fs.handle(fi!.pointee.fh) else { throw .badFileDescriptor }
+                let entries = try listing.entries(from: offset, tree: fs.tree)
                 var buffer = [CChar](repeating: 0, count: size)
                 var used = 0
                 var index = max(0, Int(offset))
@@ -181,7 +200,8 @@ extension FileSystem {
         ops.readdirplus = { req, ino, size, offset, fi in
             let fs = FileSystem.from(req)
             fs.replying(req!, "readdirplus", "handle \(fi!.pointee.fh)") { () throws(Errno) in
-                guard case .directory(let entries) = fs.handle(fi!.pointee.fh) else { throw .badFileDescriptor }
+                guard case .directory(let listing) = fs.handle(fi!.pointee.fh) else { throw .badFileDescriptor }
+                let entries = try listing.entries(from: offset, tree: fs.tree)
                 var buffer = [CChar](repeating: 0, count: size)
                 var used = 0
                 var index = max(0, Int(offset))

@@ -42,7 +42,54 @@ public final class FileSystem: Sendable {
     /// An open file or directory of one `open`/`opendir`.
     enum Handle: Sendable {
         case file(OpenFile)
-        case directory([DirectoryEntry])
+        case directory(Listing)
+    }
+
+    /// An open directory: the listing `opendir` made, for the reads that
+    /// follow, and made anew by a read from the start after that
+    /// (`rewinddir`), so a monitor that keeps the directory open sees new
+    /// pins. Listed with the opener's credentials.
+    final class Listing: Sendable {
+        let node: Node
+        let requester: Requester
+        private struct State {
+            var entries: [DirectoryEntry]
+            var readFromStart = false
+        }
+        private let state: Mutex<State>
+
+        init(node: Node, requester: Requester, tree: PinTree) throws(Errno) {
+            self.node = node
+            self.requester = requester
+            state = Mutex(State(entries: try Self.entries(of: node, for: requester, tree: tree)))
+        }
+
+        static func entries(of node: Node, for requester: Requester, tree: PinTree) throws(Errno) -> [DirectoryEntry] {
+            let dots = [
+                DirectoryEntry(name: ".", node: node, kind: .directory),
+                DirectoryEntry(name: "..", node: .root, kind: .directory),
+            ]
+            return dots + (try tree.entries(of: node, for: requester))
+        }
+
+        /// The entries a read at `offset` continues.
+        func entries(from offset: off_t, tree: PinTree) throws(Errno) -> [DirectoryEntry] {
+            let rewound = offset == 0 && state.withLock { state in
+                defer { state.readFromStart = true }
+                return state.readFromStart
+            }
+            guard rewound else { return state.withLock { $0.entries } }
+            let fresh = try Self.entries(of: node, for: requester, tree: tree)
+            state.withLock { $0.entries = fresh }
+            return fresh
+        }
+    }
+
+    /// The first line of a write, at most 80 bytes, quoted: what a refusal
+    /// logs of it (never the whole write of a hostile user).
+    static func firstLine(of bytes: UnsafeRawBufferPointer) -> String {
+        let line = bytes.prefix { $0 != UInt8(ascii: "\n") }.prefix(80)
+        return String(decoding: line, as: UTF8.self).debugDescription
     }
 
     private struct Handles {
@@ -51,7 +98,6 @@ public final class FileSystem: Sendable {
     }
 
     private let handles = Mutex(Handles())
-    private let threadGroups = Mutex<[Int32: (tgid: Int32, until: ContinuousClock.Instant)]>([:])
 
     public init(tree: PinTree, processes: any ProcessFacts = ProcFS(), logger: Logger) {
         self.tree = tree
@@ -79,27 +125,16 @@ public final class FileSystem: Sendable {
     /// The number of open handles (for tests).
     public var openHandleCount: Int { handles.withLock { $0.open.count } }
 
-    /// Who sent `req`: its uid, gid and, with `resolvingProcess`, the thread
-    /// group of its thread (otherwise the thread id).
+    /// Who sent `req`: its uid and gid, whether it is root (CAP_SYS_ADMIN,
+    /// read afresh from /proc: every permission decision uses it), and, with
+    /// `resolvingProcess`, the thread group of its thread (otherwise the
+    /// thread id).
     func requester(of req: fuse_req_t, resolvingProcess: Bool = true) -> Requester {
         let context = fuse_req_ctx(req)!.pointee
         let tid = Int32(context.pid)
-        let pid = resolvingProcess ? threadGroup(of: tid) : tid
-        return Requester(uid: context.uid, gid: context.gid, pid: pid)
-    }
-
-    /// The thread group of `tid`, from /proc (the kernel renders all of
-    /// /proc/TID/status for it) or from a cache of the last second's
-    /// answers. Used to record and show who asked, never to decide.
-    private func threadGroup(of tid: Int32) -> Int32 {
-        let now = ContinuousClock.now
-        if let cached = threadGroups.withLock({ $0[tid] }), cached.until > now { return cached.tgid }
-        let tgid = processes.threadGroup(of: tid) ?? tid
-        threadGroups.withLock { cache in
-            if cache.count > 4096 { cache = cache.filter { $0.value.until > now } }
-            cache[tid] = (tgid, now + .seconds(1))
-        }
-        return tgid
+        let credentials = processes.credentials(of: tid)
+        let pid = resolvingProcess ? credentials?.threadGroup ?? tid : tid
+        return Requester(uid: context.uid, gid: context.gid, pid: pid, isRoot: credentials?.isAdministrator ?? false)
     }
 
     /// A `stat` for the kernel.
@@ -134,10 +169,57 @@ public final class FileSystem: Sendable {
         } catch {
             if !quietErrors.contains(error) {
                 let who = requester(of: req)
-                logger.log(level: .notice, "refused \(operation) \(subject()): \(error) [errno \(error.rawValue)]",
-                           metadata: ["uid": "\(who.uid)", "pid": "\(who.pid)"], source: Self.logSource)
+                let (admitted, suppressed) = refusalNotices.admit(uid: who.uid, at: .now)
+                if suppressed > 0 {
+                    logger.log(level: .notice, "suppressed \(suppressed) refusal notices of uid \(who.uid)",
+                               metadata: ["uid": "\(who.uid)"], source: Self.logSource)
+                }
+                if admitted {
+                    logger.log(level: .notice, "refused \(operation) \(subject()): \(error) [errno \(error.rawValue)]",
+                               metadata: ["uid": "\(who.uid)", "pid": "\(who.pid)"], source: Self.logSource)
+                }
             }
             fuse_reply_err(req, error.rawValue)
+        }
+    }
+
+    let refusalNotices = NoticeLimit()
+}
+
+/// At most ``burst`` refusal notices per uid in each ``window``: one user
+/// cannot flood the journal. What a window held back is told in one line
+/// when that user's next notice is let through.
+final class NoticeLimit: Sendable {
+    static let burst = 10
+    static let window: Duration = .seconds(10)
+    /// Users remembered at most; older windows are dropped past it.
+    static let users = 1024
+
+    private struct Window {
+        var start: ContinuousClock.Instant
+        var admitted = 0
+        var suppressed = 0
+    }
+
+    private let windows = Mutex<[UInt32: Window]>([:])
+
+    /// Whether a notice of `uid` may be logged now, and how many of its
+    /// notices were held back before it (to be told first).
+    func admit(uid: UInt32, at now: ContinuousClock.Instant) -> (admitted: Bool, suppressed: Int) {
+        windows.withLock { windows in
+            var window = windows[uid] ?? Window(start: now)
+            var held = 0
+            if now - window.start >= Self.window {
+                held = window.suppressed
+                window = Window(start: now)
+            }
+            let admitted = window.admitted < Self.burst
+            if admitted { window.admitted += 1 } else { window.suppressed += 1 }
+            if windows[uid] == nil && windows.count >= Self.users {
+                windows = windows.filter { now - $0.value.start < Self.window }
+            }
+            windows[uid] = window
+            return (admitted, admitted ? held : 0)
         }
     }
 }

@@ -65,12 +65,21 @@ public final class FuseSession: @unchecked Sendable {
             }
             signalHandlersInstalled = true
         }
+        errno = 0
         guard fuse_session_mount(session, mountpoint) == 0 else {
+            // libfuse has said why on stderr; errno says what to exit with.
+            let reason = errno != 0 ? Errno(rawValue: errno) : Errno.noSuchFileOrDirectory
             if signalHandlersInstalled { fuse_remove_signal_handlers(session) }
             fuse_session_destroy(session)
             retained.release()
-            throw .noSuchFileOrDirectory
+            throw reason
         }
+    }
+
+    /// Unmounts now (``run(threads:)`` has returned); letting the session
+    /// go does it too.
+    public func unmount() {
+        fuse_session_unmount(session)
     }
 
     deinit {
@@ -106,6 +115,13 @@ public final class FuseSession: @unchecked Sendable {
     private func startRefresher() -> pthread_t? {
         var thread = pthread_t()
         let context = Unmanaged.passRetained(self).toOpaque()
+        // The signals libfuse handles go to its loop, never to this thread:
+        // it starts with them blocked, as libfuse's own workers do.
+        var blocked = sigset_t(), previous = sigset_t()
+        sigemptyset(&blocked)
+        for signal in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { sigaddset(&blocked, signal) }
+        pthread_sigmask(SIG_BLOCK, &blocked, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
         let created = pthread_create(&thread, nil, { context in
             let session = Unmanaged<FuseSession>.fromOpaque(context!).takeRetainedValue()
             session.refreshUntilStopped()
@@ -122,7 +138,9 @@ public final class FuseSession: @unchecked Sendable {
         while !stopping.load(ordering: .relaxed) && fuse_session_exited(session) == 0 {
             var pause = timespec(tv_sec: 0, tv_nsec: 250_000_000)
             nanosleep(&pause, nil)
-            let removed = fileSystem.tree.refreshIfChanged()
+            fileSystem.tree.refreshIfChanged()
+            // Also what refreshes made by requests (stats, ls) found.
+            let removed = fileSystem.tree.takeRemovedNames()
             for (pid, name) in removed.pinFiles {
                 invalidate(parent: Node.processDirectory(pid: pid).inode, name: name)
             }

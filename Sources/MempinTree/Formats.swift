@@ -36,6 +36,11 @@ public enum Formats {
 
     /// Flat `key value` lines, like cgroup v2's `memory.stat`.
     public static func keyedLines(_ pairs: KeyValuePairs<String, String>) -> String {
+        keyedLines(pairs.map { ($0.key, $0.value) })
+    }
+
+    /// The same, from pairs built up at run time.
+    public static func keyedLines(_ pairs: [(key: String, value: String)]) -> String {
         var text = ""
         for (key, value) in pairs {
             text += key + " " + value + "\n"

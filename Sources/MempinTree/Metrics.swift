@@ -16,13 +16,13 @@ public struct MetricsSnapshot: Sendable {
         public var pages: UInt64
         public var bytes: UInt64
         /// The kernel's `VmPin`, in bytes (all of the process's long-term
-        /// pins, not only ours).
-        public var vmPinnedBytes: UInt64
-        /// RLIMIT_MEMLOCK in bytes; nil for unlimited.
-        public var memlockLimitBytes: UInt64?
+        /// pins, not only ours); nil when it could not be read.
+        public var vmPinnedBytes: UInt64?
+        /// RLIMIT_MEMLOCK; nil when it could not be read.
+        public var memlockLimit: MemlockLimit?
 
         public init(pid: Int32, command: String, pins: Int, detachedPins: Int, pages: UInt64, bytes: UInt64,
-                    vmPinnedBytes: UInt64, memlockLimitBytes: UInt64?) {
+                    vmPinnedBytes: UInt64?, memlockLimit: MemlockLimit?) {
             self.pid = pid
             self.command = command
             self.pins = pins
@@ -30,7 +30,7 @@ public struct MetricsSnapshot: Sendable {
             self.pages = pages
             self.bytes = bytes
             self.vmPinnedBytes = vmPinnedBytes
-            self.memlockLimitBytes = memlockLimitBytes
+            self.memlockLimit = memlockLimit
         }
     }
 
@@ -96,11 +96,15 @@ public enum PrometheusText {
         perProcess("mempin_process_detached_pins", "Detached pins of one process.") { String($0.detachedPins) }
         perProcess("mempin_process_pinned_pages", "Pages pinned in one process through mempinfs.") { String($0.pages) }
         perProcess("mempin_process_pinned_bytes", "Bytes pinned in one process through mempinfs.") { String($0.bytes) }
-        perProcess("mempin_process_vm_pinned_bytes", "The process's VmPin: all its long-term pins, in bytes.") {
-            String($0.vmPinnedBytes)
+        perProcess("mempin_process_vm_pinned_bytes", "The process's VmPin: all its long-term pins, in bytes (NaN: unreadable).") {
+            $0.vmPinnedBytes.map { String($0) } ?? "NaN"
         }
-        perProcess("mempin_process_memlock_limit_bytes", "The process's RLIMIT_MEMLOCK in bytes (+Inf: unlimited).") {
-            $0.memlockLimitBytes.map { String($0) } ?? "+Inf"
+        perProcess("mempin_process_memlock_limit_bytes", "The process's RLIMIT_MEMLOCK in bytes (+Inf: unlimited; NaN: unreadable).") {
+            switch $0.memlockLimit {
+            case .bytes(let bytes): String(bytes)
+            case .unlimited: "+Inf"
+            case nil: "NaN"
+            }
         }
 
         family(&text, "mempin_pins_made_total", "counter", "Pins made through this server since it started.",

@@ -25,18 +25,21 @@ extension MempinDevice: PinBackend {}
 
 /// Who sent a request, from the FUSE request's credentials.
 public struct Requester: Hashable, Sendable {
+    /// The uid and gid the kernel checks access with (the fsuid and fsgid).
     public var uid: UInt32
     public var gid: UInt32
     /// The requesting process (thread-group id).
     public var pid: Int32
+    /// CAP_SYS_ADMIN in the server's user namespace: what this tree calls
+    /// root (uid 0 without the capability is not).
+    public var isRoot: Bool
 
-    public init(uid: UInt32, gid: UInt32, pid: Int32) {
+    public init(uid: UInt32, gid: UInt32, pid: Int32, isRoot: Bool) {
         self.uid = uid
         self.gid = gid
         self.pid = pid
+        self.isRoot = isRoot
     }
-
-    public var isRoot: Bool { uid == 0 }
 }
 
 /// A file or directory of the tree.

@@ -97,8 +97,11 @@ public final class PinFileReader: Sendable {
                 // Enough pages for the rest of the read (lines are 20 to
                 // 56 bytes), at least one, at most a batch.
                 let want = min(Self.pagesPerBatch, max(1, (room - filled) / 20 + 1))
-                cursor.fetched = try backend.pages(of: pin.id, from: cursor.nextPage, count: want)[...]
-                if cursor.fetched.isEmpty { break }
+                cursor.fetched = try pages(from: cursor.nextPage, count: want)[...]
+                if cursor.fetched.isEmpty {
+                    cursor.nextPage = pin.pages
+                    break
+                }
             }
             // Whole lines straight into the reply while a longest one fits.
             let rendered = cursor.fetched.withUnsafeBufferPointer { pages in
@@ -128,6 +131,17 @@ public final class PinFileReader: Sendable {
         return filled
     }
 
+    /// The pin's pages from `first` on; none once the pin has gone (it was
+    /// unpinned or its process exited while being read: the read ends
+    /// there, it does not fail).
+    private func pages(from first: UInt64, count: Int) throws(Errno) -> [PageRecord] {
+        do {
+            return try backend.pages(of: pin.id, from: first, count: count)
+        } catch .noSuchFileOrDirectory {
+            return []
+        }
+    }
+
     /// A cursor at byte `position` of the file (past the header), found by
     /// walking the page list from its start.
     private func seek(to position: UInt64) throws(Errno) -> Cursor {
@@ -135,7 +149,7 @@ public final class PinFileReader: Sendable {
         var index: UInt64 = 0
         var line: [UInt8] = []
         while index < pin.pages {
-            let pages = try backend.pages(of: pin.id, from: index, count: Self.pagesPerBatch)
+            let pages = try pages(from: index, count: Self.pagesPerBatch)
             if pages.isEmpty { break }
             for page in pages {
                 line.removeAll(keepingCapacity: true)

@@ -7,8 +7,8 @@ public enum OpenFile: Sendable {
     case snapshot([UInt8])
     /// A pin file, streamed by offset.
     case pinFile(PinFileReader)
-    /// A `pin` control file of this process.
-    case control(pid: Int32)
+    /// A `pin` control file of a process.
+    case control(ControlFile)
 }
 
 /// What ``PinTree/refresh()`` found gone, for the kernel's caches.
@@ -39,17 +39,22 @@ extension PinTree {
     ///
     /// Pins made while it runs are never dropped: only pins known before the
     /// backend was asked can be found missing.
+    /// What it finds gone is also kept for ``takeRemovedNames()``, whoever
+    /// called it, so the kernel's caches learn of every removal. A failed
+    /// list leaves the change unseen: the next refresh tries again.
     @discardableResult
     public func refresh() -> RemovedNames {
         let changes = try? backend.changeCount()
-        let known = withState { state in
-            state.changesSeen = changes
-            return Set(state.pins.keys)
-        }
+        let known = withState { Set($0.pins.keys) }
         guard let current = try? backend.listAll(pid: 0) else { return RemovedNames() }
         let byID = Dictionary(current.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         return withState { state in
+            state.changesSeen = changes
             var removed = RemovedNames()
+            defer {
+                state.removedNames.pinFiles += removed.pinFiles
+                state.removedNames.processes += removed.processes
+            }
             for id in known {
                 guard let old = state.pins[id] else { continue }
                 if let fresh = byID[id] {
@@ -67,6 +72,15 @@ extension PinTree {
         }
     }
 
+    /// The names every refresh since the last call found gone, for the
+    /// kernel's caches (`fuse_lowlevel_notify_inval_entry`).
+    public func takeRemovedNames() -> RemovedNames {
+        withState { state in
+            defer { state.removedNames = RemovedNames() }
+            return state.removedNames
+        }
+    }
+
     /// ``refresh()``, but only when the backend's change counter moved since
     /// the last one: pins made and removed here are known already.
     @discardableResult
@@ -79,18 +93,27 @@ extension PinTree {
 
     // MARK: Permission
 
-    /// Root, or the target's real uid, may pin and unpin its memory.
+    /// ptrace's read rule, the one `/proc/PID/maps` follows: root, or a
+    /// requester whose uid is the target's real, effective and saved uid and
+    /// whose gid is likewise its gids, with the target dumpable. Who passes
+    /// may read the process's pin files, list its directory, pin and unpin.
+    /// Always read afresh.
     ///
-    /// - Throws: `ESRCH` when the process has gone, `EACCES` otherwise refused.
-    public func authorize(_ requester: Requester, toChange pid: Int32) throws(Errno) {
-        let owner: (uid: UInt32, gid: UInt32)
-        do {
-            owner = try processes.owner(of: pid)
-        } catch {
+    /// - Throws: `ESRCH` when the process has gone, `EACCES` when refused.
+    public func authorize(_ requester: Requester, toInspect pid: Int32) throws(Errno) {
+        if requester.isRoot { return }
+        guard let target = processes.credentials(of: pid), target.threadGroup == pid else {
             forgetOwner(of: pid)
-            throw error
+            throw .noSuchProcess
         }
-        guard requester.isRoot || requester.uid == owner.uid else { throw .permissionDenied }
+        guard target.isDumpable, target.uids.allSatisfy({ $0 == requester.uid }),
+              target.gids.allSatisfy({ $0 == requester.gid })
+        else { throw .permissionDenied }
+    }
+
+    /// The same rule, for pinning and unpinning.
+    public func authorize(_ requester: Requester, toChange pid: Int32) throws(Errno) {
+        try authorize(requester, toInspect: pid)
     }
 
     // MARK: Open and read
@@ -114,9 +137,11 @@ extension PinTree {
         case .pinControl(let pid):
             guard writing else { throw .permissionDenied }
             do { _ = try displayedOwner(of: pid) } catch { throw .noSuchFileOrDirectory }
-            return .control(pid: pid)
-        case .pinFile(_, let id):
+            do { try authorize(requester, toChange: pid) } catch .noSuchProcess { throw .noSuchFileOrDirectory }
+            return .control(ControlFile(pid: pid, opener: requester, identity: processes.identity(of: pid)))
+        case .pinFile(let pid, let id):
             guard !writing else { throw .permissionDenied }
+            do { try authorize(requester, toInspect: pid) } catch .noSuchProcess { throw .noSuchFileOrDirectory }
             let fresh: PinRecord?
             do { fresh = try backend.pin(id: id) } catch { throw error == .noSuchFileOrDirectory ? error : .ioError }
             guard let fresh else {
@@ -157,6 +182,55 @@ extension PinTree {
 
     // MARK: Pin and unpin
 
+    /// A write to an open control file: pins every line it completes, all
+    /// or nothing, as its opener, who must still be allowed, and so must the
+    /// writer (a setuid program writing to a descriptor a user opened pins
+    /// as that user). The unfinished last line waits for the next write.
+    ///
+    /// - Returns: the new pins (none when the write ended no line).
+    /// - Throws: the first error, `ESRCH` when the process the file was
+    ///   opened for has gone (even if its pid is in use again); no line of
+    ///   the write stays pinned, and the unfinished line is dropped.
+    public func write(_ bytes: some Collection<UInt8>, to file: ControlFile, by writer: Requester) throws(Errno) -> [PinRecord] {
+        do throws(Errno) {
+            let (complete, rest) = try file.lines(appending: bytes)
+            guard !complete.isEmpty else {
+                file.keep(rest)
+                return []
+            }
+            if let identity = file.identity, processes.identity(of: file.pid) != identity { throw Errno.noSuchProcess }
+            if !writer.isRoot { try authorize(writer, toChange: file.pid) }
+            let opener = file.opener
+            let requester = Requester(uid: opener.uid, gid: opener.gid, pid: opener.pid,
+                                      isRoot: opener.isRoot && writer.isRoot)
+            let made = try pin(complete, in: file.pid, for: requester)
+            file.keep(rest)
+            return made
+        } catch {
+            file.keep([])
+            throw error
+        }
+    }
+
+    /// The last close of an open control file: a line still unfinished is
+    /// refused, and nothing of it was pinned.
+    ///
+    /// - Throws: `EINVAL` for an unfinished line.
+    public func close(_ file: ControlFile) throws(Errno) {
+        if file.takeUnfinished() { throw .invalidArgument }
+    }
+
+    /// Unpins pins made moments ago whose maker never learned of them (its
+    /// write's reply failed: the writer was interrupted or killed).
+    public func undo(_ pins: [PinRecord]) {
+        for pin in pins.reversed() {
+            try? backend.unpin(id: pin.id)
+        }
+        withState { state in
+            for pin in pins { state.remove(id: pin.id) }
+        }
+    }
+
     /// Pins every range written to `pid`'s control file, all or nothing.
     ///
     /// - Returns: the new pins.
@@ -183,6 +257,15 @@ extension PinTree {
             try authorize(requester, toChange: pid)
         }
         let ranges = try RangeParser.parse(text)
+        if !requester.isRoot {
+            // A fault in a file of a FUSE server the user runs may never
+            // end, and would hold one of our threads for as long.
+            if ranges.contains(where: { processes.mapsFUSEFile(of: pid, from: $0.start, to: $0.start &+ $0.length) }) {
+                throw .badAddress
+            }
+        }
+        try admitInFlight(requester)
+        defer { endInFlight(requester) }
         var made: [PinRecord] = []
         for range in ranges {
             let request = PinRequest(
@@ -203,6 +286,31 @@ extension PinTree {
             state.pinsMade += UInt64(made.count)
         }
         return made
+    }
+
+    /// Pins being made at once for one user other than root, at most: a
+    /// user whose pins are slow (its own processes' page faults) keeps at
+    /// most this many of the server's threads, and root's and other users'
+    /// requests always find one.
+    public static let pinsInFlightPerUser = 4
+
+    private func admitInFlight(_ requester: Requester) throws(Errno) {
+        guard !requester.isRoot else { return }
+        let admitted = withState { state in
+            let now = state.pinsInFlight[requester.uid, default: 0]
+            guard now < Self.pinsInFlightPerUser else { return false }
+            state.pinsInFlight[requester.uid] = now + 1
+            return true
+        }
+        guard admitted else { throw .resourceTemporarilyUnavailable }
+    }
+
+    private func endInFlight(_ requester: Requester) {
+        guard !requester.isRoot else { return }
+        withState { state in
+            let left = state.pinsInFlight[requester.uid, default: 1] - 1
+            state.pinsInFlight[requester.uid] = left > 0 ? left : nil
+        }
     }
 
     /// Unpins the pin file `name` of `pid`; the pages are unpinned when it
@@ -238,14 +346,20 @@ extension PinTree {
     public func renderStatus(of pid: Int32) throws(Errno) -> String {
         do { _ = try displayedOwner(of: pid) } catch { throw .noSuchFileOrDirectory }
         let totals = withState { $0.processes[pid] } ?? ProcessPins()
-        return Formats.keyedLines([
-            "pins": String(totals.idsByName.count),
-            "pages": String(totals.pages),
-            "bytes": String(totals.bytes),
-            "detached_pins": String(totals.detached),
-            "vm_pinned_bytes": String(processes.pinnedBytes(of: pid)),
-            "memlock_limit_bytes": processes.memlockLimit(of: pid).map { String($0) } ?? "unlimited",
-        ])
+        // What cannot be read is left out, never shown as 0 or unlimited.
+        var keys: [(key: String, value: String)] = [
+            ("pins", String(totals.idsByName.count)),
+            ("pages", String(totals.pages)),
+            ("bytes", String(totals.bytes)),
+            ("detached_pins", String(totals.detached)),
+        ]
+        if let bytes = processes.pinnedBytes(of: pid) { keys.append(("vm_pinned_bytes", String(bytes))) }
+        switch processes.memlockLimit(of: pid) {
+        case .bytes(let bytes): keys.append(("memlock_limit_bytes", String(bytes)))
+        case .unlimited: keys.append(("memlock_limit_bytes", "unlimited"))
+        case nil: break
+        }
+        return Formats.keyedLines(keys)
     }
 
     /// `stats`: totals over all pins.
@@ -276,7 +390,7 @@ extension PinTree {
             MetricsSnapshot.Process(
                 pid: pid, command: processes.command(of: pid) ?? "", pins: pins, detachedPins: detached,
                 pages: pages, bytes: bytes, vmPinnedBytes: processes.pinnedBytes(of: pid),
-                memlockLimitBytes: processes.memlockLimit(of: pid)
+                memlockLimit: processes.memlockLimit(of: pid)
             )
         }
         if let module = try? backend.version() {

@@ -52,12 +52,19 @@ public final class PinTree: Sendable {
         var processes: [Int32: ProcessPins] = [:]
         /// The backend's change counter at the last refresh.
         var changesSeen: UInt64?
+        /// Pins being made now, per non-root uid.
+        var pinsInFlight: [UInt32: Int] = [:]
+        /// What refreshes found gone, not yet taken by the refresher.
+        var removedNames = RemovedNames()
         /// What the `metrics` file counts since the server started.
         var pinsMade: UInt64 = 0
         var pinsRemoved: UInt64 = 0
         var refusals: [MetricsSnapshot.Refusal: UInt64] = [:]
         /// Recently read owners of processes, for display (see ``PinTree/displayedOwner(of:)``).
         var owners: [Int32: (uid: UInt32, gid: UInt32, until: ContinuousClock.Instant)] = [:]
+        /// The size at which ``owners`` is next pruned: twice what a prune
+        /// left, so that pruning stays linear in the inserts.
+        var ownersPruneAt = 4096
 
         mutating func insert(_ pin: PinRecord) {
             if let old = pins[pin.id] {
@@ -190,8 +197,11 @@ public final class PinTree: Sendable {
         return pid
     }
 
-    /// The entries of a directory, without `.` and `..`.
-    public func entries(of directory: Node) throws(Errno) -> [DirectoryEntry] {
+    /// The entries of a directory, without `.` and `..`. A pid directory's
+    /// names give away the process's address layout: only who may read its
+    /// pin files may list it (``authorize(_:toInspect:)``), as for
+    /// `/proc/PID/maps`.
+    public func entries(of directory: Node, for requester: Requester) throws(Errno) -> [DirectoryEntry] {
         switch directory {
         case .root:
             refreshIfChanged()
@@ -199,9 +209,11 @@ public final class PinTree: Sendable {
             return [
                 DirectoryEntry(name: "self", node: .selfLink, kind: .symbolicLink),
                 DirectoryEntry(name: "stats", node: .stats, kind: .regularFile),
+                DirectoryEntry(name: "metrics", node: .metrics, kind: .regularFile),
             ] + pids.map { DirectoryEntry(name: String($0), node: .processDirectory(pid: $0), kind: .directory) }
         case .processDirectory(let pid):
             do { _ = try displayedOwner(of: pid) } catch { throw .noSuchFileOrDirectory }
+            do { try authorize(requester, toInspect: pid) } catch .noSuchProcess { throw .noSuchFileOrDirectory }
             let names = state.withLock { $0.orderedNames(of: pid) }
             var entries = [
                 DirectoryEntry(name: "pin", node: .pinControl(pid: pid), kind: .regularFile),
@@ -265,7 +277,10 @@ public final class PinTree: Sendable {
         }
         let owner = try processes.owner(of: pid)
         state.withLock { state in
-            if state.owners.count > 4096 { state.owners = state.owners.filter { $0.value.until > now } }
+            if state.owners.count >= state.ownersPruneAt {
+                state.owners = state.owners.filter { $0.value.until > now }
+                state.ownersPruneAt = max(4096, 2 * state.owners.count)
+            }
             state.owners[pid] = (owner.uid, owner.gid, now + Self.ownerCacheTime)
         }
         return owner

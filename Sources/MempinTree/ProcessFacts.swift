@@ -4,20 +4,59 @@ import SystemPackage
 import Glibc
 #endif
 
+/// A soft RLIMIT_MEMLOCK.
+public enum MemlockLimit: Hashable, Sendable {
+    case bytes(UInt64)
+    case unlimited
+}
+
+/// Who a process is, as ptrace's read rule (the one `/proc/PID/maps`
+/// follows) needs it.
+public struct ProcessCredentials: Hashable, Sendable {
+    /// Its thread group.
+    public var threadGroup: Int32
+    /// Real, effective and saved uid.
+    public var uids: [UInt32]
+    /// Real, effective and saved gid.
+    public var gids: [UInt32]
+    /// CAP_SYS_ADMIN in its effective set, in the server's user namespace:
+    /// what this tree calls root (uid 0 alone is not).
+    public var isAdministrator: Bool
+    /// Its memory may be inspected by its own user (`get_dumpable() ==
+    /// SUID_DUMP_USER`): false for setuid programs and processes that
+    /// cleared it (ssh-agent).
+    public var isDumpable: Bool
+
+    public init(threadGroup: Int32, uids: [UInt32], gids: [UInt32], isAdministrator: Bool, isDumpable: Bool) {
+        self.threadGroup = threadGroup
+        self.uids = uids
+        self.gids = gids
+        self.isAdministrator = isAdministrator
+        self.isDumpable = isDumpable
+    }
+}
+
 /// What the tree needs to know about processes.
 public protocol ProcessFacts: Sendable {
     /// The real uid and gid of the live process `pid` (a thread-group id).
     ///
     /// - Throws: `ESRCH` when there is no such live process.
     func owner(of pid: Int32) throws(Errno) -> (uid: UInt32, gid: UInt32)
-    /// The thread-group id of the thread `tid`, or nil if it has gone.
-    func threadGroup(of tid: Int32) -> Int32?
-    /// The kernel's `VmPin` of `pid`, in bytes.
-    func pinnedBytes(of pid: Int32) -> UInt64
-    /// The soft RLIMIT_MEMLOCK of `pid` in bytes; nil for unlimited.
-    func memlockLimit(of pid: Int32) -> UInt64?
+    /// The credentials of the thread or process `tid`, or nil if it has gone.
+    func credentials(of tid: Int32) -> ProcessCredentials?
+    /// What tells this process from a later one with the same pid (its
+    /// start time), or nil if it has gone.
+    func identity(of pid: Int32) -> UInt64?
+    /// The kernel's `VmPin` of `pid`, in bytes, or nil when it cannot be read.
+    func pinnedBytes(of pid: Int32) -> UInt64?
+    /// The soft RLIMIT_MEMLOCK of `pid`, or nil when it cannot be read.
+    func memlockLimit(of pid: Int32) -> MemlockLimit?
     /// The command name of `pid` (`/proc/PID/comm`), or nil if it has gone.
     func command(of pid: Int32) -> String?
+    /// Whether a mapping of `pid` in [`start`, `end`) is a file on a FUSE
+    /// file system, whose server (any user may run one) decides whether a
+    /// fault there ever ends.
+    func mapsFUSEFile(of pid: Int32, from start: UInt64, to end: UInt64) -> Bool
 }
 
 /// Process facts read from `/proc`, as the server sees them.
@@ -36,25 +75,91 @@ public struct ProcFS: ProcessFacts {
         return (UInt32(truncatingIfNeeded: uid), UInt32(truncatingIfNeeded: gid))
     }
 
-    public func threadGroup(of tid: Int32) -> Int32? {
+    public func credentials(of tid: Int32) -> ProcessCredentials? {
         guard tid > 0, let status = Self.contents(of: "/proc/\(tid)/status"),
-              let tgid = Self.number("Tgid", in: status)
+              let tgid = Self.number("Tgid", in: status),
+              let uids = Self.numbers("Uid", in: status), uids.count >= 3,
+              let gids = Self.numbers("Gid", in: status), gids.count >= 3,
+              let capabilities = Self.field("CapEff", in: status).flatMap(Self.hexadecimal)
         else { return nil }
-        return Int32(truncatingIfNeeded: tgid)
+        // CAP_SYS_ADMIN counts in our own user namespace only.
+        let administrator = capabilities & (1 << 21) != 0
+            && Self.userNamespace(of: "\(tid)") == Self.userNamespace(of: "self")
+        // The kernel shows a process's files as root's when it is not
+        // dumpable (task_dump_owner()); its directory always as its euid.
+        var st = stat()
+        let dumpable = uids[1] == 0 || (lstat("/proc/\(tid)/maps", &st) == 0 && st.st_uid == uids[1])
+        return ProcessCredentials(
+            threadGroup: Int32(truncatingIfNeeded: tgid), uids: uids.prefix(3).map { UInt32(truncatingIfNeeded: $0) },
+            gids: gids.prefix(3).map { UInt32(truncatingIfNeeded: $0) }, isAdministrator: administrator,
+            isDumpable: dumpable
+        )
     }
 
-    public func pinnedBytes(of pid: Int32) -> UInt64 {
+    public func identity(of pid: Int32) -> UInt64? {
+        // Field 22 of /proc/PID/stat, counted after the command's ")".
+        guard pid > 0, let stat = Self.contents(of: "/proc/\(pid)/stat"),
+              let close = stat.lastIndex(of: UInt8(ascii: ")"))
+        else { return nil }
+        let fields = stat[(close + 1)...].split(separator: UInt8(ascii: " "))
+        guard fields.count > 19 else { return nil }
+        return Self.decimal(fields[19])
+    }
+
+    public func pinnedBytes(of pid: Int32) -> UInt64? {
         guard let status = Self.contents(of: "/proc/\(pid)/status"), let kb = Self.number("VmPin", in: status)
-        else { return 0 }
+        else { return nil }
         return kb * 1024
     }
 
-    public func memlockLimit(of pid: Int32) -> UInt64? {
+    public func memlockLimit(of pid: Int32) -> MemlockLimit? {
         // "Max locked memory         8388608              8388608              bytes"
         guard let limits = Self.contents(of: "/proc/\(pid)/limits"),
               let soft = Self.field("Max locked memory", in: limits, separator: UInt8(ascii: " "))
         else { return nil }
-        return Self.decimal(soft)
+        if soft.elementsEqual("unlimited".utf8) { return .unlimited }
+        return Self.decimal(soft).map { .bytes($0) }
+    }
+
+    public func mapsFUSEFile(of pid: Int32, from start: UInt64, to end: UInt64) -> Bool {
+        guard let maps = Self.contents(of: "/proc/\(pid)/maps") else { return false }
+        var devices: Set<[UInt8]> = []
+        for line in maps.split(separator: UInt8(ascii: "\n")) {
+            // "7f3a1c000000-7f3a1c100000 rw-p 00000000 00:2d 1234 /path"
+            let fields = line.split(separator: UInt8(ascii: " "), maxSplits: 5, omittingEmptySubsequences: true)
+            guard fields.count >= 5, let dash = fields[0].firstIndex(of: UInt8(ascii: "-")),
+                  let low = Self.hexadecimal(fields[0][..<dash]),
+                  let high = Self.hexadecimal(fields[0][(dash + 1)...]),
+                  low < end, start < high, !fields[4].elementsEqual("0".utf8),
+                  let colon = fields[3].firstIndex(of: UInt8(ascii: ":")),
+                  let major = Self.hexadecimal(fields[3][..<colon]),
+                  let minor = Self.hexadecimal(fields[3][(colon + 1)...])
+            else { continue }
+            devices.insert(Array("\(major):\(minor)".utf8))
+        }
+        guard !devices.isEmpty, let mounts = Self.contents(of: "/proc/\(pid)/mountinfo") else { return false }
+        // "36 35 0:45 / /mnt rw,relatime - fuse.sshfs host:/ rw,..."
+        for line in mounts.split(separator: UInt8(ascii: "\n")) {
+            let fields = line.split(separator: UInt8(ascii: " "))
+            guard fields.count > 3, devices.contains(Array(fields[2])),
+                  let separator = fields.firstIndex(where: { $0.elementsEqual("-".utf8) }),
+                  separator + 1 < fields.count
+            else { continue }
+            let type = fields[separator + 1]
+            if type.elementsEqual("fuse".utf8) || type.starts(with: "fuse.".utf8) || type.elementsEqual("fuseblk".utf8) {
+                return true
+            }
+        }
+        return false
+    }
+
+    /// The user namespace `/proc/WHO/ns/user` names, or nil.
+    static func userNamespace(of who: String) -> [UInt8]? {
+        var link = [UInt8](repeating: 0, count: 64)
+        let count = link.withUnsafeMutableBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { readlink("/proc/\(who)/ns/user", $0.baseAddress!, $0.count) }
+        }
+        return count > 0 ? Array(link.prefix(count)) : nil
     }
 
     public func command(of pid: Int32) -> String? {
@@ -99,6 +204,38 @@ public struct ProcFS: ProcessFacts {
 
     static func number(_ name: String, in text: [UInt8]) -> UInt64? {
         field(name, in: text).flatMap(decimal)
+    }
+
+    /// Every decimal word after `name:` on its line (`Uid:` has four).
+    static func numbers(_ name: String, in text: [UInt8]) -> [UInt64]? {
+        let key = Array(name.utf8) + [UInt8(ascii: ":")]
+        var lineStart = 0
+        while lineStart < text.count {
+            let lineEnd = text[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? text.count
+            if lineEnd - lineStart > key.count && text[lineStart..<(lineStart + key.count)].elementsEqual(key) {
+                let words = text[(lineStart + key.count)..<lineEnd].split { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+                let values = words.compactMap(decimal)
+                return values.count == words.count ? values : nil
+            }
+            lineStart = lineEnd + 1
+        }
+        return nil
+    }
+
+    static func hexadecimal(_ digits: ArraySlice<UInt8>) -> UInt64? {
+        guard !digits.isEmpty, digits.count <= 16 else { return nil }
+        var value: UInt64 = 0
+        for digit in digits {
+            let nibble: UInt8
+            switch digit {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = digit - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = digit - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = digit - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            value = value << 4 | UInt64(nibble)
+        }
+        return value
     }
 
     static func decimal(_ digits: ArraySlice<UInt8>) -> UInt64? {

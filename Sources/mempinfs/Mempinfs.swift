@@ -87,8 +87,11 @@ struct Mempinfs: ParsableCommand {
         }
         guard session.daemonize(foreground: foreground) else { throw ExitCode(1) }
         if !foreground { ServerLogHandler.isDaemonized.store(true, ordering: .relaxed) }
+        // In the foreground a hangup is the terminal's, not a request to stop.
+        if foreground { signal(SIGHUP, SIG_IGN) }
         logger.info("serving \(device) at \(mountpoint)")
         let result = session.run()
+        session.unmount()
         logger.info("unmounted \(mountpoint); closing the container releases its pins")
         // libfuse's loop reports the signal that stopped it: a clean stop.
         if result != 0 && ![SIGINT, SIGTERM, SIGHUP].contains(result) { throw ExitCode(1) }

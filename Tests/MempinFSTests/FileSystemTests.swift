@@ -26,7 +26,7 @@ struct FileSystemTests {
             var r = Shell.run("echo 0x10000+16K > \(mp)/\(pid)/pin")
             #expect(r.status == 0, "\(r.error)")
             r = Shell.run("ls \(mp)")
-            #expect(r.output.split(separator: "\n") == ["\(pid)", "self", "stats"])
+            #expect(r.output.split(separator: "\n") == ["\(pid)", "metrics", "self", "stats"])
             r = Shell.run("ls \(mp)/\(pid)")
             #expect(r.output.split(separator: "\n") == ["00010000-00014000", "pin", "status"])
             r = Shell.run("cat \(mp)/\(pid)/00010000-00014000")
@@ -45,7 +45,7 @@ struct FileSystemTests {
             #expect(r.output.hasPrefix("pins 1\npages 4\nbytes 16384\nprocesses 1\n"))
             r = Shell.run("rm \(mp)/\(pid)/00010000-00014000 && ls \(mp) && ls \(mp)/\(pid)")
             #expect(r.status == 0, "\(r.error)")
-            #expect(r.output.split(separator: "\n") == ["self", "stats", "pin", "status"])
+            #expect(r.output.split(separator: "\n") == ["metrics", "self", "stats", "pin", "status"])
             #expect(tree.backend.pinnedPages == 0)
         }
     }
@@ -84,7 +84,7 @@ struct FileSystemTests {
         }
     }
 
-    @Test("metrics: Prometheus text with pins per process and refusals; not listed by ls")
+    @Test("metrics: Prometheus text with pins per process and refusals; listed by ls")
     func metrics() throws {
         try withMount { tree, target in
             let pid = target.processIdentifier
@@ -100,7 +100,7 @@ struct FileSystemTests {
             r = Shell.run("p=/opt/mempin/promtool; [ -x $p ] || exit 0; $p check metrics < \(mp)/metrics 2>&1")
             #expect(r.status == 0 && r.output.isEmpty, "\(r.output)")
             r = Shell.run("ls \(mp); stat -c '%a %U' \(mp)/metrics")
-            #expect(r.output.split(separator: "\n") == ["\(pid)", "self", "stats", "444 root"])
+            #expect(r.output.split(separator: "\n") == ["\(pid)", "metrics", "self", "stats", "444 root"])
         }
     }
 
@@ -170,6 +170,71 @@ struct FileSystemTests {
             r = Shell.run("rm \(mp)/\(mine.processIdentifier)/00010000-00011000", as: 65534)
             #expect(r.status == 0, "\(r.error)")
             #expect(tree.backend.pinnedPages == 1)
+        }
+    }
+
+    @Test("a pid directory lists, and its pin files read, only for root or its dumpable owner; status for all")
+    func readingRules() throws {
+        try withMount { tree, target in
+            let pid = target.processIdentifier
+            let mine = try Shell.startTarget(as: 65534)
+            defer { mine.end() }
+            let mp = tree.mountpoint
+            #expect(Shell.run("echo 10000+4K > \(mp)/\(pid)/pin").status == 0)
+            #expect(Shell.run("echo 10000+4K > \(mp)/\(mine.processIdentifier)/pin").status == 0)
+            for command in ["ls \(mp)/\(pid)", "cat \(mp)/\(pid)/00010000-00011000", "stat \(mp)/\(pid)/00010000-00011000"] {
+                let r = Shell.run(command, as: 65534)
+                #expect(r.status != 0 && r.error.contains("Permission denied"), "\(command): \(r.status) \(r.output) \(r.error)")
+            }
+            var r = Shell.run("cat \(mp)/\(pid)/status", as: 65534)
+            #expect(r.status == 0 && r.output.hasPrefix("pins 1\n"), "\(r.error)")
+            r = Shell.run("ls \(mp)/\(mine.processIdentifier)", as: 65534)
+            #expect(r.output.split(separator: "\n") == ["00010000-00011000", "pin", "status"], "\(r.error)")
+            r = Shell.run("ls \(mp)/\(mine.processIdentifier)", as: 1000)
+            #expect(r.error.contains("Permission denied"), "\(r.error)")
+        }
+    }
+
+    @Test("cat of 5,000 ranges (180 KiB, lines straddling writes) pins them all; a cut-off last line fails the close")
+    func linesAcrossWrites() throws {
+        try withMount { tree, target in
+            let pid = target.processIdentifier
+            let mp = tree.mountpoint
+            // 36 bytes a line: several of cat's 128 KiB writes, cut mid-line.
+            let lines = (0..<5000).map { index -> String in
+                let start = 0x100_0000 + UInt64(index) * 0x2000
+                let hex = { (value: UInt64) in String(repeating: "0", count: 17 - String(value, radix: 16).count) + String(value, radix: 16) }
+                return hex(start) + "-" + hex(start + 0x1000) + "\n"
+            }
+            let file = TemporaryFile()
+            #expect(write(file.descriptor, lines.joined(), lines.joined().utf8.count) == 180_000)
+            var r = Shell.run("cat \(file.path) > \(mp)/\(pid)/pin")
+            #expect(r.status == 0, "\(r.error)")
+            #expect(tree.backend.pinnedPages == 5000)
+            let cut = TemporaryFile()
+            let text = "0x80000000+4K\n0x80010000+4"
+            #expect(write(cut.descriptor, text, text.utf8.count) == text.utf8.count)
+            r = Shell.run("cat \(cut.path) > \(mp)/\(pid)/pin")
+            #expect(r.status != 0 && r.error.contains("Invalid argument"), "\(r.error)")
+            // The whole line before it was pinned; nothing of the cut one.
+            #expect(tree.backend.pinnedPages == 5001)
+        }
+    }
+
+    @Test("rewinddir of an open pid directory sees pins made since")
+    func rewinddirSeesChanges() throws {
+        try withMount { tree, target in
+            let pid = target.processIdentifier
+            let dir = tree.path("\(pid)")
+            #expect(Shell.run("echo 10000+4K > \(dir)/pin").status == 0)
+            let script = """
+                opendir(my $d, "\(dir)") or die; my @a = grep { !/^\\./ } readdir($d);
+                system("echo 20000+4K > \(dir)/pin") == 0 or die;
+                rewinddir($d); my @b = grep { !/^\\./ } readdir($d);
+                print scalar(@a), " ", scalar(@b), "\\n";
+                """
+            let r = Shell.run("perl -e '\(script)'")
+            #expect(r.output == "3 4\n", "\(r.output) \(r.error)")
         }
     }
 

@@ -120,7 +120,7 @@ struct Target {
 /// A file under /tmp that output goes to, removed when read.
 final class TemporaryFile {
     let descriptor: Int32
-    private let path: String
+    let path: String
 
     init() {
         var template = Array("/tmp/mempinfs-out-XXXXXX".utf8CString)
@@ -128,9 +128,12 @@ final class TemporaryFile {
         path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    func contents() -> String {
+    deinit {
         close(descriptor)
-        defer { unlink(path) }
-        return (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        unlink(path)
+    }
+
+    func contents() -> String {
+        (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
     }
 }

@@ -19,6 +19,9 @@ public final class InMemoryBackend: PinBackend {
         var pageLimit: UInt64 = .max
         var unpinCount = 0
         var changes: UInt64 = 0
+        var lastRequest: PinRequest?
+        var stalledAddresses: Set<UInt64> = []
+        var stalled = 0
     }
 
     private let state = Mutex(State())
@@ -30,6 +33,23 @@ public final class InMemoryBackend: PinBackend {
     public init(processExists: @escaping @Sendable (Int32) -> Bool = { access("/proc/\($0)/stat", F_OK) == 0 }) {
         self.processExists = processExists
     }
+
+    /// Pins of ranges containing `address` wait until ``releaseStalls()``,
+    /// as a pin faulting into a server that does not answer does.
+    public func stallPins(at address: UInt64) {
+        state.withLock { _ = $0.stalledAddresses.insert(address) }
+    }
+
+    /// Lets stalled pins go on; no new ones stall.
+    public func releaseStalls() {
+        state.withLock { $0.stalledAddresses = [] }
+    }
+
+    /// Pins waiting in ``stallPins(at:)`` now.
+    public var stalledPins: Int { state.withLock { $0.stalled } }
+
+    /// The last request that reached the backend.
+    public var lastRequest: PinRequest? { state.withLock { $0.lastRequest } }
 
     /// Ranges containing `address` fail with EFAULT.
     public func makeFault(at address: UInt64) {
@@ -69,7 +89,17 @@ public final class InMemoryBackend: PinBackend {
         guard processExists(request.pid) else { throw .noSuchProcess }
         let start = request.address & ~(Self.pageSize - 1)
         let alignedEnd = (end + Self.pageSize - 1) & ~(Self.pageSize - 1)
+        let stalls = state.withLock { state in
+            let stalls = state.stalledAddresses.contains { $0 >= start && $0 < alignedEnd }
+            if stalls { state.stalled += 1 }
+            return stalls
+        }
+        if stalls {
+            while state.withLock({ $0.stalledAddresses.contains { $0 >= start && $0 < alignedEnd } }) { usleep(1000) }
+            state.withLock { $0.stalled -= 1 }
+        }
         let result: Result<PinRecord, Errno> = state.withLock { state in
+            state.lastRequest = request
             if state.faultingAddresses.contains(where: { $0 >= start && $0 < alignedEnd }) {
                 return .failure(.badAddress)
             }
@@ -133,9 +163,14 @@ public final class InMemoryBackend: PinBackend {
 /// Process facts from a table, for unit tests.
 public struct FakeProcesses: ProcessFacts {
     public var owners: [Int32: (uid: UInt32, gid: UInt32)]
+    /// Processes that are not dumpable (setuid programs, ssh-agent).
+    public var nonDumpable: Set<Int32>
+    /// Addresses of each process that map a file of a FUSE file system.
+    public var fuseMappings: [Int32: [UInt64]] = [:]
 
-    public init(_ owners: [Int32: (uid: UInt32, gid: UInt32)]) {
+    public init(_ owners: [Int32: (uid: UInt32, gid: UInt32)], nonDumpable: Set<Int32> = []) {
         self.owners = owners
+        self.nonDumpable = nonDumpable
     }
 
     public func owner(of pid: Int32) throws(Errno) -> (uid: UInt32, gid: UInt32) {
@@ -143,8 +178,19 @@ public struct FakeProcesses: ProcessFacts {
         return owner
     }
 
-    public func threadGroup(of tid: Int32) -> Int32? { owners[tid] != nil ? tid : nil }
-    public func pinnedBytes(of pid: Int32) -> UInt64 { 0 }
-    public func memlockLimit(of pid: Int32) -> UInt64? { 65536 }
+    public func credentials(of tid: Int32) -> ProcessCredentials? {
+        guard let owner = owners[tid] else { return nil }
+        return ProcessCredentials(
+            threadGroup: tid, uids: [owner.uid, owner.uid, owner.uid], gids: [owner.gid, owner.gid, owner.gid],
+            isAdministrator: false, isDumpable: !nonDumpable.contains(tid)
+        )
+    }
+
+    public func identity(of pid: Int32) -> UInt64? { owners[pid] != nil ? 1 : nil }
+    public func mapsFUSEFile(of pid: Int32, from start: UInt64, to end: UInt64) -> Bool {
+        fuseMappings[pid].map { $0.contains { $0 >= start && $0 < end } } ?? false
+    }
+    public func pinnedBytes(of pid: Int32) -> UInt64? { 0 }
+    public func memlockLimit(of pid: Int32) -> MemlockLimit? { .bytes(65536) }
     public func command(of pid: Int32) -> String? { owners[pid] != nil ? "fake \"\(pid)\"" : nil }
 }

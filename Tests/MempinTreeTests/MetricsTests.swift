@@ -8,9 +8,9 @@ struct MetricsTests {
         var snapshot = MetricsSnapshot()
         snapshot.processes = [
             .init(pid: 42, command: "dma \"engine\"\\1", pins: 2, detachedPins: 1, pages: 258, bytes: 258 * 4096,
-                  vmPinnedBytes: 258 * 4096, memlockLimitBytes: nil),
+                  vmPinnedBytes: 258 * 4096, memlockLimit: .unlimited),
             .init(pid: 7, command: "sva", pins: 1, detachedPins: 0, pages: 1, bytes: 4096,
-                  vmPinnedBytes: 4096, memlockLimitBytes: 65536),
+                  vmPinnedBytes: 4096, memlockLimit: .bytes(65536)),
         ]
         snapshot.modulePinnedPages = 300
         snapshot.moduleMaxPinnedPages = 0

@@ -1,3 +1,4 @@
+import Foundation
 import MempinDevice
 import MempinTestSupport
 import MempinTree
@@ -8,9 +9,9 @@ import Testing
 struct PinTreeTests {
     let backend = InMemoryBackend { [4242, 500, 4343].contains($0) }
     let tree: PinTree
-    let root = Requester(uid: 0, gid: 0, pid: 1)
-    let alice = Requester(uid: 1000, gid: 1000, pid: 500)
-    let bob = Requester(uid: 1001, gid: 1001, pid: 501)
+    let root = Requester(uid: 0, gid: 0, pid: 1, isRoot: true)
+    let alice = Requester(uid: 1000, gid: 1000, pid: 500, isRoot: false)
+    let bob = Requester(uid: 1001, gid: 1001, pid: 501, isRoot: false)
 
     init() {
         tree = PinTree(backend: backend, processes: FakeProcesses([
@@ -26,10 +27,10 @@ struct PinTreeTests {
     func pinsAndNames() throws {
         let pins = try pin("7f3a1c000000-7f3a1c100000\n0x1000+4K\n0x5000 8192\n")
         #expect(pins.count == 3)
-        let names = try tree.entries(of: .processDirectory(pid: 4242)).map(\.name)
+        let names = try tree.entries(of: .processDirectory(pid: 4242), for: root).map(\.name)
         #expect(names == ["pin", "status", "00001000-00002000", "00005000-00007000", "7f3a1c000000-7f3a1c100000"])
-        let root = try tree.entries(of: .root).map(\.name)
-        #expect(root == ["self", "stats", "4242"])
+        let root = try tree.entries(of: .root, for: root).map(\.name)
+        #expect(root == ["self", "stats", "metrics", "4242"])
     }
 
     @Test("a write is all or nothing", arguments: [
@@ -41,7 +42,7 @@ struct PinTreeTests {
         backend.makeFault(at: 0x9000)
         #expect(throws: error) { try pin(text) }
         #expect(backend.pinnedPages == 0)
-        #expect(try tree.entries(of: .root).map(\.name) == ["self", "stats"])
+        #expect(try tree.entries(of: .root, for: root).map(\.name) == ["self", "stats", "metrics"])
     }
 
     @Test("over the limit is ENOMEM and pins nothing")
@@ -106,7 +107,7 @@ struct PinTreeTests {
         let removed = tree.refresh()
         #expect(removed.processes == [4242])
         #expect(removed.pinFiles.map(\.name).sorted() == ["00001000-00002000", "00003000-00004000"])
-        #expect(try tree.entries(of: .root).map(\.name) == ["self", "stats"])
+        #expect(try tree.entries(of: .root, for: root).map(\.name) == ["self", "stats", "metrics"])
     }
 
     @Test("status and stats are flat key value lines")
@@ -156,5 +157,110 @@ struct PinTreeTests {
         let file = try tree.open(.pinFile(pid: 4242, id: made[0].id), for: root, writing: false)
         let text = String(decoding: try tree.read(file, offset: 0, size: 4096), as: UTF8.self)
         #expect(text.contains("\nstate detached\n"))
+    }
+
+    @Test("a pid directory is listed, and its pin files read, only as /proc/PID/maps allows")
+    func readingRules() throws {
+        let processes = FakeProcesses([4242: (1000, 1000), 4343: (1001, 1001), 500: (1000, 1000)], nonDumpable: [500])
+        let tree = PinTree(backend: backend, processes: processes)
+        let id = try tree.pin(Array("1000+4K\n".utf8), in: 4242, for: root)[0].id
+        _ = try tree.pin(Array("1000+4K\n".utf8), in: 500, for: root)
+        #expect(try tree.entries(of: .processDirectory(pid: 4242), for: alice).count == 3)
+        #expect(throws: Errno.permissionDenied) { try tree.entries(of: .processDirectory(pid: 4242), for: bob) }
+        // Her own process, but not dumpable (ssh-agent, a setuid program).
+        #expect(throws: Errno.permissionDenied) { try tree.entries(of: .processDirectory(pid: 500), for: alice) }
+        #expect(try tree.entries(of: .processDirectory(pid: 500), for: root).count == 3)
+        #expect(throws: Errno.permissionDenied) { try tree.open(.pinFile(pid: 4242, id: id), for: bob, writing: false) }
+        _ = try tree.open(.pinFile(pid: 4242, id: id), for: alice, writing: false)
+        // status stays readable by everyone.
+        _ = try tree.open(.processStatus(pid: 4242), for: bob, writing: false)
+    }
+
+    @Test("uid 0 without CAP_SYS_ADMIN is not root")
+    func uidZeroIsNotRoot() {
+        let contained = Requester(uid: 0, gid: 0, pid: 2, isRoot: false)
+        #expect(throws: Errno.permissionDenied) { try pin("1000+4K", as: contained) }
+        #expect(throws: Errno.permissionDenied) { try tree.entries(of: .processDirectory(pid: 4242), for: contained) }
+    }
+
+    /// Opens `pid`'s control file as `requester`.
+    func control(of pid: Int32 = 4242, as requester: Requester) throws(Errno) -> ControlFile {
+        guard case .control(let file) = try tree.open(.pinControl(pid: pid), for: requester, writing: true) else {
+            throw .badFileDescriptor
+        }
+        return file
+    }
+
+    @Test("a line split across writes is pinned whole; one unfinished at close fails it and pins nothing")
+    func linesAcrossWrites() throws {
+        let file = try control(as: root)
+        #expect(try tree.write(Array("0x1000+4K\n0x30".utf8), to: file, by: root).map(\.start) == [0x1000])
+        #expect(try tree.write(Array("00+4K\n0x50".utf8), to: file, by: root).map(\.start) == [0x3000])
+        #expect(try tree.write(Array("00+4".utf8), to: file, by: root).isEmpty)
+        #expect(throws: Errno.invalidArgument) { try tree.close(file) }
+        #expect(backend.pinnedPages == 2)
+        // The next close of the same file has nothing left over.
+        try tree.close(file)
+    }
+
+    @Test("the opener's credentials count, and the writer must pass too")
+    func openerCredentials() throws {
+        #expect(throws: Errno.permissionDenied) { try control(as: bob) }
+        let file = try control(as: alice)
+        // A setuid-root program writing to alice's descriptor pins as alice.
+        let made = try tree.write(Array("1000+4K\n".utf8), to: file, by: root)
+        #expect(made.first?.requesterUID == 1000)
+        #expect(backend.lastRequest?.requesterIsRoot == false)
+        #expect(throws: Errno.permissionDenied) { try tree.write(Array("3000+4K\n".utf8), to: file, by: bob) }
+    }
+
+    @Test("a pin released while its file is read ends the read, it does not fail it")
+    func releasedMidRead() throws {
+        let id = try pin("10000+64K\n")[0].id
+        let file = try tree.open(.pinFile(pid: 4242, id: id), for: root, writing: false)
+        let head = try tree.read(file, offset: 0, size: 200)
+        #expect(head.count == 200)
+        try backend.unpin(id: id)
+        let rest = try tree.read(file, offset: 200, size: 4096)
+        #expect(try tree.read(file, offset: 200 + UInt64(rest.count), size: 4096).isEmpty)
+        // A read elsewhere (seek) ends the same way.
+        #expect(try tree.read(file, offset: 100_000, size: 4096).isEmpty)
+    }
+
+    @Test("what any refresh finds gone reaches the kernel's caches, once")
+    func removalsReachTheRefresher() throws {
+        _ = try pin("1000+4K\n")
+        backend.processExited(4242)
+        // A request's refresh (stats), not the refresher's, finds it.
+        _ = tree.renderStats()
+        let removed = tree.takeRemovedNames()
+        #expect(removed.processes == [4242])
+        #expect(removed.pinFiles.map(\.name) == ["00001000-00002000"])
+        #expect(tree.takeRemovedNames().processes.isEmpty)
+    }
+
+    @Test("one user's stuck pins hold at most four threads; root and others go on; a FUSE-backed range is refused")
+    func stuckPinsAreBounded() throws {
+        var processes = FakeProcesses([4242: (1000, 1000), 4343: (1001, 1001)])
+        processes.fuseMappings = [4242: [0x90_0000]]
+        let tree = PinTree(backend: backend, processes: processes)
+        #expect(throws: Errno.badAddress) { try tree.pin(Array("900000+4K\n".utf8), in: 4242, for: alice) }
+        backend.stallPins(at: 0x10_0000)
+        let user = alice
+        let threads = (0..<4).map { index in
+            Thread {
+                _ = try? tree.pin(Array("\(String(0x10_0000, radix: 16))+\(index + 1)M\n".utf8), in: 4242, for: user)
+            }
+        }
+        threads.forEach { $0.start() }
+        while backend.stalledPins < 4 { usleep(1000) }
+        #expect(throws: Errno.resourceTemporarilyUnavailable) { try tree.pin(Array("a00000+4K\n".utf8), in: 4242, for: alice) }
+        // Root and another user are not held back.
+        #expect(try tree.pin(Array("b00000+4K\n".utf8), in: 4242, for: root).count == 1)
+        #expect(try tree.pin(Array("b00000+4K\n".utf8), in: 4343, for: bob).count == 1)
+        backend.releaseStalls()
+        while backend.stalledPins > 0 { usleep(1000) }
+        usleep(10000)
+        #expect(try tree.pin(Array("a00000+4K\n".utf8), in: 4242, for: alice).count == 1)
     }
 }

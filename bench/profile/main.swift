@@ -35,7 +35,7 @@ func measure(_ name: String, items: Int, each unit: String, _ body: @escaping ()
 }
 
 let pid = getpid()
-let me = Requester(uid: 0, gid: 0, pid: pid)
+let me = Requester(uid: 0, gid: 0, pid: pid, isRoot: true)
 let phases = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : "all"
 
 // parse: one typical write ("ADDR+SIZE\n"), the path every pin takes.
@@ -74,7 +74,7 @@ if phases == "listing" || phases == "all" {
     for range in ranges { _ = try tree.pin(Array(range.utf8), in: pid, for: me) }
     var names = 0
     try measure("listing", items: 100 * ranges.count, each: "directory entry") {
-        for _ in 0..<100 { names += try tree.entries(of: .processDirectory(pid: pid)).count }
+        for _ in 0..<100 { names += try tree.entries(of: .processDirectory(pid: pid), for: me).count }
     }
     precondition(names >= 100 * ranges.count)
 }
