@@ -836,6 +836,20 @@ static bool mempin_visible(const struct mempin_region *pin)
 	       !test_bit(MEMPIN_RELEASED, &pin->flags);
 }
 
+/*
+ * Take @pin out of @c if a caller may unpin it (see mempin_visible());
+ * returns it, for mempin_destroy() once the lock is dropped, or NULL.
+ */
+static struct mempin_region *mempin_take(struct mempin_container *c,
+					 struct mempin_region *pin)
+{
+	lockdep_assert_held(&c->lock);
+	if (!pin || !mempin_visible(pin))
+		return NULL;
+	mempin_unlink(c, pin);
+	return pin;
+}
+
 /* MEM_CMD_UNPIN: undo the MEM_CMD_PIN of exactly this range. */
 static long mempin_ioctl_self_unpin(struct mempin_container *c,
 				    const struct mem_pin_address *a)
@@ -852,13 +866,12 @@ static long mempin_ioctl_self_unpin(struct mempin_container *c,
 	mutex_lock(&c->lock);
 	pin = mempin_find_range(c, current->mm, start,
 				start + (npages << PAGE_SHIFT), NULL, NULL);
-	if (!pin || pin->start != start || pin->npages != npages ||
-	    !mempin_visible(pin)) {
-		mutex_unlock(&c->lock);
-		return -ENOENT;
-	}
-	mempin_unlink(c, pin);
+	if (pin && (pin->start != start || pin->npages != npages))
+		pin = NULL;
+	pin = mempin_take(c, pin);
 	mutex_unlock(&c->lock);
+	if (!pin)
+		return -ENOENT;
 	mempin_destroy(pin);
 	return 0;
 }
@@ -997,13 +1010,10 @@ static int mempin_remove_id(struct mempin_container *c, u64 id)
 
 	mutex_lock(&c->lock);
 	if (id <= U32_MAX)
-		pin = xa_load(&c->pins, id);
-	if (!pin || !mempin_visible(pin)) {
-		mutex_unlock(&c->lock);
-		return -ENOENT;
-	}
-	mempin_unlink(c, pin);
+		pin = mempin_take(c, xa_load(&c->pins, id));
 	mutex_unlock(&c->lock);
+	if (!pin)
+		return -ENOENT;
 	mempin_destroy(pin);
 	return 0;
 }

@@ -126,15 +126,14 @@ public final class FileSystem: Sendable {
     public var openHandleCount: Int { handles.withLock { $0.open.count } }
 
     /// Who sent `req`: its uid and gid, whether it is root (CAP_SYS_ADMIN,
-    /// read afresh from /proc: every permission decision uses it), and, with
-    /// `resolvingProcess`, the thread group of its thread (otherwise the
-    /// thread id).
-    func requester(of req: fuse_req_t, resolvingProcess: Bool = true) -> Requester {
+    /// read afresh from /proc: every permission decision uses it), and the
+    /// thread group of its thread.
+    func requester(of req: fuse_req_t) -> Requester {
         let context = fuse_req_ctx(req)!.pointee
         let tid = Int32(context.pid)
         let credentials = processes.credentials(of: tid)
-        let pid = resolvingProcess ? credentials?.threadGroup ?? tid : tid
-        return Requester(uid: context.uid, gid: context.gid, pid: pid, isRoot: credentials?.isAdministrator ?? false)
+        return Requester(uid: context.uid, gid: context.gid, pid: credentials?.threadGroup ?? tid,
+                         isRoot: credentials?.isAdministrator ?? false)
     }
 
     /// A `stat` for the kernel.

@@ -186,20 +186,25 @@ public struct ProcFS: ProcessFacts {
         return bytes
     }
 
-    /// The first word after `name` and `separator` at the start of a line.
-    static func field(_ name: String, in text: [UInt8], separator: UInt8 = UInt8(ascii: ":")) -> ArraySlice<UInt8>? {
+    /// What follows `name` and `separator` on the line that starts with them.
+    static func rest(ofLine name: String, in text: [UInt8], separator: UInt8 = UInt8(ascii: ":")) -> ArraySlice<UInt8>? {
         let key = Array(name.utf8) + [separator]
         var lineStart = 0
         while lineStart < text.count {
             let lineEnd = text[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? text.count
             if lineEnd - lineStart > key.count && text[lineStart..<(lineStart + key.count)].elementsEqual(key) {
-                let rest = text[(lineStart + key.count)..<lineEnd]
-                let word = rest.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
-                return word.prefix { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }
+                return text[(lineStart + key.count)..<lineEnd]
             }
             lineStart = lineEnd + 1
         }
         return nil
+    }
+
+    /// The first word after `name` and `separator` at the start of a line.
+    static func field(_ name: String, in text: [UInt8], separator: UInt8 = UInt8(ascii: ":")) -> ArraySlice<UInt8>? {
+        guard let rest = rest(ofLine: name, in: text, separator: separator) else { return nil }
+        let word = rest.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        return word.prefix { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }
     }
 
     static func number(_ name: String, in text: [UInt8]) -> UInt64? {
@@ -208,18 +213,10 @@ public struct ProcFS: ProcessFacts {
 
     /// Every decimal word after `name:` on its line (`Uid:` has four).
     static func numbers(_ name: String, in text: [UInt8]) -> [UInt64]? {
-        let key = Array(name.utf8) + [UInt8(ascii: ":")]
-        var lineStart = 0
-        while lineStart < text.count {
-            let lineEnd = text[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? text.count
-            if lineEnd - lineStart > key.count && text[lineStart..<(lineStart + key.count)].elementsEqual(key) {
-                let words = text[(lineStart + key.count)..<lineEnd].split { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
-                let values = words.compactMap(decimal)
-                return values.count == words.count ? values : nil
-            }
-            lineStart = lineEnd + 1
-        }
-        return nil
+        guard let rest = rest(ofLine: name, in: text) else { return nil }
+        let words = rest.split { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        let values = words.compactMap(decimal)
+        return values.count == words.count ? values : nil
     }
 
     static func hexadecimal(_ digits: ArraySlice<UInt8>) -> UInt64? {

@@ -1020,6 +1020,18 @@ static void test_thp_pin_reports_huge_pages(void)
 	munmap(raw, len * 2);
 }
 
+/*
+ * After a change that must leave pin @id of @n pages attached: once its
+ * verification had time to run, not detached, every page still mapped.
+ */
+static void check_still_attached(int fd, uint64_t id, int n, const char *what)
+{
+	usleep(200000);
+	CHECK(pin_detached(fd, id) == 0, "%s detached the pin", what);
+	CHECK(pages_not_mapped(fd, id, n) == 0, "%s: %d pages moved", what,
+	      pages_not_mapped(fd, id, n));
+}
+
 static void test_thp_fork_keeps_pin_attached(void)
 {
 	size_t len = 4UL << 20;
@@ -1037,10 +1049,7 @@ static void test_thp_fork_keeps_pin_attached(void)
 	}
 	waitpid(pid, NULL, 0);
 	buf[1] = 3;
-	usleep(200000);
-	CHECK(pin_detached(fd, p.id) == 0, "fork detached a pinned THP");
-	CHECK(pages_not_mapped(fd, p.id, n) == 0, "%d pages moved",
-	      pages_not_mapped(fd, p.id, n));
+	check_still_attached(fd, p.id, n, "fork of a pinned THP");
 	CHECK_OK(mgr_unpin(fd, p.id));
 	close(fd);
 	munmap(raw, len * 2);
@@ -1057,10 +1066,7 @@ static void test_partial_mprotect_of_thp_keeps_pin_attached(void)
 	/* Half of the THP: the VMA splits, and so does the huge PMD. */
 	CHECK_OK(mprotect(buf, len / 2, PROT_READ));
 	CHECK_OK(madvise(buf + len / 2, len / 4, MADV_NOHUGEPAGE));
-	usleep(200000);
-	CHECK(pin_detached(fd, p.id) == 0, "mprotect detached a THP pin");
-	CHECK(pages_not_mapped(fd, p.id, n) == 0, "%d pages moved",
-	      pages_not_mapped(fd, p.id, n));
+	check_still_attached(fd, p.id, n, "mprotect of half a THP");
 	CHECK_OK(mgr_unpin(fd, p.id));
 	close(fd);
 	munmap(raw, len * 2);
@@ -1083,11 +1089,8 @@ static void test_pageout_keeps_pin_attached(void)
 	/* Reclaim tries, and must give up on pinned pages. */
 	madvise(thp, len, MADV_PAGEOUT);
 	madvise(small, 64 * page_size, MADV_PAGEOUT);
-	usleep(200000);
-	CHECK(pin_detached(fd, a.id) == 0, "pageout detached a THP pin");
-	CHECK(pin_detached(fd, b.id) == 0, "pageout detached a pin");
-	CHECK(pages_not_mapped(fd, a.id, len / page_size) == 0, "THP moved");
-	CHECK(pages_not_mapped(fd, b.id, 64) == 0, "pages moved");
+	check_still_attached(fd, a.id, len / page_size, "pageout of a THP");
+	check_still_attached(fd, b.id, 64, "pageout");
 	CHECK_OK(mgr_unpin(fd, a.id));
 	CHECK_OK(mgr_unpin(fd, b.id));
 	close(fd);
