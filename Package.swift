@@ -74,7 +74,7 @@ let package = Package(
             dependencies: ["MempinDevice"],
             swiftSettings: [.define("ENABLE_MOCKING", .when(configuration: .debug))]
         ),
-        .testTarget(name: "MempinFSTests", dependencies: ["MempinFS", "MempinTree", "MempinTestSupport"]),
+        .testTarget(name: "MempinFSTests", dependencies: ["MempinFS", "MempinTree", "MempinDevice", "MempinTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

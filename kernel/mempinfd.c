@@ -15,6 +15,12 @@
  * page of a file that the filesystem tracks for writeback is refused with
  * EFAULT (the rule GUP applies itself since Linux 6.5), on every kernel.
  *
+ * One ledger holds every pin, by id (unique and never reused while the
+ * module is loaded). A pin belongs to a container: a seed pin to the open
+ * file that made it, a manager pin to mempin_managed, which no file owns,
+ * so that it outlives the manager's file. Each pin holds a reference on
+ * the module, so rmmod is refused while the ledger holds anything.
+ *
  * Lifetime of a pin:
  *  - it is created by MEM_CMD_PIN (caller's memory) or MEMPIN_PIN (another
  *    process, CAP_SYS_ADMIN), in chunks of at most MEMPIN_CHUNK pages;
@@ -22,18 +28,26 @@
  *    detached; other invalidations (zap, THP split, KSM, reclaim) make a
  *    worker compare what the range maps now with the pinned pages, and
  *    only a difference detaches it. The release of the whole address space
- *    (exit) unpins and uncharges it at once; the pin is reaped by the next
- *    ioctl or the close;
- *  - MEM_CMD_UNPIN, MEMPIN_UNPIN or the container's release unpin it.
+ *    (exit) unpins and uncharges it at once; the reaper frees it;
+ *  - MEM_CMD_UNPIN, MEMPIN_UNPIN or its container's release unpin it. A
+ *    manager's MEMPIN_UNPIN of another container's seed pin revokes it: it
+ *    is unpinned and kept, without pages, on the holder's @revoked list
+ *    until the holder's MEM_CMD_UNPIN of that range or its close.
+ * Every change is recorded in a ring that managers read (struct
+ * mempin_event).
  *
  * Locking, in this order:
- *  - container->lock (mutex) protects the container's id xarray, its range
- *    rb-tree and the pins' membership in them. It is never held across
- *    pinning, mmu_interval_notifier_remove(), a mmap lock or copy_to_user();
+ *  - mempin_lock (mutex) protects the ledger, every container's @pins,
+ *    @ranges and @revoked, and the pins' membership in them: whoever takes
+ *    a pin out of the ledger under it owns its teardown. It is never held
+ *    across pinning, mmu_interval_notifier_remove(), a mmap lock or
+ *    copy_to_user();
  *  - a target's mmap_lock, read, around each chunk of pin_user_pages_remote()
  *    and each chunk of a verification;
  *  - pin->lock (mutex) protects pin->pages. The release notifier takes it,
- *    so nothing that waits for notifiers may hold it.
+ *    so nothing that waits for notifiers may hold it;
+ *  - mempin_events_lock (spinlock) protects the ring; taken last, also
+ *    from invalidations that may not sleep.
  * pin->flags bits are atomic and need no lock.
  */
 
@@ -42,6 +56,7 @@
 #include <linux/cred.h>
 #include <linux/fs.h>
 #include <linux/hmm.h>
+#include <linux/kref.h>
 #include <linux/lockdep.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
@@ -50,6 +65,8 @@
 #include <linux/mutex.h>
 #include <linux/overflow.h>
 #include <linux/pid.h>
+#include <linux/pid_namespace.h>
+#include <linux/poll.h>
 #include <linux/rbtree.h>
 #include <linux/sched/coredump.h>
 #include <linux/sched/mm.h>
@@ -57,9 +74,11 @@
 #include <linux/sched/user.h>
 #include <linux/shmem_fs.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
 #include <linux/timekeeping.h>
 #include <linux/uaccess.h>
 #include <linux/version.h>
+#include <linux/wait.h>
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
 
@@ -94,21 +113,30 @@ static struct workqueue_struct *mempin_wq;
 #define MEMPIN_ARGSZ_MAX	PAGE_SIZE
 
 /**
- * struct mempin_container - one open of /dev/mempinfd
- * @lock: protects @pins, @ranges and @next_id
- * @pins: the container's pins by id
- * @ranges: the pins ordered by (mm, start), none overlapping in one mm
- * @next_id: where xa_alloc_cyclic() looks for the next id
- * @nr_released: pins whose process exited, not yet reaped
- * @changes: pins detached or released on their own, ever (for pollers)
+ * struct mempin_container - one open of /dev/mempinfd, or mempin_managed
+ * @ref: held by the open file and by each of its pins
+ * @pins: its pins, under mempin_lock
+ * @ranges: its pins ordered by (mm, start), none overlapping in one mm
+ * @revoked: its seed pins a manager revoked, not yet acknowledged by
+ *	MEM_CMD_UNPIN; under mempin_lock
+ * @nr_revoked: entries of @revoked (POLLPRI while non-zero)
+ * @closed: its file was released; under mempin_lock
+ * @manager: opened with CAP_SYS_ADMIN: may read the change records
+ * @wait: pollers of POLLPRI
+ * @read_lock: serializes readers of the change records
+ * @event_seq: the next change record this file reads
  */
 struct mempin_container {
-	struct mutex lock;
-	struct xarray pins;
+	struct kref ref;
+	struct list_head pins;
 	struct rb_root ranges;
-	u32 next_id;
-	atomic_t nr_released;
-	atomic64_t changes;
+	struct list_head revoked;
+	unsigned int nr_revoked;
+	bool closed;
+	bool manager;
+	wait_queue_head_t wait;
+	struct mutex read_lock;
+	u64 event_seq;
 };
 
 /* Bits of struct mempin_region's @flags. */
@@ -120,28 +148,32 @@ enum {
 
 /**
  * struct mempin_region - one pinned range
- * @node: in the container's @ranges
- * @container: the container holding the pin
+ * @node: in its container's @ranges
+ * @link: in its container's @pins, then maybe @revoked
+ * @container: the container holding the pin, referenced
  * @reap: in a list of pins to free
  * @notifier: watches the range in @mm
  * @verify: compares what the range maps with @pages after an invalidation
  * @mm: the target address space, held with mmgrab()
  * @user: the user charged in its locked_vm, held; NULL when exempt
  * @pid: the target's thread group, held
- * @id: the pin's id in its container
+ * @holder: for a seed pin, the thread group that made it, held; else NULL
+ * @id: the pin's id in the ledger
  * @start: first byte, page-aligned
  * @npages: pages in the range
  * @flags: MEMPIN_VISIBLE, MEMPIN_RELEASED, MEMPIN_DETACHED
  * @lock: protects @pages
  * @pages: the pinned pages, NULL once released
  * @huge_pages: pages of @pages inside a compound page
- * @requester_uid: who asked for the pin
+ * @requester: who asked for the pin (for the change records)
+ * @requester_uid: who asked for the pin, as the manager said
  * @requester_pid: which process asked for it
  * @pinned_at_ns: when, CLOCK_REALTIME
  * @pin_duration_ns: how long pinning took
  */
 struct mempin_region {
 	struct rb_node node;
+	struct list_head link;
 	struct mempin_container *container;
 	struct list_head reap;
 	struct mmu_interval_notifier notifier;
@@ -149,22 +181,120 @@ struct mempin_region {
 	struct mm_struct *mm;
 	struct user_struct *user;
 	struct pid *pid;
-	u32 id;
+	struct pid *holder;
+	unsigned long id;
 	unsigned long start;
 	unsigned long npages;
 	unsigned long flags;
 	struct mutex lock;
 	struct page **pages;
 	unsigned long huge_pages;
+	kuid_t requester;
 	u32 requester_uid;
 	pid_t requester_pid;
 	u64 pinned_at_ns;
 	u64 pin_duration_ns;
 };
 
+/* The ledger: every pin, by id; and the last id given. */
+static DEFINE_MUTEX(mempin_lock);
+static DEFINE_XARRAY(mempin_ledger);
+static unsigned long mempin_last_id;
+
+/* The container of the manager's pins: no file owns it, it is never freed. */
+static struct mempin_container mempin_managed;
+
+/* Pins released by their process's exit, for the reaper to free. */
+static atomic_t mempin_nr_released = ATOMIC_INIT(0);
+static void mempin_reap_work(struct work_struct *work);
+static DECLARE_WORK(mempin_reaper, mempin_reap_work);
+
+/**
+ * struct mempin_record - a change record as the ring keeps it
+ * @seq: its sequence number
+ * @id: the pin, 0 for a refusal
+ * @start: first byte of the range
+ * @pages: pages of the range
+ * @time_ns: when, CLOCK_REALTIME
+ * @type: MEMPIN_EVENT_*
+ * @pid: the target, in the initial pid namespace
+ * @holder_pid: a seed pin's holder, in the initial pid namespace, or 0
+ * @uid: who acted
+ * @error: a refusal's positive errno
+ * @reason: MEMPIN_REASON_*
+ * @via: MEMPIN_VIA_*
+ */
+struct mempin_record {
+	u64 seq;
+	u64 id;
+	u64 start;
+	u64 pages;
+	u64 time_ns;
+	u32 type;
+	pid_t pid;
+	pid_t holder_pid;
+	kuid_t uid;
+	int error;
+	u32 reason;
+	u32 via;
+};
+
+/* The last MEMPIN_EVENTS_KEPT change records, and the next one's number. */
+static struct mempin_record *mempin_records;
+static u64 mempin_next_seq = 1;
+static DEFINE_SPINLOCK(mempin_events_lock);
+static DECLARE_WAIT_QUEUE_HEAD(mempin_events_wait);
+
 static unsigned long mempin_end(const struct mempin_region *pin)
 {
 	return pin->start + (pin->npages << PAGE_SHIFT);
+}
+
+/* The interface @c's pins come from. */
+static u32 mempin_via(const struct mempin_container *c)
+{
+	return c == &mempin_managed ? MEMPIN_VIA_MANAGER : MEMPIN_VIA_SEED;
+}
+
+/*
+ * Append @r to the ring, numbered and timed, and wake the readers; the
+ * oldest record makes room. Any context: the ring's lock is taken last.
+ */
+static void mempin_record(struct mempin_record *r)
+{
+	r->time_ns = ktime_get_real_ns();
+	spin_lock(&mempin_events_lock);
+	r->seq = mempin_next_seq++;
+	mempin_records[r->seq % MEMPIN_EVENTS_KEPT] = *r;
+	spin_unlock(&mempin_events_lock);
+	wake_up_interruptible_poll(&mempin_events_wait, EPOLLIN | EPOLLRDNORM);
+}
+
+/* Record that @type happened to @pin, done by @uid. */
+static void mempin_note(const struct mempin_region *pin, u32 type, kuid_t uid)
+{
+	struct mempin_record r = {
+		.id = pin->id,
+		.start = pin->start,
+		.pages = pin->npages,
+		.type = type,
+		.pid = pid_nr(pin->pid),
+		.holder_pid = pid_nr(pin->holder),
+		.uid = uid,
+		.via = mempin_via(pin->container),
+	};
+
+	mempin_record(&r);
+}
+
+static void mempin_container_free(struct kref *ref)
+{
+	kfree(container_of(ref, struct mempin_container, ref));
+}
+
+static void mempin_container_put(struct mempin_container *c)
+{
+	kref_put(&c->ref, mempin_container_free);
 }
 
 /* Add @n to @v unless that takes it past @limit; true if added. */
@@ -202,31 +332,35 @@ static s64 mempin_rlimit_pages(unsigned long rlimit)
 
 /*
  * Charge @pin's pages: to the module's total (max_pinned_pages), to
- * @pin->user's locked_vm unless the requester is exempt (@pin->user NULL),
- * and to @pin->mm's pinned_vm, the last two against @rlimit (bytes, or
+ * @pin->mm's pinned_vm and to @pin->user's locked_vm unless the requester
+ * is exempt (@pin->user NULL), the last two against @rlimit (bytes, or
  * RLIM_INFINITY when exempt). The checks are those of io_uring
  * (user->locked_vm) and ib_umem_get() (mm->pinned_vm). Returns 0, or
- * -ENOMEM charging nothing.
+ * -ENOMEM charging nothing, with the limit that refused it in @reason.
  */
-static int mempin_charge(struct mempin_region *pin, unsigned long rlimit)
+static int mempin_charge(struct mempin_region *pin, unsigned long rlimit,
+			 u32 *reason)
 {
 	unsigned long cap = READ_ONCE(max_pinned_pages);
 	s64 limit = mempin_rlimit_pages(rlimit);
 
+	*reason = MEMPIN_REASON_MACHINE_LIMIT;
 	if (!mempin_add_within(&mempin_pinned_pages, pin->npages,
 			       cap ? min_t(u64, cap, S64_MAX) : S64_MAX))
 		return -ENOMEM;
+	*reason = MEMPIN_REASON_MEMLOCK;
+	if (!mempin_add_within(&pin->mm->pinned_vm, pin->npages, limit))
+		goto uncharge_module;
+	*reason = MEMPIN_REASON_USER_LIMIT;
 	if (pin->user &&
 	    !mempin_add_user_within(pin->user, pin->npages,
 				    min_t(s64, limit, LONG_MAX)))
-		goto uncharge_module;
-	if (!mempin_add_within(&pin->mm->pinned_vm, pin->npages, limit))
-		goto uncharge_user;
+		goto uncharge_mm;
+	*reason = MEMPIN_REASON_NONE;
 	return 0;
 
-uncharge_user:
-	if (pin->user)
-		atomic_long_sub(pin->npages, &pin->user->locked_vm);
+uncharge_mm:
+	atomic64_sub(pin->npages, &pin->mm->pinned_vm);
 uncharge_module:
 	atomic64_sub(pin->npages, &mempin_pinned_pages);
 	return -ENOMEM;
@@ -234,9 +368,9 @@ uncharge_module:
 
 static void mempin_uncharge(struct mempin_region *pin)
 {
-	atomic64_sub(pin->npages, &pin->mm->pinned_vm);
 	if (pin->user)
 		atomic_long_sub(pin->npages, &pin->user->locked_vm);
+	atomic64_sub(pin->npages, &pin->mm->pinned_vm);
 	atomic64_sub(pin->npages, &mempin_pinned_pages);
 }
 
@@ -261,9 +395,9 @@ static void mempin_unpin_pages(struct page **pages, unsigned long npages,
 
 /*
  * Unpin and uncharge @pin's pages, once. Called by the unpin paths and by
- * the release notifier (@exiting), which also counts the pin for the
- * reaper under the same lock. Takes pin->lock. Returns true if this call
- * released them.
+ * the release notifier (@exiting), which also marks the pin for the reaper
+ * under the same lock. Takes pin->lock. Returns true if this call released
+ * them.
  */
 static bool mempin_release_pages(struct mempin_region *pin, bool exiting)
 {
@@ -275,21 +409,19 @@ static bool mempin_release_pages(struct mempin_region *pin, bool exiting)
 	if (pages) {
 		mempin_unpin_pages(pages, pin->npages, true);
 		mempin_uncharge(pin);
-		if (exiting) {
+		if (exiting)
 			set_bit(MEMPIN_RELEASED, &pin->flags);
-			atomic_inc(&pin->container->nr_released);
-		}
 	}
 	mutex_unlock(&pin->lock);
 	kvfree(pages);
 	return pages != NULL;
 }
 
-/* Mark @pin detached, counting the change once. */
+/* Mark @pin detached, recording the change once. */
 static void mempin_detach(struct mempin_region *pin)
 {
 	if (!test_and_set_bit(MEMPIN_DETACHED, &pin->flags))
-		atomic64_inc(&pin->container->changes);
+		mempin_note(pin, MEMPIN_EVENT_DETACH, pin->requester);
 }
 
 /*
@@ -399,7 +531,7 @@ static void mempin_verify_work(struct work_struct *work)
  * the process no longer sees these pages at these addresses: the pin is
  * detached, its pages stay pinned and charged until it is unpinned. The
  * release of the whole address space (exit) unpins and uncharges at once;
- * the pin itself is reaped later by its container. Protection changes
+ * the reaper frees the pin itself. Protection changes
  * (fork's write-protect, mprotect, NUMA hinting, soft-dirty) keep the same
  * pages mapped. Anything else (a zap, a THP split, KSM, reclaim, migration)
  * may or may not replace them: a worker compares once it is over.
@@ -416,11 +548,17 @@ static bool mempin_invalidate(struct mmu_interval_notifier *mni,
 						 notifier);
 
 	mmu_interval_set_seq(mni, cur_seq);
+	/* Exit's unmap follows its release: nothing is pinned any more. */
+	if (test_bit(MEMPIN_RELEASED, &pin->flags))
+		return true;
 	switch (range->event) {
 	case MMU_NOTIFY_RELEASE:
 		if (test_bit(MEMPIN_VISIBLE, &pin->flags) &&
-		    mempin_release_pages(pin, true))
-			atomic64_inc(&pin->container->changes);
+		    mempin_release_pages(pin, true)) {
+			mempin_note(pin, MEMPIN_EVENT_EXIT, pin->requester);
+			atomic_inc(&mempin_nr_released);
+			queue_work(mempin_wq, &mempin_reaper);
+		}
 		break;
 	case MMU_NOTIFY_UNMAP:
 		mempin_detach(pin);
@@ -468,7 +606,7 @@ static struct mempin_region *mempin_find_range(struct mempin_container *c,
 {
 	struct rb_node **p = &c->ranges.rb_node, *up = NULL;
 
-	lockdep_assert_held(&c->lock);
+	lockdep_assert_held(&mempin_lock);
 	while (*p) {
 		struct mempin_region *pin = rb_entry(*p, struct mempin_region, node);
 		int cmp = mempin_cmp(mm, start, end, pin);
@@ -486,80 +624,102 @@ static struct mempin_region *mempin_find_range(struct mempin_container *c,
 }
 
 /*
- * Reserve [@pin->start, end) of @pin->mm in @c and give @pin its id (not
- * reused until 2^32 more pins were made in @c). Returns 0, -EEXIST on
- * overlap, or -ENOMEM.
+ * Reserve [@pin->start, end) of @pin->mm in @c and enter @pin in the
+ * ledger under a new id. Returns 0, -EEXIST on overlap, or -ENOMEM.
  */
 static int mempin_insert(struct mempin_container *c, struct mempin_region *pin)
 {
 	struct rb_node **link, *parent;
 	int ret;
 
-	mutex_lock(&c->lock);
+	mutex_lock(&mempin_lock);
 	if (mempin_find_range(c, pin->mm, pin->start, mempin_end(pin),
 			      &link, &parent)) {
 		ret = -EEXIST;
 		goto out;
 	}
-	ret = xa_alloc_cyclic(&c->pins, &pin->id, pin, xa_limit_32b,
-			      &c->next_id, GFP_KERNEL_ACCOUNT);
-	if (ret < 0)
+	ret = xa_insert(&mempin_ledger, mempin_last_id + 1, pin,
+			GFP_KERNEL_ACCOUNT);
+	if (ret)
 		goto out;
-	ret = 0;
+	pin->id = ++mempin_last_id;
 	rb_link_node(&pin->node, parent, link);
 	rb_insert_color(&pin->node, &c->ranges);
+	list_add_tail(&pin->link, &c->pins);
 out:
-	mutex_unlock(&c->lock);
+	mutex_unlock(&mempin_lock);
 	return ret;
 }
 
-/* Take @pin out of @c. */
-static void mempin_unlink(struct mempin_container *c, struct mempin_region *pin)
+/* Take @pin out of the ledger and of its container; the caller owns it. */
+static void mempin_unlink(struct mempin_region *pin)
 {
-	lockdep_assert_held(&c->lock);
-	xa_erase(&c->pins, pin->id);
-	rb_erase(&pin->node, &c->ranges);
+	lockdep_assert_held(&mempin_lock);
+	xa_erase(&mempin_ledger, pin->id);
+	rb_erase(&pin->node, &pin->container->ranges);
+	list_del(&pin->link);
+}
+
+/* Drop what a stopped pin holds, the module reference last, and free it. */
+static void mempin_free(struct mempin_region *pin)
+{
+	if (pin->user)
+		free_uid(pin->user);
+	put_pid(pin->holder);
+	put_pid(pin->pid);
+	mmdrop(pin->mm);
+	mempin_container_put(pin->container);
+	kfree(pin);
+	module_put(THIS_MODULE);
 }
 
 /*
- * Free a pin taken out of its container: stop its notifier (waiting for a
- * running callback) and its verification, unpin and uncharge what is still
- * pinned, drop the references. Caller holds no lock.
+ * Stop a pin taken out of the ledger: its notifier (waiting for a running
+ * callback) and its verification; unpin and uncharge what is still
+ * pinned, and record that as @type, done by @uid. Caller holds no lock.
  */
-static void mempin_destroy(struct mempin_region *pin)
+static void mempin_stop(struct mempin_region *pin, u32 type, kuid_t uid)
 {
 	mmu_interval_notifier_remove(&pin->notifier);
 	cancel_delayed_work_sync(&pin->verify);
-	mempin_release_pages(pin, false);
-	if (pin->user)
-		free_uid(pin->user);
-	put_pid(pin->pid);
-	mmdrop(pin->mm);
-	kfree(pin);
+	if (mempin_release_pages(pin, false))
+		mempin_note(pin, type, uid);
+}
+
+static void mempin_destroy(struct mempin_region *pin, u32 type, kuid_t uid)
+{
+	mempin_stop(pin, type, uid);
+	mempin_free(pin);
 }
 
 /*
- * Free the pins whose process has exited. The release notifier unpinned
- * them already but cannot remove itself, so each ioctl reaps them here.
+ * Free the pins whose process exited. The release notifier unpinned them
+ * but cannot remove itself, so this worker takes them out of the ledger.
  */
-static void mempin_reap(struct mempin_container *c)
+static void mempin_reap_work(struct work_struct *work)
 {
 	struct mempin_region *pin, *next;
 	unsigned long id;
 	LIST_HEAD(dead);
 
-	if (!atomic_xchg(&c->nr_released, 0))
+	if (!atomic_xchg(&mempin_nr_released, 0))
 		return;
-	mutex_lock(&c->lock);
-	xa_for_each(&c->pins, id, pin) {
+	mutex_lock(&mempin_lock);
+	xa_for_each(&mempin_ledger, id, pin) {
 		if (test_bit(MEMPIN_RELEASED, &pin->flags)) {
-			mempin_unlink(c, pin);
+			mempin_unlink(pin);
 			list_add(&pin->reap, &dead);
 		}
+		if (need_resched()) {
+			mutex_unlock(&mempin_lock);
+			cond_resched();
+			mutex_lock(&mempin_lock);
+		}
 	}
-	mutex_unlock(&c->lock);
+	mutex_unlock(&mempin_lock);
+	/* Released already: nothing left to record. */
 	list_for_each_entry_safe(pin, next, &dead, reap)
-		mempin_destroy(pin);
+		mempin_destroy(pin, MEMPIN_EVENT_EXIT, pin->requester);
 }
 
 /*
@@ -696,34 +856,60 @@ unpin:
  * struct mempin_request - what to pin, for whom
  * @mm: the target address space; the caller holds a user reference
  * @pid: the target's thread group; the caller holds a reference
+ * @holder: for a seed pin, the caller's thread group; else NULL
  * @user: the user whose locked_vm to charge, or NULL when the requester is
  *	exempt; the caller holds a reference
  * @start: first byte, page-aligned
  * @npages: pages to pin
  * @rlimit: the target's RLIMIT_MEMLOCK in bytes, RLIM_INFINITY if exempt
- * @requester_uid: who asks
+ * @requester: who asks
+ * @requester_uid: who asks, as the manager said
  * @requester_pid: which process asks
  */
 struct mempin_request {
 	struct mm_struct *mm;
 	struct pid *pid;
+	struct pid *holder;
 	struct user_struct *user;
 	unsigned long start;
 	unsigned long npages;
 	unsigned long rlimit;
+	kuid_t requester;
 	u32 requester_uid;
 	pid_t requester_pid;
 };
 
+/* Record that @req was refused by @c with @err (and why, for ENOMEM). */
+static void mempin_note_refusal(const struct mempin_container *c,
+				const struct mempin_request *req, int err,
+				u32 reason)
+{
+	struct mempin_record r = {
+		.start = req->start,
+		.pages = req->npages,
+		.type = MEMPIN_EVENT_REFUSE,
+		.pid = pid_nr(req->pid),
+		.holder_pid = pid_nr(req->holder),
+		.uid = req->requester,
+		.error = -err,
+		.reason = err == -ENOMEM ? reason : MEMPIN_REASON_NONE,
+		.via = mempin_via(c),
+	};
+
+	mempin_record(&r);
+}
+
 /*
  * Make a pin in @c as @req says: charge every limit, allocate, reserve the
- * range, watch it, pin. All or nothing; unwinds in reverse order. A change
- * of the range while it was being pinned is verified once it is visible.
- * Returns the new pin's id in @id, or a negative errno.
+ * range, watch it, pin. All or nothing; unwinds in reverse order, and a
+ * refusal is recorded. A change of the range while it was being pinned is
+ * verified once it is visible. Returns the new pin's id in @id, or a
+ * negative errno.
  */
 static int mempin_create(struct mempin_container *c,
-			 const struct mempin_request *req, u32 *id)
+			 const struct mempin_request *req, unsigned long *id)
 {
+	u32 reason = MEMPIN_REASON_NONE;
 	struct mempin_region *pin;
 	struct page **pages;
 	unsigned long seq, i;
@@ -731,24 +917,30 @@ static int mempin_create(struct mempin_container *c,
 	int ret;
 
 	pin = kzalloc(sizeof(*pin), GFP_KERNEL_ACCOUNT);
-	if (!pin)
-		return -ENOMEM;
+	if (!pin) {
+		ret = -ENOMEM;
+		goto refused;
+	}
+	__module_get(THIS_MODULE);
 	mutex_init(&pin->lock);
 	INIT_DELAYED_WORK(&pin->verify, mempin_verify_work);
+	kref_get(&c->ref);
 	pin->container = c;
 	pin->mm = req->mm;
 	mmgrab(pin->mm);
 	pin->pid = get_pid(req->pid);
+	pin->holder = get_pid(req->holder);
 	pin->user = req->user ? get_uid(req->user) : NULL;
 	pin->start = req->start;
 	pin->npages = req->npages;
+	pin->requester = req->requester;
 	pin->requester_uid = req->requester_uid;
 	pin->requester_pid = req->requester_pid;
 
 	/* Every limit first: a refused pin allocates nothing for its pages. */
-	ret = mempin_charge(pin, req->rlimit);
+	ret = mempin_charge(pin, req->rlimit, &reason);
 	if (ret)
-		goto put_refs;
+		goto free_pin;
 	pages = kvmalloc_array(pin->npages, sizeof(*pages),
 			       GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!pages) {
@@ -768,8 +960,11 @@ static int mempin_create(struct mempin_container *c,
 	pin->pinned_at_ns = ktime_get_real_ns();
 	t0 = ktime_get_ns();
 	ret = mempin_pin_pages(pin->mm, pin->start, pin->npages, pages);
-	if (ret)
+	if (ret) {
+		if (ret == -ENOMEM)
+			reason = MEMPIN_REASON_MIGRATION;
 		goto remove_notifier;
+	}
 	pin->pin_duration_ns = ktime_get_ns() - t0;
 	for (i = 0; i < pin->npages; i++)
 		if (PageCompound(pages[i]))
@@ -778,10 +973,11 @@ static int mempin_create(struct mempin_container *c,
 	pin->pages = pages;
 	mutex_unlock(&pin->lock);
 
-	mutex_lock(&c->lock);
+	mutex_lock(&mempin_lock);
 	set_bit(MEMPIN_VISIBLE, &pin->flags);
 	*id = pin->id;
-	mutex_unlock(&c->lock);
+	mutex_unlock(&mempin_lock);
+	mempin_note(pin, MEMPIN_EVENT_PIN, pin->requester);
 	/* Pinning breaks COW and migrates, so the range may have changed. */
 	if (mmu_interval_read_retry(&pin->notifier, seq))
 		queue_delayed_work(mempin_wq, &pin->verify, 0);
@@ -790,19 +986,17 @@ static int mempin_create(struct mempin_container *c,
 remove_notifier:
 	mmu_interval_notifier_remove(&pin->notifier);
 unlink:
-	mutex_lock(&c->lock);
-	mempin_unlink(c, pin);
-	mutex_unlock(&c->lock);
+	mutex_lock(&mempin_lock);
+	mempin_unlink(pin);
+	mutex_unlock(&mempin_lock);
 free_pages:
 	kvfree(pages);
 uncharge:
 	mempin_uncharge(pin);
-put_refs:
-	if (pin->user)
-		free_uid(pin->user);
-	put_pid(pin->pid);
-	mmdrop(pin->mm);
-	kfree(pin);
+free_pin:
+	mempin_free(pin);
+refused:
+	mempin_note_refusal(c, req, ret, reason);
 	return ret;
 }
 
@@ -814,13 +1008,15 @@ static long mempin_ioctl_self_pin(struct mempin_container *c,
 	struct mempin_request req = {
 		.mm = current->mm,
 		.pid = task_tgid(current),
+		.holder = task_tgid(current),
 		.user = exempt ? NULL : current_user(),
 		.rlimit = exempt ? RLIM_INFINITY : rlimit(RLIMIT_MEMLOCK),
+		.requester = current_uid(),
 		.requester_uid = from_kuid_munged(current_user_ns(),
 						  current_uid()),
 		.requester_pid = task_tgid_vnr(current),
 	};
-	u32 id;
+	unsigned long id;
 	int ret;
 
 	ret = mempin_range(a->addr, a->size, &req.start, &req.npages);
@@ -837,24 +1033,51 @@ static bool mempin_visible(const struct mempin_region *pin)
 }
 
 /*
- * Take @pin out of @c if a caller may unpin it (see mempin_visible());
- * returns it, for mempin_destroy() once the lock is dropped, or NULL.
+ * Take @pin out of the ledger if a caller may unpin it (see
+ * mempin_visible()); returns it, for mempin_destroy() once the lock is
+ * dropped, or NULL.
  */
-static struct mempin_region *mempin_take(struct mempin_container *c,
-					 struct mempin_region *pin)
+static struct mempin_region *mempin_take(struct mempin_region *pin)
 {
-	lockdep_assert_held(&c->lock);
+	lockdep_assert_held(&mempin_lock);
 	if (!pin || !mempin_visible(pin))
 		return NULL;
-	mempin_unlink(c, pin);
+	mempin_unlink(pin);
 	return pin;
 }
 
-/* MEM_CMD_UNPIN: undo the MEM_CMD_PIN of exactly this range. */
+/*
+ * Take the revoked pin of exactly [@start, @start + @npages pages) of @mm
+ * off @c's @revoked list: the holder has learnt of the revoke. Returns it,
+ * for mempin_free(), or NULL.
+ */
+static struct mempin_region *mempin_take_revoked(struct mempin_container *c,
+						 struct mm_struct *mm,
+						 unsigned long start,
+						 unsigned long npages)
+{
+	struct mempin_region *pin;
+
+	lockdep_assert_held(&mempin_lock);
+	list_for_each_entry(pin, &c->revoked, link) {
+		if (pin->mm == mm && pin->start == start &&
+		    pin->npages == npages) {
+			list_del(&pin->link);
+			c->nr_revoked--;
+			return pin;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * MEM_CMD_UNPIN: undo the MEM_CMD_PIN of exactly this range. ENOENT when
+ * there is none, or when a manager revoked it (which acknowledges that).
+ */
 static long mempin_ioctl_self_unpin(struct mempin_container *c,
 				    const struct mem_pin_address *a)
 {
-	struct mempin_region *pin;
+	struct mempin_region *pin, *revoked = NULL;
 	unsigned long start, npages;
 	int ret;
 
@@ -863,31 +1086,36 @@ static long mempin_ioctl_self_unpin(struct mempin_container *c,
 		return -ENOENT;	/* no pin can have this range */
 	if (ret)
 		return ret;
-	mutex_lock(&c->lock);
+	mutex_lock(&mempin_lock);
 	pin = mempin_find_range(c, current->mm, start,
 				start + (npages << PAGE_SHIFT), NULL, NULL);
 	if (pin && (pin->start != start || pin->npages != npages))
 		pin = NULL;
-	pin = mempin_take(c, pin);
-	mutex_unlock(&c->lock);
+	pin = mempin_take(pin);
+	if (!pin)
+		revoked = mempin_take_revoked(c, current->mm, start, npages);
+	mutex_unlock(&mempin_lock);
+	if (revoked)
+		mempin_free(revoked);
 	if (!pin)
 		return -ENOENT;
-	mempin_destroy(pin);
+	mempin_destroy(pin, MEMPIN_EVENT_UNPIN, current_uid());
 	return 0;
 }
 
 /*
- * Copy a manager argument in: at least @size bytes, as the caller's @argsz
- * says (at most a page); bytes we do not know must be zero
- * (copy_struct_from_user()).
+ * Copy a manager argument of @size bytes in, as the caller's @argsz says:
+ * at least @minsz (its first version's size; missing fields are zero), at
+ * most a page; bytes we do not know must be zero (copy_struct_from_user()).
  */
-static int mempin_copy_arg(void *dst, size_t size, void __user *arg)
+static int mempin_copy_arg(void *dst, size_t size, size_t minsz,
+			   void __user *arg)
 {
 	u32 argsz;
 
 	if (get_user(argsz, (u32 __user *)arg))
 		return -EFAULT;
-	if (argsz < size)
+	if (argsz < minsz)
 		return -EINVAL;
 	if (argsz > MEMPIN_ARGSZ_MAX)
 		return -E2BIG;
@@ -899,14 +1127,16 @@ static long mempin_ioctl_version(struct mempin_container *c, void __user *arg)
 	struct mempin_version v;
 	int ret;
 
-	ret = mempin_copy_arg(&v, sizeof(v), arg);
+	ret = mempin_copy_arg(&v, sizeof(v), sizeof(v), arg);
 	if (ret)
 		return ret;
 	v.version = MEMPIN_ABI_VERSION;
 	v.page_size = PAGE_SIZE;
 	v.max_pinned_pages = READ_ONCE(max_pinned_pages);
 	v.pinned_pages = atomic64_read(&mempin_pinned_pages);
-	v.changes = atomic64_read(&c->changes);
+	spin_lock(&mempin_events_lock);
+	v.changes = mempin_next_seq - 1;
+	spin_unlock(&mempin_events_lock);
 	return copy_to_user(arg, &v, sizeof(v)) ? -EFAULT : 0;
 }
 
@@ -1003,18 +1233,44 @@ static void mempin_request_put(struct mempin_request *req)
 	mmput_async(req->mm);
 }
 
-/* Take the pin @id out of @c and free it; -ENOENT when there is none. */
-static int mempin_remove_id(struct mempin_container *c, u64 id)
+/*
+ * Unpin the pin @id of the ledger for the manager @c, on behalf of @uid. A
+ * seed pin of another container is revoked: unpinned and uncharged now,
+ * kept without pages on its holder's @revoked list (the holder polls
+ * POLLPRI) until the holder acknowledges it or closes. -ENOENT when the
+ * ledger has no such pin.
+ */
+static int mempin_remove_id(struct mempin_container *c, u64 id, kuid_t uid)
 {
-	struct mempin_region *pin = NULL;
+	struct mempin_container *holder;
+	struct mempin_region *pin;
+	bool kept;
 
-	mutex_lock(&c->lock);
-	if (id <= U32_MAX)
-		pin = mempin_take(c, xa_load(&c->pins, id));
-	mutex_unlock(&c->lock);
+	if (id != (unsigned long)id)
+		return -ENOENT;
+	mutex_lock(&mempin_lock);
+	pin = mempin_take(xa_load(&mempin_ledger, id));
+	mutex_unlock(&mempin_lock);
 	if (!pin)
 		return -ENOENT;
-	mempin_destroy(pin);
+	holder = pin->container;
+	if (holder == &mempin_managed || holder == c) {
+		mempin_destroy(pin, MEMPIN_EVENT_UNPIN, uid);
+		return 0;
+	}
+
+	mempin_stop(pin, MEMPIN_EVENT_REVOKE, uid);
+	/* The pin's reference keeps @holder; its close frees what it finds. */
+	mutex_lock(&mempin_lock);
+	kept = !holder->closed;
+	if (kept) {
+		list_add_tail(&pin->link, &holder->revoked);
+		holder->nr_revoked++;
+		wake_up_interruptible_poll(&holder->wait, EPOLLPRI);
+	}
+	mutex_unlock(&mempin_lock);
+	if (!kept)
+		mempin_free(pin);
 	return 0;
 }
 
@@ -1023,10 +1279,10 @@ static long mempin_ioctl_pin(struct mempin_container *c, void __user *arg)
 {
 	struct mempin_request req = {};
 	struct mempin_pin p;
-	u32 id;
+	unsigned long id;
 	int ret;
 
-	ret = mempin_copy_arg(&p, sizeof(p), arg);
+	ret = mempin_copy_arg(&p, sizeof(p), sizeof(p), arg);
 	if (ret)
 		return ret;
 	if (p.flags & ~MEMPIN_PIN_FLAGS)
@@ -1039,9 +1295,10 @@ static long mempin_ioctl_pin(struct mempin_container *c, void __user *arg)
 	ret = mempin_resolve(&p, &req);
 	if (ret)
 		return ret;
+	req.requester = make_kuid(current_user_ns(), p.requester_uid);
 	req.requester_uid = p.requester_uid;
 	req.requester_pid = p.requester_pid;
-	ret = mempin_create(c, &req, &id);
+	ret = mempin_create(&mempin_managed, &req, &id);
 	mempin_request_put(&req);
 	if (ret)
 		return ret;
@@ -1051,7 +1308,7 @@ static long mempin_ioctl_pin(struct mempin_container *c, void __user *arg)
 	p.end = req.start + (req.npages << PAGE_SHIFT);
 	if (copy_to_user(arg, &p, sizeof(p))) {
 		/* The caller cannot learn the id: do not leave the pin behind. */
-		mempin_remove_id(c, id);
+		mempin_remove_id(c, id, req.requester);
 		return -EFAULT;
 	}
 	return 0;
@@ -1063,12 +1320,13 @@ static long mempin_ioctl_unpin(struct mempin_container *c, void __user *arg)
 	struct mempin_unpin u;
 	int ret;
 
-	ret = mempin_copy_arg(&u, sizeof(u), arg);
+	ret = mempin_copy_arg(&u, sizeof(u), offsetofend(typeof(u), id), arg);
 	if (ret)
 		return ret;
 	if (u.flags)
 		return -EINVAL;
-	return mempin_remove_id(c, u.id);
+	return mempin_remove_id(c, u.id,
+				make_kuid(current_user_ns(), u.requester_uid));
 }
 
 static void mempin_fill_info(const struct mempin_region *pin,
@@ -1088,54 +1346,83 @@ static void mempin_fill_info(const struct mempin_region *pin,
 	info->requester_pid = pin->requester_pid;
 	info->pinned_at_ns = pin->pinned_at_ns;
 	info->pin_duration_ns = pin->pin_duration_ns;
+	info->via = mempin_via(pin->container);
+	info->holder_pid = pin->holder ? pid_vnr(pin->holder) : 0;
 }
 
 /*
- * MEMPIN_LIST: pins in id order, from after_id on. Fills a batch under the
- * lock, copies it out without it, and goes on from the batch's last id.
+ * Copy @n entries of @batch to @out, @size bytes apart: the caller's
+ * struct mempin_pin_info may be older (shorter) or newer (zeroed tail).
+ */
+static int mempin_copy_infos(void __user *out, u32 size,
+			     const struct mempin_pin_info *batch, u32 n)
+{
+	size_t known = min_t(size_t, size, sizeof(*batch));
+	u32 i;
+
+	if (size == sizeof(*batch))
+		return copy_to_user(out, batch, n * size) ? -EFAULT : 0;
+	for (i = 0; i < n; i++, out += size) {
+		if (copy_to_user(out, &batch[i], known) ||
+		    clear_user(out + known, size - known))
+			return -EFAULT;
+	}
+	return 0;
+}
+
+/*
+ * MEMPIN_LIST: the ledger's pins in id order, from after_id on. Fills a
+ * batch under the lock, copies it out without it, and goes on from the
+ * batch's last id.
  */
 static long mempin_ioctl_list(struct mempin_container *c, void __user *arg)
 {
+	struct mempin_list __user *uarg = arg;
 	struct mempin_pin_info *batch;
-	struct mempin_pin_info __user *out;
 	struct mempin_region *pin;
 	struct mempin_list l;
 	unsigned long index;
 	u32 count, filled = 0, n;
+	void __user *out;
 	int ret;
 
-	ret = mempin_copy_arg(&l, sizeof(l), arg);
+	ret = mempin_copy_arg(&l, sizeof(l), offsetofend(typeof(l), entries),
+			      arg);
 	if (ret)
 		return ret;
-	if (l.flags)
+	if (!l.entry_size)
+		l.entry_size = MEMPIN_PIN_INFO_SIZE_V2;
+	if (l.flags || l.reserved || l.entry_size < MEMPIN_PIN_INFO_SIZE_V2 ||
+	    l.entry_size > MEMPIN_ARGSZ_MAX)
 		return -EINVAL;
 	count = min(l.count, MEMPIN_LIST_MAX);
 	out = u64_to_user_ptr(l.entries);
-	mempin_reap(c);
 	batch = kmalloc_array(MEMPIN_BATCH, sizeof(*batch), GFP_KERNEL);
 	if (!batch)
 		return -ENOMEM;
 
-	index = min_t(u64, l.after_id, U32_MAX);
-	while (filled < count && index < U32_MAX) {
+	index = l.after_id;
+	while (filled < count && l.after_id == (unsigned long)l.after_id &&
+	       index < ULONG_MAX) {
 		n = 0;
-		mutex_lock(&c->lock);
-		pin = xa_find_after(&c->pins, &index, U32_MAX, XA_PRESENT);
+		mutex_lock(&mempin_lock);
+		pin = xa_find_after(&mempin_ledger, &index, ULONG_MAX,
+				    XA_PRESENT);
 		for (; pin && n < min(MEMPIN_BATCH, count - filled);
-		     pin = xa_find_after(&c->pins, &index, U32_MAX,
+		     pin = xa_find_after(&mempin_ledger, &index, ULONG_MAX,
 					 XA_PRESENT)) {
 			if (!mempin_visible(pin) ||
 			    (l.pid && pid_vnr(pin->pid) != l.pid))
 				continue;
 			mempin_fill_info(pin, &batch[n++]);
 		}
-		mutex_unlock(&c->lock);
+		mutex_unlock(&mempin_lock);
 		if (!n)
 			break;
-		if (copy_to_user(out + filled, batch, n * sizeof(*batch))) {
-			ret = -EFAULT;
+		ret = mempin_copy_infos(out + (size_t)filled * l.entry_size,
+					l.entry_size, batch, n);
+		if (ret)
 			break;
-		}
 		filled += n;
 		/* Go on after the last pin copied. */
 		index = batch[n - 1].id;
@@ -1143,8 +1430,7 @@ static long mempin_ioctl_list(struct mempin_container *c, void __user *arg)
 	kfree(batch);
 	if (ret)
 		return ret;
-	l.count = filled;
-	return copy_to_user(arg, &l, sizeof(l)) ? -EFAULT : 0;
+	return put_user(filled, &uarg->count);
 }
 
 static u32 mempin_page_flags(struct page *page)
@@ -1175,11 +1461,10 @@ static u32 mempin_page_flags(struct page *page)
 
 /*
  * MEMPIN_READ_PAGES: a pin's pages from index first on. Each batch looks the
- * pin up again under the container's lock, so a concurrent unpin ends the
+ * pin up again in the ledger, under its lock, so a concurrent unpin ends the
  * read (ENOENT if nothing was read yet) instead of racing it.
  */
-static long mempin_ioctl_read_pages(struct mempin_container *c,
-				    void __user *arg)
+static long mempin_ioctl_read_pages(void __user *arg)
 {
 	struct mempin_page_info __user *out;
 	struct mempin_page_info *batch;
@@ -1188,12 +1473,12 @@ static long mempin_ioctl_read_pages(struct mempin_container *c,
 	u32 count, filled = 0, n, i;
 	int ret;
 
-	ret = mempin_copy_arg(&p, sizeof(p), arg);
+	ret = mempin_copy_arg(&p, sizeof(p), sizeof(p), arg);
 	if (ret)
 		return ret;
 	if (p.flags || p.reserved)
 		return -EINVAL;
-	if (p.id > U32_MAX)
+	if (p.id != (unsigned long)p.id)
 		return -ENOENT;
 	count = min(p.count, MEMPIN_PAGES_MAX);
 	out = u64_to_user_ptr(p.entries);
@@ -1203,10 +1488,10 @@ static long mempin_ioctl_read_pages(struct mempin_container *c,
 
 	for (;;) {
 		n = 0;
-		mutex_lock(&c->lock);
-		pin = xa_load(&c->pins, p.id);
+		mutex_lock(&mempin_lock);
+		pin = xa_load(&mempin_ledger, p.id);
 		if (!pin || !test_bit(MEMPIN_VISIBLE, &pin->flags)) {
-			mutex_unlock(&c->lock);
+			mutex_unlock(&mempin_lock);
 			ret = filled ? 0 : -ENOENT;
 			break;
 		}
@@ -1229,7 +1514,7 @@ static long mempin_ioctl_read_pages(struct mempin_container *c,
 			}
 		}
 		mutex_unlock(&pin->lock);
-		mutex_unlock(&c->lock);
+		mutex_unlock(&mempin_lock);
 		if (ret || !n)
 			break;
 		if (copy_to_user(out + filled, batch, n * sizeof(*batch))) {
@@ -1259,7 +1544,6 @@ static long mempin_ioctl(struct file *file, unsigned int cmd,
 	case MEM_CMD_UNPIN:
 		if (copy_from_user(&a, uarg, sizeof(a)))
 			return -EFAULT;
-		mempin_reap(c);
 		if (cmd == MEM_CMD_PIN)
 			return mempin_ioctl_self_pin(c, &a);
 		return mempin_ioctl_self_unpin(c, &a);
@@ -1278,16 +1562,168 @@ static long mempin_ioctl(struct file *file, unsigned int cmd,
 		return -EPERM;
 	switch (cmd) {
 	case MEMPIN_PIN:
-		mempin_reap(c);
 		return mempin_ioctl_pin(c, uarg);
 	case MEMPIN_UNPIN:
-		mempin_reap(c);
 		return mempin_ioctl_unpin(c, uarg);
 	case MEMPIN_LIST:
 		return mempin_ioctl_list(c, uarg);
 	default:
-		return mempin_ioctl_read_pages(c, uarg);
+		return mempin_ioctl_read_pages(uarg);
 	}
+}
+
+/* Whether the ring holds a record numbered @seq or later. */
+static bool mempin_events_from(u64 seq)
+{
+	bool ret;
+
+	spin_lock(&mempin_events_lock);
+	ret = mempin_next_seq > seq;
+	spin_unlock(&mempin_events_lock);
+	return ret;
+}
+
+/*
+ * Take up to @max records from *@seq on out of the ring into @batch,
+ * moving *@seq past them; a reader that fell behind the ring skips to its
+ * oldest record. Returns how many.
+ */
+static u32 mempin_events_take(u64 *seq, struct mempin_record *batch, u32 max)
+{
+	u32 n = 0;
+
+	spin_lock(&mempin_events_lock);
+	if (mempin_next_seq > MEMPIN_EVENTS_KEPT &&
+	    *seq < mempin_next_seq - MEMPIN_EVENTS_KEPT)
+		*seq = mempin_next_seq - MEMPIN_EVENTS_KEPT;
+	while (n < max && *seq < mempin_next_seq)
+		batch[n++] = mempin_records[(*seq)++ % MEMPIN_EVENTS_KEPT];
+	spin_unlock(&mempin_events_lock);
+	return n;
+}
+
+/* A pid of the initial namespace as the reader sees it, 0 if it cannot. */
+static pid_t mempin_pid_for_reader(pid_t nr)
+{
+	pid_t ret;
+
+	if (!nr || task_active_pid_ns(current) == &init_pid_ns)
+		return nr;
+	rcu_read_lock();
+	ret = pid_vnr(find_pid_ns(nr, &init_pid_ns));
+	rcu_read_unlock();
+	return ret;
+}
+
+static void mempin_fill_event(const struct mempin_record *r,
+			      struct mempin_event *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->seq = r->seq;
+	ev->id = r->id;
+	ev->start = r->start;
+	ev->end = r->start + (r->pages << PAGE_SHIFT);
+	ev->pages = r->pages;
+	ev->time_ns = r->time_ns;
+	ev->type = r->type;
+	ev->pid = mempin_pid_for_reader(r->pid);
+	ev->holder_pid = mempin_pid_for_reader(r->holder_pid);
+	ev->uid = from_kuid_munged(current_user_ns(), r->uid);
+	ev->error = r->error;
+	ev->reason = r->reason;
+	ev->via = r->via;
+}
+
+/*
+ * read(2) of a manager's file: whole struct mempin_event records, from the
+ * file's position in the ring on. Waits for one unless O_NONBLOCK.
+ */
+static ssize_t mempin_read(struct file *file, char __user *buf, size_t len,
+			   loff_t *ppos)
+{
+	struct mempin_container *c = file->private_data;
+	size_t want = min_t(size_t, len / sizeof(struct mempin_event),
+			    MEMPIN_EVENTS_KEPT);
+	struct mempin_record *batch;
+	struct mempin_event ev;
+	size_t done = 0;
+	ssize_t ret = 0;
+	u32 n, i;
+
+	if (!c->manager)
+		return -EPERM;
+	if (!want)
+		return -EINVAL;
+	batch = kmalloc_array(MEMPIN_BATCH, sizeof(*batch), GFP_KERNEL);
+	if (!batch)
+		return -ENOMEM;
+	if (mutex_lock_interruptible(&c->read_lock)) {
+		ret = -ERESTARTSYS;
+		goto free;
+	}
+	while (!mempin_events_from(c->event_seq)) {
+		if (file->f_flags & O_NONBLOCK) {
+			ret = -EAGAIN;
+			goto unlock;
+		}
+		ret = wait_event_interruptible(mempin_events_wait,
+					       mempin_events_from(c->event_seq));
+		if (ret)
+			goto unlock;
+	}
+	while (done < want) {
+		u64 seq = c->event_seq;
+
+		n = mempin_events_take(&seq, batch,
+				       min_t(size_t, MEMPIN_BATCH, want - done));
+		if (!n)
+			break;
+		for (i = 0; i < n; i++) {
+			mempin_fill_event(&batch[i], &ev);
+			if (copy_to_user(buf + (done + i) * sizeof(ev), &ev,
+					 sizeof(ev))) {
+				ret = -EFAULT;
+				break;
+			}
+		}
+		/* What was not copied out is read again next time. */
+		WRITE_ONCE(c->event_seq, i ? batch[i - 1].seq + 1 : c->event_seq);
+		done += i;
+		if (ret)
+			break;
+	}
+unlock:
+	mutex_unlock(&c->read_lock);
+free:
+	kfree(batch);
+	return done ? done * sizeof(ev) : ret;
+}
+
+/* POLLIN: a manager has records to read; POLLPRI: a seed pin was revoked. */
+static __poll_t mempin_poll(struct file *file, poll_table *wait)
+{
+	struct mempin_container *c = file->private_data;
+	__poll_t mask = 0;
+
+	poll_wait(file, &c->wait, wait);
+	if (c->manager) {
+		poll_wait(file, &mempin_events_wait, wait);
+		if (mempin_events_from(READ_ONCE(c->event_seq)))
+			mask |= EPOLLIN | EPOLLRDNORM;
+	}
+	if (READ_ONCE(c->nr_revoked))
+		mask |= EPOLLPRI;
+	return mask;
+}
+
+static void mempin_container_init(struct mempin_container *c)
+{
+	kref_init(&c->ref);
+	INIT_LIST_HEAD(&c->pins);
+	c->ranges = RB_ROOT;
+	INIT_LIST_HEAD(&c->revoked);
+	init_waitqueue_head(&c->wait);
+	mutex_init(&c->read_lock);
 }
 
 static int mempin_open(struct inode *inode, struct file *file)
@@ -1297,28 +1733,42 @@ static int mempin_open(struct inode *inode, struct file *file)
 	c = kzalloc(sizeof(*c), GFP_KERNEL_ACCOUNT);
 	if (!c)
 		return -ENOMEM;
-	mutex_init(&c->lock);
-	xa_init_flags(&c->pins, XA_FLAGS_ALLOC1);
-	c->ranges = RB_ROOT;
+	mempin_container_init(c);
+	c->manager = capable(CAP_SYS_ADMIN);
+	spin_lock(&mempin_events_lock);
+	c->event_seq = mempin_next_seq;
+	spin_unlock(&mempin_events_lock);
 	file->private_data = c;
 	return 0;
 }
 
-/* The last reference to the container went away: unpin all of it. */
+/*
+ * The last reference to the container went away: unpin its seed pins and
+ * forget its revoked ones. The pins taken out of the ledger here are this
+ * call's; one being revoked meanwhile is freed by its revoker.
+ */
 static int mempin_release(struct inode *inode, struct file *file)
 {
 	struct mempin_container *c = file->private_data;
-	struct mempin_region *pin;
-	unsigned long id;
+	struct mempin_region *pin, *next;
+	LIST_HEAD(doomed);
+	LIST_HEAD(revoked);
 
-	xa_for_each(&c->pins, id, pin) {
-		mutex_lock(&c->lock);
-		mempin_unlink(c, pin);
-		mutex_unlock(&c->lock);
-		mempin_destroy(pin);
+	mutex_lock(&mempin_lock);
+	c->closed = true;
+	list_for_each_entry_safe(pin, next, &c->pins, link) {
+		mempin_unlink(pin);
+		list_add_tail(&pin->reap, &doomed);
 	}
-	xa_destroy(&c->pins);
-	kfree(c);
+	list_splice_init(&c->revoked, &revoked);
+	c->nr_revoked = 0;
+	mutex_unlock(&mempin_lock);
+
+	list_for_each_entry_safe(pin, next, &doomed, reap)
+		mempin_destroy(pin, MEMPIN_EVENT_CLOSE, pin->requester);
+	list_for_each_entry_safe(pin, next, &revoked, link)
+		mempin_free(pin);
+	mempin_container_put(c);
 	return 0;
 }
 
@@ -1326,6 +1776,8 @@ static const struct file_operations mempin_fops = {
 	.owner = THIS_MODULE,
 	.open = mempin_open,
 	.release = mempin_release,
+	.read = mempin_read,
+	.poll = mempin_poll,
 	.unlocked_ioctl = mempin_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.llseek = noop_llseek,
@@ -1346,28 +1798,49 @@ static int __init mempin_init(void)
 	BUILD_BUG_ON(sizeof(struct mem_pin_address) != 16);
 	BUILD_BUG_ON(sizeof(struct mempin_version) != 40);
 	BUILD_BUG_ON(sizeof(struct mempin_pin) != 64);
-	BUILD_BUG_ON(sizeof(struct mempin_unpin) != 16);
-	BUILD_BUG_ON(sizeof(struct mempin_pin_info) != 72);
-	BUILD_BUG_ON(sizeof(struct mempin_list) != 32);
+	BUILD_BUG_ON(sizeof(struct mempin_unpin) != 24);
+	BUILD_BUG_ON(sizeof(struct mempin_pin_info) != 80);
+	BUILD_BUG_ON(offsetof(struct mempin_pin_info, via) !=
+		     MEMPIN_PIN_INFO_SIZE_V2);
+	BUILD_BUG_ON(sizeof(struct mempin_list) != 40);
 	BUILD_BUG_ON(sizeof(struct mempin_page_info) != 24);
 	BUILD_BUG_ON(sizeof(struct mempin_pages) != 40);
+	BUILD_BUG_ON(sizeof(struct mempin_event) != 80);
+	/* Ids are never reused: the ledger's index must not wrap. */
+	BUILD_BUG_ON(sizeof(unsigned long) < sizeof(u64));
 
 	/* Unpinnable memory is memory the kernel cannot reclaim or move. */
 	if (max_pinned_pages == ULONG_MAX)
 		max_pinned_pages = totalram_pages() / 2;
-	mempin_wq = alloc_workqueue("mempinfd", WQ_UNBOUND, 0);
-	if (!mempin_wq)
+	mempin_container_init(&mempin_managed);
+	mempin_records = kvcalloc(MEMPIN_EVENTS_KEPT, sizeof(*mempin_records),
+				  GFP_KERNEL);
+	if (!mempin_records)
 		return -ENOMEM;
+	mempin_wq = alloc_workqueue("mempinfd", WQ_UNBOUND, 0);
+	if (!mempin_wq) {
+		ret = -ENOMEM;
+		goto free_records;
+	}
 	ret = misc_register(&mempin_dev);
 	if (ret)
-		destroy_workqueue(mempin_wq);
+		goto destroy_wq;
+	return 0;
+
+destroy_wq:
+	destroy_workqueue(mempin_wq);
+free_records:
+	kvfree(mempin_records);
 	return ret;
 }
 
+/* Every pin holds the module: the ledger is empty here. */
 static void __exit mempin_exit(void)
 {
 	misc_deregister(&mempin_dev);
 	destroy_workqueue(mempin_wq);
+	WARN_ON_ONCE(!xa_empty(&mempin_ledger));
+	kvfree(mempin_records);
 }
 
 module_init(mempin_init);
@@ -1375,4 +1848,4 @@ module_exit(mempin_exit);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("Accounted, visible, revocable long-term memory pins");
-MODULE_VERSION("0.2.0");
+MODULE_VERSION("0.3.0");

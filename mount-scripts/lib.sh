@@ -31,7 +31,7 @@ build_module() {
 }
 
 # build_c_tests: the module's C tests, the ioctl fuzzer, the e2e target and
-# the memory hog, for the guest.
+# the memory hog and the seed-interface holder, for the guest.
 build_c_tests() {
 	mkdir -p "$OUT/bin"
 	gcc -O2 -g -Wall -Wextra -Werror -pthread -o "$OUT/bin/mempinfd_test" \
@@ -41,7 +41,9 @@ build_c_tests() {
 	gcc -O2 -g -Wall -Wextra -Werror -o "$OUT/bin/mempinfd_fuzz" \
 		"$PROJECT/kernel/tests/mempinfd_fuzz.c" &&
 	gcc -O2 -g -Wall -Wextra -Werror -o "$OUT/bin/mempin-hog" \
-		"$PROJECT/mount-scripts/e2e/hog.c"
+		"$PROJECT/mount-scripts/e2e/hog.c" &&
+	gcc -O2 -g -Wall -Wextra -Werror -o "$OUT/bin/mempin-seed-holder" \
+		"$PROJECT/mount-scripts/e2e/seed_holder.c"
 }
 
 # build_server: the release mempinfs; prints its path.

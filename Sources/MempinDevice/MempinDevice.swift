@@ -63,7 +63,7 @@ public final class MempinDevice: Sendable {
 
     // MARK: The manager interface (CAP_SYS_ADMIN)
 
-    /// The module's interface version, its limits, and the container's
+    /// The module's interface version, its limits, and the ledger's
     /// change counter.
     public func version() throws(Errno) -> ModuleVersion {
         var arg = mempin_version()
@@ -75,8 +75,8 @@ public final class MempinDevice: Sendable {
         )
     }
 
-    /// How many times a pin of this container changed on its own (detached,
-    /// or released by its process's exit): when it moves, list again.
+    /// The number of the ledger's last change record, machine-wide: when it
+    /// moves, something was pinned, unpinned, released or detached.
     public func changeCount() throws(Errno) -> UInt64 {
         try version().changes
     }
@@ -109,13 +109,17 @@ public final class MempinDevice: Sendable {
         )
     }
 
-    /// Unpins one pin (`MEMPIN_UNPIN`); the pages are unpinned when it returns.
+    /// Unpins one pin of the ledger (`MEMPIN_UNPIN`) on behalf of a
+    /// requester; the pages are unpinned when it returns. A seed pin
+    /// (`via` ``PinVia/ioctl``) is revoked: its holder is told.
     ///
-    /// - Throws: `ENOENT` when the container has no such pin.
-    public func unpin(id: UInt64) throws(Errno) {
+    /// - Throws: `ENOENT` when the ledger has no such pin.
+    public func unpin(id: UInt64, requesterUID: UInt32 = 0, requesterPID: Int32 = 0) throws(Errno) {
         var arg = mempin_unpin()
         arg.argsz = UInt32(MemoryLayout<mempin_unpin>.size)
         arg.id = id
+        arg.requester_uid = requesterUID
+        arg.requester_pid = requesterPID
         _ = try control(CMempin_UNPIN(), &arg).get()
     }
 
@@ -127,6 +131,7 @@ public final class MempinDevice: Sendable {
         var infos = [mempin_pin_info](repeating: mempin_pin_info(), count: capacity)
         var arg = mempin_list()
         arg.argsz = UInt32(MemoryLayout<mempin_list>.size)
+        arg.entry_size = UInt32(MemoryLayout<mempin_pin_info>.stride)
         arg.pid = pid
         arg.count = UInt32(capacity)
         arg.after_id = afterID
@@ -181,7 +186,64 @@ public final class MempinDevice: Sendable {
         }
     }
 
+    // MARK: The ledger's change records
+
+    /// Reads the change records made since this file was opened (or since
+    /// the last read), up to `limit`; waits for one first unless the file
+    /// is non-blocking, or `timeout` (milliseconds, -1 forever) passes.
+    ///
+    /// - Returns: the records in order, empty when none came in time.
+    /// - Throws: `EPERM` when the file was not opened with CAP_SYS_ADMIN.
+    public func changes(limit: Int = 256, timeout: Int32 = -1) throws(Errno) -> [ChangeRecord] {
+        var poller = pollfd(fd: fileDescriptor.rawValue, events: Int16(POLLIN), revents: 0)
+        let ready = try valueOrErrno { poll(&poller, 1, timeout) }.get()
+        guard ready > 0 else { return [] }
+        let capacity = max(1, min(limit, Int(MEMPIN_EVENTS_KEPT)))
+        let buffer = UnsafeMutableBufferPointer<mempin_event>.allocate(capacity: capacity)
+        defer { buffer.deallocate() }
+        let size = MemoryLayout<mempin_event>.stride
+        let count = valueOrErrno {
+            CInt(truncatingIfNeeded: read(fileDescriptor.rawValue, buffer.baseAddress, capacity * size))
+        }
+        switch count {
+        case .success(let bytes):
+            return (0..<(Int(bytes) / size)).map { ChangeRecord(buffer[$0]) }
+        case .failure(.resourceTemporarilyUnavailable):
+            return []
+        case .failure(let error):
+            throw error
+        }
+    }
+
     private let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+extension ChangeRecord {
+    init(_ event: mempin_event) {
+        let kind: ChangeKind = switch Int32(event.type) {
+        case MEMPIN_EVENT_PIN: .pin
+        case MEMPIN_EVENT_UNPIN: .unpin
+        case MEMPIN_EVENT_REVOKE: .revoke
+        case MEMPIN_EVENT_EXIT: .exit
+        case MEMPIN_EVENT_CLOSE: .close
+        case MEMPIN_EVENT_DETACH: .detach
+        default: .refuse
+        }
+        let reason: RefusalReason? = switch Int32(event.reason) {
+        case MEMPIN_REASON_MEMLOCK: .memlock
+        case MEMPIN_REASON_USER_LIMIT: .userLimit
+        case MEMPIN_REASON_MACHINE_LIMIT: .machineLimit
+        case MEMPIN_REASON_MIGRATION: .migration
+        default: nil
+        }
+        self.init(
+            sequence: event.seq, kind: kind, id: event.id, start: event.start, end: event.end,
+            pages: event.pages, pid: event.pid, holderPID: event.holder_pid, uid: event.uid,
+            via: event.via == UInt32(MEMPIN_VIA_SEED) ? .ioctl : .tree,
+            error: event.error > 0 ? Errno(rawValue: event.error) : nil, reason: reason,
+            timeNanoseconds: event.time_ns
+        )
+    }
 }
 
 extension PinRecord {
@@ -191,7 +253,8 @@ extension PinRecord {
             pid: info.pid, isWritable: info.flags & UInt32(MEMPIN_INFO_WRITABLE) != 0,
             isDetached: info.flags & UInt32(MEMPIN_INFO_DETACHED) != 0,
             requesterUID: info.requester_uid, requesterPID: info.requester_pid,
-            pinnedAtNanoseconds: info.pinned_at_ns, pinDurationNanoseconds: info.pin_duration_ns
+            pinnedAtNanoseconds: info.pinned_at_ns, pinDurationNanoseconds: info.pin_duration_ns,
+            via: info.via == UInt32(MEMPIN_VIA_SEED) ? .ioctl : .tree, holderPID: info.holder_pid
         )
     }
 }

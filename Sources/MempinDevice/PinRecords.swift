@@ -1,3 +1,5 @@
+import SystemPackage
+
 /// One pin, as the module reports it.
 public struct PinRecord: Hashable, Sendable {
     /// The pin's id in its container; never reused by it.
@@ -24,12 +26,18 @@ public struct PinRecord: Hashable, Sendable {
     public var pinnedAtNanoseconds: UInt64
     /// How long pinning took, in nanoseconds.
     public var pinDurationNanoseconds: UInt64
+    /// Which interface made it.
+    public var via: PinVia
+    /// For a seed pin, the process whose `/dev/mempinfd` holds it (0 once
+    /// it is gone); 0 for the tree's pins.
+    public var holderPID: Int32
 
     public init(
         id: UInt64, start: UInt64, end: UInt64, pages: UInt64, hugePages: UInt64 = 0,
         pid: Int32, isWritable: Bool = true, isDetached: Bool = false,
         requesterUID: UInt32 = 0, requesterPID: Int32 = 0,
-        pinnedAtNanoseconds: UInt64 = 0, pinDurationNanoseconds: UInt64 = 0
+        pinnedAtNanoseconds: UInt64 = 0, pinDurationNanoseconds: UInt64 = 0,
+        via: PinVia = .tree, holderPID: Int32 = 0
     ) {
         self.id = id
         self.start = start
@@ -43,10 +51,99 @@ public struct PinRecord: Hashable, Sendable {
         self.requesterPID = requesterPID
         self.pinnedAtNanoseconds = pinnedAtNanoseconds
         self.pinDurationNanoseconds = pinDurationNanoseconds
+        self.via = via
+        self.holderPID = holderPID
     }
 
     /// The pinned bytes.
     public var bytes: UInt64 { end - start }
+}
+
+/// The interface a pin was made through, as a pin file's `via` says.
+public enum PinVia: String, Hashable, Sendable {
+    /// Through the tree (the module's manager interface): the pin belongs
+    /// to its process and outlives the server.
+    case tree
+    /// By a process through the seed interface on its own `/dev/mempinfd`:
+    /// the pin belongs to that open file.
+    case ioctl
+}
+
+/// What happened to a pin, as the module's ledger records it.
+public enum ChangeKind: String, Hashable, Sendable, CaseIterable {
+    /// A pin was made, through any interface.
+    case pin
+    /// Its owner unpinned it (`rm`, `MEM_CMD_UNPIN`, `MEMPIN_UNPIN`).
+    case unpin
+    /// Root removed another holder's pin.
+    case revoke
+    /// Its process's exit released it.
+    case exit
+    /// Its holder's container was closed.
+    case close
+    /// Its range no longer maps its pages.
+    case detach
+    /// A pin was refused.
+    case refuse
+}
+
+/// Which limit refused a pin with `ENOMEM`.
+public enum RefusalReason: String, Hashable, Sendable {
+    /// The target's RLIMIT_MEMLOCK.
+    case memlock
+    /// The user's pins over all its processes, over its RLIMIT_MEMLOCK.
+    case userLimit = "user_limit"
+    /// The module's `max_pinned_pages`.
+    case machineLimit = "machine_limit"
+    /// Pages that could not be moved out of the way or pinned.
+    case migration
+}
+
+/// One change record of the module's ledger (`struct mempin_event`).
+public struct ChangeRecord: Hashable, Sendable {
+    /// Its number, machine-wide and consecutive: a gap is records lost.
+    public var sequence: UInt64
+    /// What happened.
+    public var kind: ChangeKind
+    /// The pin; 0 for a refusal.
+    public var id: UInt64
+    /// The range (page-aligned, end exclusive).
+    public var start: UInt64
+    public var end: UInt64
+    public var pages: UInt64
+    /// The target process.
+    public var pid: Int32
+    /// A seed pin's holder, else 0.
+    public var holderPID: Int32
+    /// Who acted.
+    public var uid: UInt32
+    /// Which interface the pin came from.
+    public var via: PinVia
+    /// For a refusal: its errno, and which limit for `ENOMEM`.
+    public var error: Errno?
+    public var reason: RefusalReason?
+    /// When, nanoseconds since the Unix epoch.
+    public var timeNanoseconds: UInt64
+
+    public init(
+        sequence: UInt64, kind: ChangeKind, id: UInt64, start: UInt64, end: UInt64, pages: UInt64,
+        pid: Int32, holderPID: Int32 = 0, uid: UInt32 = 0, via: PinVia = .tree,
+        error: Errno? = nil, reason: RefusalReason? = nil, timeNanoseconds: UInt64 = 0
+    ) {
+        self.sequence = sequence
+        self.kind = kind
+        self.id = id
+        self.start = start
+        self.end = end
+        self.pages = pages
+        self.pid = pid
+        self.holderPID = holderPID
+        self.uid = uid
+        self.via = via
+        self.error = error
+        self.reason = reason
+        self.timeNanoseconds = timeNanoseconds
+    }
 }
 
 /// The memory zone a pinned page lives in.

@@ -6,9 +6,10 @@ import SystemPackage
 import Glibc
 #endif
 
-// The low-level handlers, in the order of struct fuse_lowlevel_ops. Each
-// path ends in exactly one fuse_reply_*: success replies in the body,
-// errors through FileSystem.replying's single catch.
+// The low-level handlers: named functions in a table, in the order of
+// struct fuse_lowlevel_ops. Each path ends in exactly one fuse_reply_*:
+// success replies in the body, errors through FileSystem.replying's single
+// catch.
 
 extension FileSystem {
     static func from(_ req: fuse_req_t?) -> FileSystem {
@@ -18,235 +19,44 @@ extension FileSystem {
     /// The handler table handed to `fuse_session_new`.
     static func operations() -> fuse_lowlevel_ops {
         var ops = fuse_lowlevel_ops()
-        ops.lookup = { req, parent, name in
-            let fs = FileSystem.from(req)
-            let name = String(cString: name!)
-            fs.replying(req!, "lookup", name, quietly: [.noSuchFileOrDirectory, .notDirectory]) { () throws(Errno) in
-                let attributes = try fs.tree.lookup(parent: UInt64(parent), name: name)
-                if case .pinFile(let pid, _) = try? fs.tree.node(forInode: attributes.inode) {
-                    // A pin file's name is part of the address layout.
-                    do throws(Errno) {
-                        try fs.tree.authorize(fs.requester(of: req!), toInspect: pid)
-                    } catch {
-                        fs.tree.forget(inode: attributes.inode, count: 1)
-                        throw error == .noSuchProcess ? .noSuchFileOrDirectory : error
-                    }
-                }
-                var entry = fuse_entry_param()
-                entry.ino = fuse_ino_t(attributes.inode)
-                entry.generation = 1
-                entry.attr = fs.stat(of: attributes)
-                entry.attr_timeout = fs.attributeTimeout(of: attributes)
-                entry.entry_timeout = fs.cacheTimeout
-                if fuse_reply_entry(req, &entry) != 0 {
-                    // The request was interrupted: the kernel did not take it.
-                    fs.tree.forget(inode: attributes.inode, count: 1)
-                }
-            }
-        }
-        ops.forget = { req, ino, nlookup in
-            FileSystem.from(req).tree.forget(inode: UInt64(ino), count: nlookup)
-            fuse_reply_none(req)
-        }
-        ops.forget_multi = { req, count, forgets in
-            let fs = FileSystem.from(req)
-            for index in 0..<count {
-                let forget = forgets![index]
-                fs.tree.forget(inode: UInt64(forget.ino), count: forget.nlookup)
-            }
-            fuse_reply_none(req)
-        }
-        ops.getattr = { req, ino, _ in
-            let fs = FileSystem.from(req)
-            fs.replying(req!, "getattr", "inode \(ino)", quietly: [.noSuchFileOrDirectory]) { () throws(Errno) in
-                let attributes = try fs.tree.attributes(of: try fs.tree.node(forInode: UInt64(ino)))
-                var st = fs.stat(of: attributes)
-                fuse_reply_attr(req, &st, fs.attributeTimeout(of: attributes))
-            }
-        }
-        ops.setattr = { req, ino, _, toSet, _ in
-            let fs = FileSystem.from(req)
-            fs.replying(req!, "setattr", "inode \(ino)") { () throws(Errno) in
-                let node = try fs.tree.node(forInode: UInt64(ino))
-                // `echo RANGE > pin` truncates first; times are ignored.
-                let harmless = FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME
-                    | FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME
-                guard case .pinControl = node, toSet & ~harmless == 0 else { throw .notPermitted }
-                let attributes = try fs.tree.attributes(of: node)
-                var st = fs.stat(of: attributes)
-                fuse_reply_attr(req, &st, fs.attributeTimeout(of: attributes))
-            }
-        }
-        ops.readlink = { req, ino in
-            let fs = FileSystem.from(req)
-            fs.replying(req!, "readlink", "inode \(ino)") { () throws(Errno) in
-                let target = try fs.tree.linkTarget(of: try fs.tree.node(forInode: UInt64(ino)), for: fs.requester(of: req!))
-                fuse_reply_readlink(req, target)
-            }
-        }
-        ops.mknod = { req, _, name, _, _ in FileSystem.refuse(req, "mknod", name) }
-        ops.mkdir = { req, _, name, _ in FileSystem.refuse(req, "mkdir", name) }
-        ops.unlink = { req, parent, name in
-            let fs = FileSystem.from(req)
-            let name = String(cString: name!)
-            fs.replying(req!, "unlink", name) { () throws(Errno) in
-                guard case .processDirectory(let pid) = try fs.tree.node(forInode: UInt64(parent)) else {
-                    throw .notPermitted
-                }
-                let who = fs.requester(of: req!)
-                let pin = try fs.tree.unlink(name, in: pid, for: who)
-                fs.logger.log(level: .info, "unpinned \(pid)/\(name): \(pin.pages) pages", metadata: ["uid": "\(who.uid)", "pid": "\(who.pid)"],
-                               source: FileSystem.logSource)
-                fuse_reply_err(req, 0)
-            }
-        }
-        ops.rmdir = { req, _, name in FileSystem.refuse(req, "rmdir", name) }
-        ops.symlink = { req, _, _, name in FileSystem.refuse(req, "symlink", name) }
-        ops.rename = { req, _, name, _, _, _ in FileSystem.refuse(req, "rename", name) }
-        ops.link = { req, _, _, name in FileSystem.refuse(req, "link", name) }
-        ops.create = { req, _, name, _, _ in FileSystem.refuse(req, "create", name) }
-        ops.open = { req, ino, fi in
-            let fs = FileSystem.from(req)
-            fs.replying(req!, "open", "inode \(ino)") { () throws(Errno) in
-                let node = try fs.tree.node(forInode: UInt64(ino))
-                let writing = fi!.pointee.flags & O_ACCMODE != O_RDONLY
-                let file = try fs.tree.open(node, for: fs.requester(of: req!), writing: writing)
-                let handle = fs.register(.file(file))
-                fi!.pointee.fh = handle
-                // Generated content has no size up front: direct I/O makes
-                // the kernel read until we return less.
-                CFuse_set_direct_io(fi)
-                if fuse_reply_open(req, fi) != 0 { fs.release(handle) }
-            }
-        }
-        ops.read = { req, _, size, offset, fi in
-            let fs = FileSystem.from(req)
-            fs.replying(req!, "read", "handle \(fi!.pointee.fh)") { () throws(Errno) in
-                guard case .file(let file) = fs.handle(fi!.pointee.fh) else { throw .badFileDescriptor }
-                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
-                defer { buffer.deallocate() }
-                let count = try fs.tree.read(file, offset: UInt64(max(0, offset)), into: buffer)
-                _ = fuse_reply_buf(req, buffer.baseAddress, count)
-            }
-        }
-        ops.write = { req, _, buf, size, _, fi in
-            let fs = FileSystem.from(req)
-            let bytes = UnsafeRawBufferPointer(start: buf, count: size)
-            fs.replying(req!, "write", FileSystem.firstLine(of: bytes)) { () throws(Errno) in
-                guard case .file(.control(let file)) = fs.handle(fi!.pointee.fh) else { throw .badFileDescriptor }
-                let who = fs.requester(of: req!)
-                let pins = try fs.tree.write(bytes, to: file, by: who)
-                if fuse_reply_write(req, size) != 0 {
-                    // The writer was interrupted or killed: it never learned.
-                    fs.tree.undo(pins)
-                    return
-                }
-                for pin in pins {
-                    fs.logger.log(level: .info, "pinned \(file.pid)/\(Formats.pinFileName(start: pin.start, end: pin.end)): \(pin.pages) pages",
-                                   metadata: ["uid": "\(who.uid)", "pid": "\(who.pid)"], source: FileSystem.logSource)
-                }
-            }
-        }
-        // Every close(2): a control file's unfinished last line fails it.
-        ops.flush = { req, _, fi in
-            let fs = FileSystem.from(req)
-            fs.replying(req!, "close", "handle \(fi!.pointee.fh)") { () throws(Errno) in
-                if case .file(.control(let file)) = fs.handle(fi!.pointee.fh) {
-                    try fs.tree.close(file)
-                }
-                fuse_reply_err(req, 0)
-            }
-        }
-        ops.release = { req, _, fi in
-            FileSystem.from(req).release(fi!.pointee.fh)
-            fuse_reply_err(req, 0)
-        }
-        ops.opendir = { req, ino, fi in
-            let fs = FileSystem.from(req)
-            fs.replying(req!, "opendir", "inode \(ino)", quietly: [.noSuchFileOrDirectory]) { () throws(Errno) in
-                let node = try fs.tree.node(forInode: UInt64(ino))
-                let listing = try Listing(node: node, requester: fs.requester(of: req!), tree: fs.tree)
-                let handle = fs.register(.directory(listing))
-                fi!.pointee.fh = handle
-                if fuse_reply_open(req, fi) != 0 { fs.release(handle) }
-            }
-        }
-        ops.readdir = { req, _, size, offset, fi in
-            let fs = FileSystem.from(req)
-            fs.replying(req!, "readdir", "handle \(fi!.pointee.fh)") { () throws(Errno) in
-                guard case .directory(let listing) = fs.handle(fi!.pointee.fh) else { throw .badFileDescriptor }
-                let entries = try listing.entries(from: offset, tree: fs.tree)
-                var buffer = [CChar](repeating: 0, count: size)
-                var used = 0
-                var index = max(0, Int(offset))
-                buffer.withUnsafeMutableBufferPointer { buffer in
-                    while index < entries.count {
-                        let entry = entries[index]
-                        var st = Glibc.stat()
-                        st.st_ino = UInt(entry.node.inode)
-                        st.st_mode = entry.kind == .directory ? S_IFDIR : entry.kind == .symbolicLink ? S_IFLNK : S_IFREG
-                        let needed = fuse_add_direntry(req, buffer.baseAddress! + used, size - used, entry.name, &st, off_t(index + 1))
-                        if needed > size - used { break }
-                        used += needed
-                        index += 1
-                    }
-                    _ = fuse_reply_buf(req, buffer.baseAddress, used)
-                }
-            }
-        }
-        // With attributes: `ls -l` of 10,000 pins then costs a round trip
-        // per page of entries, not one per file. Each entry but `.` and
-        // `..` counts a lookup, as `lookup` does.
-        ops.readdirplus = { req, ino, size, offset, fi in
-            let fs = FileSystem.from(req)
-            fs.replying(req!, "readdirplus", "handle \(fi!.pointee.fh)") { () throws(Errno) in
-                guard case .directory(let listing) = fs.handle(fi!.pointee.fh) else { throw .badFileDescriptor }
-                let entries = try listing.entries(from: offset, tree: fs.tree)
-                var buffer = [CChar](repeating: 0, count: size)
-                var used = 0
-                var index = max(0, Int(offset))
-                var counted: [UInt64] = []
-                buffer.withUnsafeMutableBufferPointer { buffer in
-                    while index < entries.count {
-                        let entry = entries[index]
-                        var param = fuse_entry_param()
-                        if entry.name == "." || entry.name == ".." {
-                            // Inode 0: a name without attributes, no lookup.
-                            param.attr.st_ino = UInt(entry.node.inode)
-                            param.attr.st_mode = S_IFDIR
-                        } else {
-                            // Gone since opendir (unpinned, exited): left out.
-                            guard let attributes = try? fs.tree.lookup(parent: UInt64(ino), name: entry.name) else {
-                                index += 1
-                                continue
-                            }
-                            counted.append(attributes.inode)
-                            param.ino = fuse_ino_t(attributes.inode)
-                            param.generation = 1
-                            param.attr = fs.stat(of: attributes)
-                            param.attr_timeout = fs.attributeTimeout(of: attributes)
-                            param.entry_timeout = fs.cacheTimeout
-                        }
-                        let needed = fuse_add_direntry_plus(req, buffer.baseAddress! + used, size - used, entry.name, &param, off_t(index + 1))
-                        if needed > size - used {
-                            if param.ino != 0 { fs.tree.forget(inode: counted.removeLast(), count: 1) }
-                            break
-                        }
-                        used += needed
-                        index += 1
-                    }
-                    if fuse_reply_buf(req, buffer.baseAddress, used) != 0 {
-                        // Interrupted: the kernel took none of these lookups.
-                        for inode in counted { fs.tree.forget(inode: inode, count: 1) }
-                    }
-                }
-            }
-        }
-        ops.releasedir = { req, _, fi in
-            FileSystem.from(req).release(fi!.pointee.fh)
-            fuse_reply_err(req, 0)
-        }
+        ops.lookup = handleLookup
+        ops.forget = handleForget
+        ops.forget_multi = handleForgetMulti
+        ops.getattr = handleGetattr
+        ops.setattr = handleSetattr
+        ops.readlink = handleReadlink
+        ops.mknod = handleMknod
+        ops.mkdir = handleMkdir
+        ops.unlink = handleUnlink
+        ops.rmdir = handleRmdir
+        ops.symlink = handleSymlink
+        ops.rename = handleRename
+        ops.link = handleLink
+        ops.create = handleCreate
+        ops.open = handleOpen
+        ops.read = handleRead
+        ops.write = handleWrite
+        ops.flush = handleFlush
+        ops.release = handleRelease
+        ops.poll = handlePoll
+        ops.opendir = handleOpendir
+        ops.readdir = handleReaddir
+        ops.readdirplus = handleReaddirplus
+        ops.releasedir = handleReleasedir
         return ops
+    }
+
+    /// A read of `events`: what there is now, else `EAGAIN` for a
+    /// non-blocking reader, else the request is kept until there is.
+    func readEvents(_ req: fuse_req_t, _ file: OpenFile, size: Int, nonBlocking: Bool, handle: UInt64) {
+        do throws(Errno) {
+            let bytes = try tree.read(file, offset: 0, size: size)
+            _ = bytes.withUnsafeBytes { fuse_reply_buf(req, $0.baseAddress, $0.count) }
+        } catch .resourceTemporarilyUnavailable where !nonBlocking {
+            eventWaiters.keep(req, size: size, of: handle, from: tree.events)
+        } catch {
+            fuse_reply_err(req, error.rawValue)
+        }
     }
 
     /// The tree's names are generated: creating, renaming and removing
@@ -257,4 +67,321 @@ extension FileSystem {
             throw .notPermitted
         }
     }
+}
+
+// MARK: The handlers
+
+/// Finds a name in a directory, counting one lookup of what it names.
+private func handleLookup(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ name: UnsafePointer<CChar>?) {
+    let fs = FileSystem.from(req)
+    let name = String(cString: name!)
+    fs.replying(req!, "lookup", name, quietly: [.noSuchFileOrDirectory, .notDirectory]) { () throws(Errno) in
+        let attributes = try fs.tree.lookup(parent: UInt64(parent), name: name)
+        if case .pinFile(let pid, _) = try? fs.tree.node(forInode: attributes.inode) {
+            // A pin file's name is part of the address layout.
+            do throws(Errno) {
+                try fs.tree.authorize(fs.requester(of: req!), toInspect: pid)
+            } catch {
+                fs.tree.forget(inode: attributes.inode, count: 1)
+                throw error == .noSuchProcess ? .noSuchFileOrDirectory : error
+            }
+        }
+        var entry = fuse_entry_param()
+        entry.ino = fuse_ino_t(attributes.inode)
+        entry.generation = 1
+        entry.attr = fs.stat(of: attributes)
+        entry.attr_timeout = fs.attributeTimeout(of: attributes)
+        entry.entry_timeout = fs.cacheTimeout
+        if fuse_reply_entry(req, &entry) != 0 {
+            // The request was interrupted: the kernel did not take it.
+            fs.tree.forget(inode: attributes.inode, count: 1)
+        }
+    }
+}
+
+/// The kernel dropped lookups of an inode.
+private func handleForget(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ nlookup: UInt64) {
+    FileSystem.from(req).tree.forget(inode: UInt64(ino), count: nlookup)
+    fuse_reply_none(req)
+}
+
+/// The kernel dropped lookups of several inodes.
+private func handleForgetMulti(_ req: fuse_req_t?, _ count: Int, _ forgets: UnsafeMutablePointer<fuse_forget_data>?) {
+    let fs = FileSystem.from(req)
+    for index in 0..<count {
+        let forget = forgets![index]
+        fs.tree.forget(inode: UInt64(forget.ino), count: forget.nlookup)
+    }
+    fuse_reply_none(req)
+}
+
+/// `stat`.
+private func handleGetattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ _: UnsafeMutablePointer<fuse_file_info>?) {
+    let fs = FileSystem.from(req)
+    fs.replying(req!, "getattr", "inode \(ino)", quietly: [.noSuchFileOrDirectory]) { () throws(Errno) in
+        let attributes = try fs.tree.attributes(of: try fs.tree.node(forInode: UInt64(ino)))
+        var st = fs.stat(of: attributes)
+        fuse_reply_attr(req, &st, fs.attributeTimeout(of: attributes))
+    }
+}
+
+/// Only the truncation of `echo RANGE > pin`; times are ignored.
+private func handleSetattr(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ _: UnsafeMutablePointer<stat>?, _ toSet: Int32, _ _: UnsafeMutablePointer<fuse_file_info>?) {
+    let fs = FileSystem.from(req)
+    fs.replying(req!, "setattr", "inode \(ino)") { () throws(Errno) in
+        let node = try fs.tree.node(forInode: UInt64(ino))
+        // `echo RANGE > pin` truncates first; times are ignored.
+        let harmless = FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME
+            | FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME
+        guard case .pinControl = node, toSet & ~harmless == 0 else { throw .notPermitted }
+        let attributes = try fs.tree.attributes(of: node)
+        var st = fs.stat(of: attributes)
+        fuse_reply_attr(req, &st, fs.attributeTimeout(of: attributes))
+    }
+}
+
+/// The `self` link.
+private func handleReadlink(_ req: fuse_req_t?, _ ino: fuse_ino_t) {
+    let fs = FileSystem.from(req)
+    fs.replying(req!, "readlink", "inode \(ino)") { () throws(Errno) in
+        let target = try fs.tree.linkTarget(of: try fs.tree.node(forInode: UInt64(ino)), for: fs.requester(of: req!))
+        fuse_reply_readlink(req, target)
+    }
+}
+
+/// Refused: the tree's names are generated.
+private func handleMknod(_ req: fuse_req_t?, _ _: fuse_ino_t, _ name: UnsafePointer<CChar>?, _ _: mode_t, _ _: dev_t) {
+    FileSystem.refuse(req, "mknod", name)
+}
+
+/// Refused.
+private func handleMkdir(_ req: fuse_req_t?, _ _: fuse_ino_t, _ name: UnsafePointer<CChar>?, _ _: mode_t) {
+    FileSystem.refuse(req, "mkdir", name)
+}
+
+/// `rm` of a pin file: unpins (or revokes) it.
+private func handleUnlink(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ name: UnsafePointer<CChar>?) {
+    let fs = FileSystem.from(req)
+    let name = String(cString: name!)
+    fs.replying(req!, "unlink", name) { () throws(Errno) in
+        guard case .processDirectory(let pid) = try fs.tree.node(forInode: UInt64(parent)) else {
+            throw .notPermitted
+        }
+        let who = fs.requester(of: req!)
+        let pin = try fs.tree.unlink(name, in: pid, for: who)
+        fs.logger.log(level: .info, "unpinned \(pid)/\(name): \(pin.pages) pages", metadata: ["uid": "\(who.uid)", "pid": "\(who.pid)"],
+                       source: FileSystem.logSource)
+        fuse_reply_err(req, 0)
+    }
+}
+
+/// Refused.
+private func handleRmdir(_ req: fuse_req_t?, _ _: fuse_ino_t, _ name: UnsafePointer<CChar>?) {
+    FileSystem.refuse(req, "rmdir", name)
+}
+
+/// Refused.
+private func handleSymlink(_ req: fuse_req_t?, _ _: UnsafePointer<CChar>?, _ _: fuse_ino_t, _ name: UnsafePointer<CChar>?) {
+    FileSystem.refuse(req, "symlink", name)
+}
+
+/// Refused.
+private func handleRename(_ req: fuse_req_t?, _ _: fuse_ino_t, _ name: UnsafePointer<CChar>?, _ _: fuse_ino_t, _ _: UnsafePointer<CChar>?, _ _: UInt32) {
+    FileSystem.refuse(req, "rename", name)
+}
+
+/// Refused.
+private func handleLink(_ req: fuse_req_t?, _ _: fuse_ino_t, _ _: fuse_ino_t, _ name: UnsafePointer<CChar>?) {
+    FileSystem.refuse(req, "link", name)
+}
+
+/// Refused.
+private func handleCreate(_ req: fuse_req_t?, _ _: fuse_ino_t, _ name: UnsafePointer<CChar>?, _ _: mode_t, _ _: UnsafeMutablePointer<fuse_file_info>?) {
+    FileSystem.refuse(req, "create", name)
+}
+
+/// Opens a file; generated content is served with direct I/O.
+private func handleOpen(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    let fs = FileSystem.from(req)
+    fs.replying(req!, "open", "inode \(ino)") { () throws(Errno) in
+        let node = try fs.tree.node(forInode: UInt64(ino))
+        let writing = fi!.pointee.flags & O_ACCMODE != O_RDONLY
+        let file = try fs.tree.open(node, for: fs.requester(of: req!), writing: writing)
+        let handle = fs.register(.file(file))
+        fi!.pointee.fh = handle
+        // Generated content has no size up front: direct I/O makes
+        // the kernel read until we return less.
+        CFuse_set_direct_io(fi)
+        if case .events(let reader) = file {
+            fs.eventWaiters.opened(handle, reader: reader)
+            CFuse_set_nonseekable(fi)
+        }
+        if fuse_reply_open(req, fi) != 0 {
+            fs.eventWaiters.closed(handle)
+            fs.release(handle)
+        }
+    }
+}
+
+/// Reads a file; a read of `events` may be kept until there is a line.
+private func handleRead(_ req: fuse_req_t?, _ _: fuse_ino_t, _ size: Int, _ offset: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    let fs = FileSystem.from(req)
+    fs.replying(req!, "read", "handle \(fi!.pointee.fh)") { () throws(Errno) in
+        guard case .file(let file) = fs.handle(fi!.pointee.fh) else { throw .badFileDescriptor }
+        if case .events = file {
+            fs.readEvents(req!, file, size: size, nonBlocking: fi!.pointee.flags & O_NONBLOCK != 0,
+                          handle: fi!.pointee.fh)
+            return
+        }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
+        defer { buffer.deallocate() }
+        let count = try fs.tree.read(file, offset: UInt64(max(0, offset)), into: buffer)
+        _ = fuse_reply_buf(req, buffer.baseAddress, count)
+    }
+}
+
+/// A write to a control file pins the lines it completes.
+private func handleWrite(_ req: fuse_req_t?, _ _: fuse_ino_t, _ buf: UnsafePointer<CChar>?, _ size: Int, _ _: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    let fs = FileSystem.from(req)
+    let bytes = UnsafeRawBufferPointer(start: buf, count: size)
+    fs.replying(req!, "write", FileSystem.firstLine(of: bytes)) { () throws(Errno) in
+        guard case .file(.control(let file)) = fs.handle(fi!.pointee.fh) else { throw .badFileDescriptor }
+        let who = fs.requester(of: req!)
+        let pins = try fs.tree.write(bytes, to: file, by: who)
+        if fuse_reply_write(req, size) != 0 {
+            // The writer was interrupted or killed: it never learned.
+            fs.tree.undo(pins)
+            return
+        }
+        for pin in pins {
+            fs.logger.log(level: .info, "pinned \(file.pid)/\(Formats.pinFileName(start: pin.start, end: pin.end)): \(pin.pages) pages",
+                           metadata: ["uid": "\(who.uid)", "pid": "\(who.pid)"], source: FileSystem.logSource)
+        }
+    }
+}
+
+/// Every close(2).
+/// Every close(2): a control file's unfinished last line fails it.
+private func handleFlush(_ req: fuse_req_t?, _ _: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    let fs = FileSystem.from(req)
+    fs.replying(req!, "close", "handle \(fi!.pointee.fh)") { () throws(Errno) in
+        if case .file(.control(let file)) = fs.handle(fi!.pointee.fh) {
+            try fs.tree.close(file)
+        }
+        fuse_reply_err(req, 0)
+    }
+}
+
+/// The last close of an open file.
+private func handleRelease(_ req: fuse_req_t?, _ _: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    let fs = FileSystem.from(req)
+    fs.eventWaiters.closed(fi!.pointee.fh)
+    fs.release(fi!.pointee.fh)
+    fuse_reply_err(req, 0)
+}
+
+/// `events` is readable when a line waits; other files always are.
+private func handlePoll(_ req: fuse_req_t?, _ _: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?, _ ph: OpaquePointer?) {
+    let fs = FileSystem.from(req)
+    guard case .file(.events(let reader)) = fs.handle(fi!.pointee.fh) else {
+        // Not a stream: always ready, as for a regular file.
+        if let ph { fuse_pollhandle_destroy(ph) }
+        fuse_reply_poll(req, UInt32(POLLIN | POLLOUT))
+        return
+    }
+    if let ph { fs.eventWaiters.keepPoll(ph, of: fi!.pointee.fh) }
+    fuse_reply_poll(req, fs.tree.events.hasLines(for: reader) ? UInt32(POLLIN) : 0)
+}
+
+/// Lists a directory with the opener's credentials.
+private func handleOpendir(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    let fs = FileSystem.from(req)
+    fs.replying(req!, "opendir", "inode \(ino)", quietly: [.noSuchFileOrDirectory]) { () throws(Errno) in
+        let node = try fs.tree.node(forInode: UInt64(ino))
+        let listing = try FileSystem.Listing(node: node, requester: fs.requester(of: req!), tree: fs.tree)
+        let handle = fs.register(.directory(listing))
+        fi!.pointee.fh = handle
+        if fuse_reply_open(req, fi) != 0 { fs.release(handle) }
+    }
+}
+
+/// Reads a directory listing.
+private func handleReaddir(_ req: fuse_req_t?, _ _: fuse_ino_t, _ size: Int, _ offset: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    let fs = FileSystem.from(req)
+    fs.replying(req!, "readdir", "handle \(fi!.pointee.fh)") { () throws(Errno) in
+        guard case .directory(let listing) = fs.handle(fi!.pointee.fh) else { throw .badFileDescriptor }
+        let entries = try listing.entries(from: offset, tree: fs.tree)
+        var buffer = [CChar](repeating: 0, count: size)
+        var used = 0
+        var index = max(0, Int(offset))
+        buffer.withUnsafeMutableBufferPointer { buffer in
+            while index < entries.count {
+                let entry = entries[index]
+                var st = Glibc.stat()
+                st.st_ino = UInt(entry.node.inode)
+                st.st_mode = entry.kind == .directory ? S_IFDIR : entry.kind == .symbolicLink ? S_IFLNK : S_IFREG
+                let needed = fuse_add_direntry(req, buffer.baseAddress! + used, size - used, entry.name, &st, off_t(index + 1))
+                if needed > size - used { break }
+                used += needed
+                index += 1
+            }
+            _ = fuse_reply_buf(req, buffer.baseAddress, used)
+        }
+    }
+}
+
+/// Reads a directory listing with attributes.
+/// With attributes: `ls -l` of 10,000 pins then costs a round trip
+/// per page of entries, not one per file. Each entry but `.` and
+/// `..` counts a lookup, as `lookup` does.
+private func handleReaddirplus(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: Int, _ offset: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    let fs = FileSystem.from(req)
+    fs.replying(req!, "readdirplus", "handle \(fi!.pointee.fh)") { () throws(Errno) in
+        guard case .directory(let listing) = fs.handle(fi!.pointee.fh) else { throw .badFileDescriptor }
+        let entries = try listing.entries(from: offset, tree: fs.tree)
+        var buffer = [CChar](repeating: 0, count: size)
+        var used = 0
+        var index = max(0, Int(offset))
+        var counted: [UInt64] = []
+        buffer.withUnsafeMutableBufferPointer { buffer in
+            while index < entries.count {
+                let entry = entries[index]
+                var param = fuse_entry_param()
+                if entry.name == "." || entry.name == ".." {
+                    // Inode 0: a name without attributes, no lookup.
+                    param.attr.st_ino = UInt(entry.node.inode)
+                    param.attr.st_mode = S_IFDIR
+                } else {
+                    // Gone since opendir (unpinned, exited): left out.
+                    guard let attributes = try? fs.tree.lookup(parent: UInt64(ino), name: entry.name) else {
+                        index += 1
+                        continue
+                    }
+                    counted.append(attributes.inode)
+                    param.ino = fuse_ino_t(attributes.inode)
+                    param.generation = 1
+                    param.attr = fs.stat(of: attributes)
+                    param.attr_timeout = fs.attributeTimeout(of: attributes)
+                    param.entry_timeout = fs.cacheTimeout
+                }
+                let needed = fuse_add_direntry_plus(req, buffer.baseAddress! + used, size - used, entry.name, &param, off_t(index + 1))
+                if needed > size - used {
+                    if param.ino != 0 { fs.tree.forget(inode: counted.removeLast(), count: 1) }
+                    break
+                }
+                used += needed
+                index += 1
+            }
+            if fuse_reply_buf(req, buffer.baseAddress, used) != 0 {
+                // Interrupted: the kernel took none of these lookups.
+                for inode in counted { fs.tree.forget(inode: inode, count: 1) }
+            }
+        }
+    }
+}
+
+/// The last close of an open directory.
+private func handleReleasedir(_ req: fuse_req_t?, _ _: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    FileSystem.from(req).release(fi!.pointee.fh)
+    fuse_reply_err(req, 0)
 }

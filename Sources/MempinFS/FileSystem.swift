@@ -99,8 +99,14 @@ public final class FileSystem: Sendable {
 
     private let handles = Mutex(Handles())
 
-    public init(tree: PinTree, processes: any ProcessFacts = ProcFS(), logger: Logger) {
+    /// The module's change records, which the tree follows; nil for a
+    /// backend without (the tree then polls its change counter).
+    let changes: (any ChangeSource)?
+
+    public init(tree: PinTree, changes: (any ChangeSource)? = nil, processes: any ProcessFacts = ProcFS(),
+                logger: Logger) {
         self.tree = tree
+        self.changes = changes
         self.processes = processes
         self.logger = logger
     }
@@ -183,6 +189,9 @@ public final class FileSystem: Sendable {
     }
 
     let refusalNotices = NoticeLimit()
+
+    /// The `events` file's readers that wait.
+    let eventWaiters = EventWaiters()
 }
 
 /// At most ``burst`` refusal notices per uid in each ``window``: one user

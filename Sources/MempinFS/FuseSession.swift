@@ -96,6 +96,9 @@ public final class FuseSession: @unchecked Sendable {
     @discardableResult
     public func run(threads: UInt32 = 16) -> Int32 {
         stopping.store(false, ordering: .relaxed)
+        // The pins live in the module's ledger, not in this process: a
+        // restarted server shows the tree its predecessor showed.
+        fileSystem.tree.refresh()
         let refresher = startRefresher()
         let result = CFuse_session_loop_mt(session, threads)
         stopping.store(true, ordering: .relaxed)
@@ -134,19 +137,48 @@ public final class FuseSession: @unchecked Sendable {
         return thread
     }
 
+    /// Follows the module's change records as they come (or, for a backend
+    /// without them, polls its change counter four times a second), and
+    /// tells the kernel which names went.
     private func refreshUntilStopped() {
+        var failing = false
         while !stopping.load(ordering: .relaxed) && fuse_session_exited(session) == 0 {
-            var pause = timespec(tv_sec: 0, tv_nsec: 250_000_000)
-            nanosleep(&pause, nil)
-            fileSystem.tree.refreshIfChanged()
+            if let source = fileSystem.changes {
+                // The wait ends early for a record; its bound only lets the
+                // loop see a stop.
+                do throws(Errno) {
+                    let records = try source.changes(limit: 256, timeout: 250)
+                    failing = false
+                    if !records.isEmpty {
+                        invalidate(fileSystem.tree.apply(records))
+                        fileSystem.eventWaiters.deliver(from: fileSystem.tree.events)
+                    }
+                } catch {
+                    if !failing {
+                        fileSystem.logger.error("cannot read the ledger's changes: \(error); polling instead",
+                                                source: FileSystem.logSource)
+                    }
+                    failing = true
+                    fileSystem.tree.refreshIfChanged()
+                    var pause = timespec(tv_sec: 0, tv_nsec: 250_000_000)
+                    nanosleep(&pause, nil)
+                }
+            } else {
+                var pause = timespec(tv_sec: 0, tv_nsec: 250_000_000)
+                nanosleep(&pause, nil)
+                fileSystem.tree.refreshIfChanged()
+            }
             // Also what refreshes made by requests (stats, ls) found.
-            let removed = fileSystem.tree.takeRemovedNames()
-            for (pid, name) in removed.pinFiles {
-                invalidate(parent: Node.processDirectory(pid: pid).inode, name: name)
-            }
-            for pid in removed.processes {
-                invalidate(parent: Node.root.inode, name: String(pid))
-            }
+            invalidate(fileSystem.tree.takeRemovedNames())
+        }
+    }
+
+    private func invalidate(_ removed: RemovedNames) {
+        for (pid, name) in removed.pinFiles {
+            invalidate(parent: Node.processDirectory(pid: pid).inode, name: name)
+        }
+        for pid in removed.processes {
+            invalidate(parent: Node.root.inode, name: String(pid))
         }
     }
 

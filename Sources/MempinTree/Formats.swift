@@ -1,4 +1,5 @@
 import MempinDevice
+import SystemPackage
 
 /// The text formats of the tree's files.
 public enum Formats {
@@ -48,15 +49,50 @@ public enum Formats {
         return text
     }
 
+    /// One line of `events`, without its newline: `EVENT PID NAME` and
+    /// `key=value` words.
+    public static func eventLine(_ record: ChangeRecord, name: String) -> String {
+        var line = "\(record.kind.rawValue) \(record.pid) \(name)"
+        if let error = record.error { line += " errno=" + errnoName(error) }
+        if let reason = record.reason { line += " reason=" + reason.rawValue }
+        line += " pages=\(record.pages) via=\(record.via.rawValue) uid=\(record.uid)"
+        if record.via == .ioctl { line += " holder_pid=\(record.holderPID)" }
+        if record.id != 0 { line += " id=\(record.id)" }
+        line += " time=\(record.timeNanoseconds / 1_000_000_000)"
+        return line
+    }
+
+    /// The symbolic name of an errno a pin can fail with (`ENOMEM`), else
+    /// its number.
+    public static func errnoName(_ error: Errno) -> String {
+        switch error {
+        case .invalidArgument: "EINVAL"
+        case .fileExists: "EEXIST"
+        case .badAddress: "EFAULT"
+        case .noMemory: "ENOMEM"
+        case .permissionDenied: "EACCES"
+        case .notPermitted: "EPERM"
+        case .noSuchProcess: "ESRCH"
+        case .interrupted: "EINTR"
+        case .resourceTemporarilyUnavailable: "EAGAIN"
+        case .resourceBusy: "EBUSY"
+        default: String(error.rawValue)
+        }
+    }
+
     /// The key block of a pin file, with the blank line that ends it.
     public static func pinHeader(_ pin: PinRecord) -> String {
-        keyedLines([
-            "start": hex(pin.start),
-            "end": hex(pin.end),
-            "pages": String(pin.pages),
-            "bytes": String(pin.bytes),
-            "writable": pin.isWritable ? "1" : "0",
-            "state": pin.isDetached ? "detached" : "pinned",
+        var keys: [(key: String, value: String)] = [
+            ("start", hex(pin.start)),
+            ("end", hex(pin.end)),
+            ("pages", String(pin.pages)),
+            ("bytes", String(pin.bytes)),
+            ("writable", pin.isWritable ? "1" : "0"),
+            ("state", pin.isDetached ? "detached" : "pinned"),
+            ("via", pin.via.rawValue),
+        ]
+        if pin.via == .ioctl { keys.append(("holder_pid", String(pin.holderPID))) }
+        return keyedLines(keys) + keyedLines([
             "pid": String(pin.pid),
             "huge_pages": String(pin.hugePages),
             "pinned_by_uid": String(pin.requesterUID),

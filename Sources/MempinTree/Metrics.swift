@@ -1,3 +1,4 @@
+import MempinDevice
 import SystemPackage
 
 #if canImport(Glibc)
@@ -56,6 +57,10 @@ public struct MetricsSnapshot: Sendable {
     public var pinsMade: UInt64 = 0
     public var pinsRemoved: UInt64 = 0
     public var refusals: [Refusal: UInt64] = [:]
+    /// The module's change records the server followed since it started,
+    /// by event (`pin`, `unpin`, `revoke`, `exit`, `close`, `detach`,
+    /// `refuse`).
+    public var events: [String: UInt64] = [:]
 
     public init() {}
 }
@@ -116,6 +121,9 @@ public enum PrometheusText {
         }
         family(&text, "mempin_refusals_total", "counter", "Refused pin writes and rm's since the server started, by errno.",
                refusals.map { ("{operation=\"\(escaped($0.key.operation))\",errno=\"\(name(of: $0.key.errno))\"}", String($0.value)) })
+        family(&text, "mempin_events_total", "counter",
+               "Changes of the module's pins since the server started, by event, as the events file shows them.",
+               ChangeKind.allCases.map { ("{event=\"\($0.rawValue)\"}", String(snapshot.events[$0.rawValue, default: 0])) })
         return text
     }
 

@@ -6,22 +6,31 @@ import SystemPackage
 public protocol PinBackend: Sendable {
     /// Pins a range of a process; all or nothing.
     func pin(_ request: PinRequest) throws(Errno) -> PinRecord
-    /// Unpins; done when it returns. `ENOENT` if there is no such pin.
-    func unpin(id: UInt64) throws(Errno)
+    /// Unpins any pin of the ledger on behalf of a requester (revoking a
+    /// seed pin); done when it returns. `ENOENT` if there is no such pin.
+    func unpin(id: UInt64, requesterUID: UInt32, requesterPID: Int32) throws(Errno)
     /// All pins, or those of one process (pid 0: all).
     func listAll(pid: Int32) throws(Errno) -> [PinRecord]
     /// The pin with this id, fresh, or nil.
     func pin(id: UInt64) throws(Errno) -> PinRecord?
     /// Up to `count` pages of a pin from index `first`; fewer only at the end.
     func pages(of id: UInt64, from first: UInt64, count: Int) throws(Errno) -> [PageRecord]
-    /// A counter that moves whenever a pin changes on its own (detached, or
-    /// released by its process's exit).
+    /// A counter that moves whenever the ledger changes, machine-wide.
     func changeCount() throws(Errno) -> UInt64
     /// The module's version and machine-wide figures.
     func version() throws(Errno) -> ModuleVersion
 }
 
 extension MempinDevice: PinBackend {}
+
+/// Where the module's change records come from.
+public protocol ChangeSource: Sendable {
+    /// The records since the last call, up to `limit`, waiting up to
+    /// `timeout` milliseconds for one (-1 forever); empty if none came.
+    func changes(limit: Int, timeout: Int32) throws(Errno) -> [ChangeRecord]
+}
+
+extension MempinDevice: ChangeSource {}
 
 /// Who sent a request, from the FUSE request's credentials.
 public struct Requester: Hashable, Sendable {
@@ -53,6 +62,8 @@ public enum Node: Hashable, Sendable {
     /// `metrics`, the totals and per-process figures in Prometheus's text
     /// format.
     case metrics
+    /// `events`, the stream of what changes.
+    case events
     /// `PID/`.
     case processDirectory(pid: Int32)
     /// `PID/pin`, the control file.
@@ -70,6 +81,7 @@ public enum Node: Hashable, Sendable {
         case .selfLink: 2
         case .stats: 3
         case .metrics: 4
+        case .events: 5
         case .processDirectory(let pid): 1 << 32 | UInt64(UInt32(bitPattern: pid))
         case .pinControl(let pid): 2 << 32 | UInt64(UInt32(bitPattern: pid))
         case .processStatus(let pid): 3 << 32 | UInt64(UInt32(bitPattern: pid))
@@ -88,6 +100,7 @@ public enum Node: Hashable, Sendable {
         case (2, _): return .selfLink
         case (3, _): return .stats
         case (4, _): return .metrics
+        case (5, _): return .events
         case (_, 1): return .processDirectory(pid: pid)
         case (_, 2): return .pinControl(pid: pid)
         case (_, 3): return .processStatus(pid: pid)

@@ -15,11 +15,19 @@ import Glibc
 public final class PinTree: Sendable {
     let backend: any PinBackend
     let processes: any ProcessFacts
+    /// The lines of the `events` file.
+    public let events = EventLog()
 
     /// The pins of one process, with running totals.
+    ///
+    /// Names follow the contract: `START-END`, or `START-END.ID` for a pin
+    /// whose range already names another pin of the process; a name never
+    /// changes while its pin lives, so the name each pin got is kept by id.
     struct ProcessPins {
         /// Pin ids by file name.
         var idsByName: [String: UInt64] = [:]
+        /// File names by pin id.
+        var namesByID: [UInt64: String] = [:]
         var pages: UInt64 = 0
         var bytes: UInt64 = 0
         var detached = 0
@@ -27,7 +35,10 @@ public final class PinTree: Sendable {
         var ordered: [(name: String, id: UInt64)]?
 
         mutating func add(_ pin: PinRecord) {
-            idsByName[Formats.pinFileName(start: pin.start, end: pin.end)] = pin.id
+            var name = Formats.pinFileName(start: pin.start, end: pin.end)
+            if idsByName[name] != nil { name += "." + String(pin.id) }
+            idsByName[name] = pin.id
+            namesByID[pin.id] = name
             pages += pin.pages
             bytes += pin.bytes
             detached += pin.isDetached ? 1 : 0
@@ -35,7 +46,7 @@ public final class PinTree: Sendable {
         }
 
         mutating func remove(_ pin: PinRecord) {
-            idsByName[Formats.pinFileName(start: pin.start, end: pin.end)] = nil
+            if let name = namesByID.removeValue(forKey: pin.id) { idsByName[name] = nil }
             pages -= pin.pages
             bytes -= pin.bytes
             detached -= pin.isDetached ? 1 : 0
@@ -56,6 +67,18 @@ public final class PinTree: Sendable {
         var pinsInFlight: [UInt32: Int] = [:]
         /// What refreshes found gone, not yet taken by the refresher.
         var removedNames = RemovedNames()
+        /// Pins this server took out of the tree, ever: a refresh adopts
+        /// pins it did not know only when none went while it listed.
+        var removals: UInt64 = 0
+        /// The names of pins removed lately, for the change records that
+        /// follow their removal (at most ``recentNameLimit``).
+        var recentNames: [UInt64: String] = [:]
+        var recentOrder: [UInt64] = []
+        /// The last change record applied.
+        var lastChange: UInt64?
+        /// Who may see events of a process, as last seen (see
+        /// ``EventLog/Audience``); `.some(nil)` for root only.
+        var audiences: [Int32: EventLog.Audience?] = [:]
         /// What the `metrics` file counts since the server started.
         var pinsMade: UInt64 = 0
         var pinsRemoved: UInt64 = 0
@@ -85,8 +108,26 @@ public final class PinTree: Sendable {
             }
         }
 
+        /// The file name of the pin `id`, if the tree has it.
+        func name(of id: UInt64) -> String? {
+            guard let pin = pins[id] else { return nil }
+            return processes[pin.pid]?.namesByID[id]
+        }
+
+        static let recentNameLimit = 8192
+
         mutating func remove(id: UInt64) {
+            if let name = name(of: id) {
+                recentNames[id] = name
+                recentOrder.append(id)
+                if recentOrder.count > Self.recentNameLimit {
+                    let dropped = recentOrder.prefix(Self.recentNameLimit / 2)
+                    for old in dropped { recentNames[old] = nil }
+                    recentOrder.removeFirst(dropped.count)
+                }
+            }
             guard let pin = pins.removeValue(forKey: id) else { return }
+            removals &+= 1
             processes[pin.pid]?.remove(pin)
             if processes[pin.pid]?.idsByName.isEmpty == true {
                 processes[pin.pid] = nil
@@ -157,34 +198,14 @@ public final class PinTree: Sendable {
         return known
     }
 
-    // MARK: Names
+    // MARK: Names, listings and attributes, routed by area
 
     /// The node called `name` in `directory`.
     public func childNode(of directory: Node, named name: String) throws(Errno) -> Node {
         switch directory {
-        case .root:
-            switch name {
-            case "self": return .selfLink
-            case "stats": return .stats
-            // Found by name but not listed, like /proc's thread ids: `ls`
-            // of the root shows what the contract lists (self, stats, pids).
-            case "metrics": return .metrics
-            default:
-                guard let pid = Self.pid(fromName: name) else { throw .noSuchFileOrDirectory }
-                do { _ = try displayedOwner(of: pid) } catch { throw .noSuchFileOrDirectory }
-                return .processDirectory(pid: pid)
-            }
-        case .processDirectory(let pid):
-            switch name {
-            case "pin": return .pinControl(pid: pid)
-            case "status": return .processStatus(pid: pid)
-            default:
-                let id = state.withLock { $0.processes[pid]?.idsByName[name] }
-                guard let id else { throw .noSuchFileOrDirectory }
-                return .pinFile(pid: pid, id: id)
-            }
-        case .selfLink, .stats, .metrics, .pinControl, .processStatus, .pinFile:
-            throw .notDirectory
+        case .root: try rootChild(named: name)
+        case .processDirectory(let pid): try processChild(of: pid, named: name)
+        case .selfLink, .stats, .metrics, .events, .pinControl, .processStatus, .pinFile: throw .notDirectory
         }
     }
 
@@ -197,69 +218,25 @@ public final class PinTree: Sendable {
         return pid
     }
 
-    /// The entries of a directory, without `.` and `..`. A pid directory's
-    /// names give away the process's address layout: only who may read its
-    /// pin files may list it (``authorize(_:toInspect:)``), as for
-    /// `/proc/PID/maps`.
+    /// The entries of a directory, without `.` and `..`.
     public func entries(of directory: Node, for requester: Requester) throws(Errno) -> [DirectoryEntry] {
         switch directory {
-        case .root:
-            refreshIfChanged()
-            let pids = state.withLock { Array($0.processes.keys) }.sorted()
-            return [
-                DirectoryEntry(name: "self", node: .selfLink, kind: .symbolicLink),
-                DirectoryEntry(name: "stats", node: .stats, kind: .regularFile),
-                DirectoryEntry(name: "metrics", node: .metrics, kind: .regularFile),
-            ] + pids.map { DirectoryEntry(name: String($0), node: .processDirectory(pid: $0), kind: .directory) }
-        case .processDirectory(let pid):
-            do { _ = try displayedOwner(of: pid) } catch { throw .noSuchFileOrDirectory }
-            do { try authorize(requester, toInspect: pid) } catch .noSuchProcess { throw .noSuchFileOrDirectory }
-            let names = state.withLock { $0.orderedNames(of: pid) }
-            var entries = [
-                DirectoryEntry(name: "pin", node: .pinControl(pid: pid), kind: .regularFile),
-                DirectoryEntry(name: "status", node: .processStatus(pid: pid), kind: .regularFile),
-            ]
-            entries.reserveCapacity(names.count + 2)
-            for (name, id) in names {
-                entries.append(DirectoryEntry(name: name, node: .pinFile(pid: pid, id: id), kind: .regularFile))
-            }
-            return entries
-        default:
-            throw .notDirectory
+        case .root: rootEntries()
+        case .processDirectory(let pid): try processEntries(of: pid, for: requester)
+        default: throw .notDirectory
         }
     }
-
-    // MARK: Attributes
 
     /// What `stat` shows of `node`.
     public func attributes(of node: Node) throws(Errno) -> Attributes {
         let now = UInt64(max(0, time(nil)))
         switch node {
-        case .root:
-            return Attributes(inode: node.inode, kind: .directory, permissions: 0o755, uid: 0, gid: 0,
-                              size: 0, linkCount: 2, modificationTime: now)
-        case .selfLink:
-            return Attributes(inode: node.inode, kind: .symbolicLink, permissions: 0o777, uid: 0, gid: 0,
-                              size: 0, linkCount: 1, modificationTime: now)
-        case .stats, .metrics:
-            return Attributes(inode: node.inode, kind: .regularFile, permissions: 0o444, uid: 0, gid: 0,
-                              size: 0, linkCount: 1, modificationTime: now)
+        case .root, .selfLink, .stats, .metrics, .events:
+            return rootAttributes(of: node, now: now)
         case .processDirectory(let pid), .pinControl(let pid), .processStatus(let pid):
-            let owner: (uid: UInt32, gid: UInt32)
-            do { owner = try displayedOwner(of: pid) } catch { throw .noSuchFileOrDirectory }
-            let (kind, permissions, links): (Attributes.Kind, UInt16, UInt32) = switch node {
-            case .processDirectory: (.directory, 0o755, 2)
-            case .pinControl: (.regularFile, 0o200, 1)
-            default: (.regularFile, 0o444, 1)
-            }
-            return Attributes(inode: node.inode, kind: kind, permissions: permissions, uid: owner.uid,
-                              gid: owner.gid, size: 0, linkCount: links, modificationTime: now)
+            return try processAttributes(of: node, pid: pid, now: now)
         case .pinFile(let pid, let id):
-            guard let pin = state.withLock({ $0.pins[id] }) else { throw .noSuchFileOrDirectory }
-            let owner = (try? displayedOwner(of: pid)) ?? (uid: 0, gid: 0)
-            return Attributes(inode: node.inode, kind: .regularFile, permissions: 0o644, uid: owner.uid,
-                              gid: owner.gid, size: 0, linkCount: 1,
-                              modificationTime: pin.pinnedAtNanoseconds / 1_000_000_000)
+            return try pinFileAttributes(of: node, pid: pid, id: id)
         }
     }
 
@@ -289,12 +266,5 @@ public final class PinTree: Sendable {
     /// Forgets the cached owner of `pid` (it exited, or was found gone).
     func forgetOwner(of pid: Int32) {
         state.withLock { _ = $0.owners.removeValue(forKey: pid) }
-    }
-
-    /// The target of the `self` link for `requester`.
-    public func linkTarget(of node: Node, for requester: Requester) throws(Errno) -> String {
-        guard node == .selfLink else { throw .invalidArgument }
-        guard requester.pid > 0 else { throw .noSuchFileOrDirectory }
-        return String(requester.pid)
     }
 }

@@ -66,15 +66,20 @@ struct Mempinfs: ParsableCommand {
         var logger = Logger(label: "mempinfs")
         logger.logLevel = logLevel
 
+        // The pins are the module's ledger's: this file only asks for them,
+        // and a second one reads the ledger's change records, from before
+        // the first listing on, so that nothing is missed between the two.
         let container: MempinDevice
+        let changes: MempinDevice
         do {
             container = try MempinDevice(path: FilePath(device))
+            changes = try MempinDevice(path: FilePath(device))
             _ = try container.list(limit: 1)
         } catch {
             logger.critical("cannot use \(device): \(error) (is the mempinfd module loaded, and are we root?)")
             throw ExitCode(1)
         }
-        let fileSystem = FileSystem(tree: PinTree(backend: container), logger: logger)
+        let fileSystem = FileSystem(tree: PinTree(backend: container), changes: changes, logger: logger)
         let mountOptions = ["fsname=\(source)"] + options.flatMap { $0.split(separator: ",").map(String.init) }
         let session: FuseSession
         do {
@@ -92,7 +97,7 @@ struct Mempinfs: ParsableCommand {
         logger.info("serving \(device) at \(mountpoint)")
         let result = session.run()
         session.unmount()
-        logger.info("unmounted \(mountpoint); closing the container releases its pins")
+        logger.info("unmounted \(mountpoint); the pins stay in the module's ledger")
         // libfuse's loop reports the signal that stopped it: a clean stop.
         if result != 0 && ![SIGINT, SIGTERM, SIGHUP].contains(result) { throw ExitCode(1) }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import MempinDevice
 import MempinFS
 import MempinTestSupport
 import MempinTree
@@ -26,7 +27,7 @@ struct FileSystemTests {
             var r = Shell.run("echo 0x10000+16K > \(mp)/\(pid)/pin")
             #expect(r.status == 0, "\(r.error)")
             r = Shell.run("ls \(mp)")
-            #expect(r.output.split(separator: "\n") == ["\(pid)", "metrics", "self", "stats"])
+            #expect(r.output.split(separator: "\n") == ["\(pid)", "events", "metrics", "self", "stats"])
             r = Shell.run("ls \(mp)/\(pid)")
             #expect(r.output.split(separator: "\n") == ["00010000-00014000", "pin", "status"])
             r = Shell.run("cat \(mp)/\(pid)/00010000-00014000")
@@ -45,7 +46,7 @@ struct FileSystemTests {
             #expect(r.output.hasPrefix("pins 1\npages 4\nbytes 16384\nprocesses 1\n"))
             r = Shell.run("rm \(mp)/\(pid)/00010000-00014000 && ls \(mp) && ls \(mp)/\(pid)")
             #expect(r.status == 0, "\(r.error)")
-            #expect(r.output.split(separator: "\n") == ["metrics", "self", "stats", "pin", "status"])
+            #expect(r.output.split(separator: "\n") == ["events", "metrics", "self", "stats", "pin", "status"])
             #expect(tree.backend.pinnedPages == 0)
         }
     }
@@ -100,7 +101,7 @@ struct FileSystemTests {
             r = Shell.run("p=/opt/mempin/promtool; [ -x $p ] || exit 0; $p check metrics < \(mp)/metrics 2>&1")
             #expect(r.status == 0 && r.output.isEmpty, "\(r.output)")
             r = Shell.run("ls \(mp); stat -c '%a %U' \(mp)/metrics")
-            #expect(r.output.split(separator: "\n") == ["\(pid)", "metrics", "self", "stats", "444 root"])
+            #expect(r.output.split(separator: "\n") == ["\(pid)", "events", "metrics", "self", "stats", "444 root"])
         }
     }
 
@@ -287,6 +288,39 @@ struct FileSystemTests {
             let mp = tree.mountpoint
             let r = Shell.run("mkdir \(mp)/x 2>&1; touch \(mp)/\(pid)/x 2>&1; rm \(mp)/\(pid)/pin 2>&1; mv \(mp)/stats \(mp)/y 2>&1")
             #expect(r.output.components(separatedBy: "Operation not permitted").count - 1 == 4, "\(r.output)")
+        }
+    }
+
+    @Test("cat events waits without a server thread, gets each line, ends when killed; O_NONBLOCK is EAGAIN")
+    func eventsStream() throws {
+        try withMount { tree, target in
+            let pid = target.processIdentifier
+            let mp = tree.mountpoint
+            let out = "/tmp/mempinfs-events-\(getpid())"
+            defer { _ = Shell.run("rm -rf \(out)*") }
+            // Twenty waiting readers, more than the server's eight threads.
+            let started = Shell.run("mkdir \(out).d; for i in $(seq 20); do cat \(mp)/events > \(out).d/$i & echo $!; done; "
+                + "cat \(mp)/events > \(out) & echo $!")
+            let readers = started.output.split(separator: "\n").joined(separator: " ")
+            #expect(started.output.split(separator: "\n").count == 21)
+            usleep(300_000)
+            #expect(Shell.run("timeout 5 ls \(mp)").status == 0, "ls blocked by waiting readers")
+            #expect(Shell.run("timeout 5 bash -c 'echo 10000+4K > \(mp)/\(pid)/pin'").status == 0)
+            let made = try #require(tree.backend.listAll(pid: pid).first)
+            tree.changes.push([ChangeRecord(sequence: 1, kind: .pin, id: made.id, start: 0x10000, end: 0x11000,
+                                            pages: 1, pid: pid, timeNanoseconds: 1_764_262_800_000_000_000)])
+            let line = "pin \(pid) 00010000-00011000 pages=1 via=tree uid=0 id=\(made.id) time=1764262800"
+            let seen = Shell.run("for i in $(seq 40); do grep -qx '\(line)' \(out) && "
+                + "[ $(grep -lx '\(line)' \(out).d/* | wc -l) = 20 ] && exit 0; sleep 0.05; done; exit 1")
+            #expect(seen.status == 0, "\(Shell.run("cat \(out)").output)")
+            let nonBlocking = Shell.run("dd if=\(mp)/events iflag=nonblock bs=4096 count=1 2>&1 >/dev/null")
+            #expect(nonBlocking.output.contains("Resource temporarily unavailable"), "\(nonBlocking.output)")
+            let killed = Shell.run("kill -TERM \(readers); "
+                + "for i in $(seq 40); do a=0; for p in \(readers); do kill -0 $p 2>/dev/null && a=1; done; "
+                + "[ $a = 0 ] && exit 0; sleep 0.05; done; exit 1")
+            #expect(killed.status == 0, "a killed reader did not end")
+            let closed = Shell.run("sleep 0.2")
+            #expect(closed.status == 0 && tree.fileSystem.openHandleCount < 5)
         }
     }
 }

@@ -8,6 +8,8 @@ import MempinTree
 /// an in-memory backend, driven from the shell like a user would.
 final class MountedTree: @unchecked Sendable {
     let backend = InMemoryBackend()
+    /// The change records the server follows.
+    let changes = QueuedChanges()
     let mountpoint: String
     let fileSystem: FileSystem
     private var session: FuseSession?
@@ -20,7 +22,7 @@ final class MountedTree: @unchecked Sendable {
         mountpoint = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
         var logger = Logger(label: "mempinfs-test")
         logger.logLevel = .critical
-        fileSystem = FileSystem(tree: PinTree(backend: backend), logger: logger)
+        fileSystem = FileSystem(tree: PinTree(backend: backend), changes: changes, logger: logger)
         let session = try FuseSession(
             fileSystem: fileSystem, mountpoint: mountpoint, options: ["allow_other"], handlesSignals: false
         )

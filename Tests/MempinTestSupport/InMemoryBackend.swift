@@ -103,7 +103,8 @@ public final class InMemoryBackend: PinBackend {
             if state.faultingAddresses.contains(where: { $0 >= start && $0 < alignedEnd }) {
                 return .failure(.badAddress)
             }
-            if state.pins.values.contains(where: { $0.pid == request.pid && $0.start < alignedEnd && start < $0.end }) {
+            // Like the module: the tree's pins of a process do not overlap; its own seed pins may.
+            if state.pins.values.contains(where: { $0.via == .tree && $0.pid == request.pid && $0.start < alignedEnd && start < $0.end }) {
                 return .failure(.fileExists)
             }
             let pages = (alignedEnd - start) / Self.pageSize
@@ -122,12 +123,28 @@ public final class InMemoryBackend: PinBackend {
         return try result.get()
     }
 
-    public func unpin(id: UInt64) throws(Errno) {
+    public func unpin(id: UInt64, requesterUID: UInt32 = 0, requesterPID: Int32 = 0) throws(Errno) {
         let found = state.withLock { state in
             state.unpinCount += 1
             return state.pins.removeValue(forKey: id) != nil
         }
         guard found else { throw .noSuchFileOrDirectory }
+    }
+
+    /// A pin that a process made itself through the seed interface, which
+    /// the tree finds in the ledger.
+    @discardableResult
+    public func addSeedPin(pid: Int32, start: UInt64, end: UInt64, holder: Int32? = nil) -> PinRecord {
+        state.withLock { state in
+            let pin = PinRecord(
+                id: state.nextID, start: start, end: end, pages: (end - start) / 4096, pid: pid,
+                requesterPID: pid, via: .ioctl, holderPID: holder ?? pid
+            )
+            state.nextID += 1
+            state.pins[pin.id] = pin
+            state.changes += 1
+            return pin
+        }
     }
 
     public func listAll(pid: Int32) throws(Errno) -> [PinRecord] {
@@ -193,4 +210,29 @@ public struct FakeProcesses: ProcessFacts {
     public func pinnedBytes(of pid: Int32) -> UInt64? { 0 }
     public func memlockLimit(of pid: Int32) -> MemlockLimit? { .bytes(65536) }
     public func command(of pid: Int32) -> String? { owners[pid] != nil ? "fake \"\(pid)\"" : nil }
+}
+
+/// Change records a test hands to the server, as the module would.
+public final class QueuedChanges: ChangeSource {
+    private let queue = Mutex<[ChangeRecord]>([])
+
+    public init() {}
+
+    /// Records to be read next.
+    public func push(_ records: [ChangeRecord]) {
+        queue.withLock { $0 += records }
+    }
+
+    public func changes(limit: Int, timeout: Int32) throws(Errno) -> [ChangeRecord] {
+        let deadline = ContinuousClock.now + .milliseconds(max(0, Int(timeout)))
+        while true {
+            let taken = queue.withLock { queue -> [ChangeRecord] in
+                let taken = Array(queue.prefix(limit))
+                queue.removeFirst(taken.count)
+                return taken
+            }
+            if !taken.isEmpty || ContinuousClock.now >= deadline { return taken }
+            usleep(5_000)
+        }
+    }
 }

@@ -60,7 +60,7 @@ struct MetricsTests {
                 #expect(String(name) == current, "\(line)")
             }
         }
-        #expect(seen.count == 16)
+        #expect(seen.count == 17)
     }
 
     @Test("an empty tree still describes every family")

@@ -30,7 +30,7 @@ struct PinTreeTests {
         let names = try tree.entries(of: .processDirectory(pid: 4242), for: root).map(\.name)
         #expect(names == ["pin", "status", "00001000-00002000", "00005000-00007000", "7f3a1c000000-7f3a1c100000"])
         let root = try tree.entries(of: .root, for: root).map(\.name)
-        #expect(root == ["self", "stats", "metrics", "4242"])
+        #expect(root == ["self", "stats", "metrics", "events", "4242"])
     }
 
     @Test("a write is all or nothing", arguments: [
@@ -42,7 +42,7 @@ struct PinTreeTests {
         backend.makeFault(at: 0x9000)
         #expect(throws: error) { try pin(text) }
         #expect(backend.pinnedPages == 0)
-        #expect(try tree.entries(of: .root, for: root).map(\.name) == ["self", "stats", "metrics"])
+        #expect(try tree.entries(of: .root, for: root).map(\.name) == ["self", "stats", "metrics", "events"])
     }
 
     @Test("over the limit is ENOMEM and pins nothing")
@@ -107,7 +107,7 @@ struct PinTreeTests {
         let removed = tree.refresh()
         #expect(removed.processes == [4242])
         #expect(removed.pinFiles.map(\.name).sorted() == ["00001000-00002000", "00003000-00004000"])
-        #expect(try tree.entries(of: .root, for: root).map(\.name) == ["self", "stats", "metrics"])
+        #expect(try tree.entries(of: .root, for: root).map(\.name) == ["self", "stats", "metrics", "events"])
     }
 
     @Test("status and stats are flat key value lines")
@@ -262,5 +262,39 @@ struct PinTreeTests {
         while backend.stalledPins > 0 { usleep(1000) }
         usleep(10000)
         #expect(try tree.pin(Array("a00000+4K\n".utf8), in: 4242, for: alice).count == 1)
+    }
+
+    @Test("a process's own seed pin is adopted with via ioctl; only root's rm revokes it")
+    func seedPins() throws {
+        let seed = backend.addSeedPin(pid: 4242, start: 0x1000, end: 0x3000, holder: 4242)
+        tree.refresh()
+        let names = try tree.entries(of: .processDirectory(pid: 4242), for: root).map(\.name)
+        #expect(names == ["pin", "status", "00001000-00003000"])
+        let file = try tree.open(.pinFile(pid: 4242, id: seed.id), for: root, writing: false)
+        let text = String(decoding: try tree.read(file, offset: 0, size: 4096), as: UTF8.self)
+        #expect(text.contains("\nstate pinned\nvia ioctl\nholder_pid 4242\n"))
+        #expect(throws: Errno.notPermitted) { try tree.unlink("00001000-00003000", in: 4242, for: alice) }
+        #expect(backend.pinnedPages == 2)
+        _ = try tree.unlink("00001000-00003000", in: 4242, for: root)
+        #expect(backend.pinnedPages == 0)
+    }
+
+    @Test("two pins of one range: the second is START-END.ID; names never change, and a new tree gives the same")
+    func sharedRangeNames() throws {
+        let seed = backend.addSeedPin(pid: 4242, start: 0x1000, end: 0x2000)
+        tree.refresh()
+        let made = try pin("1000+4K")
+        let second = "00001000-00002000.\(made[0].id)"
+        let names = try tree.entries(of: .processDirectory(pid: 4242), for: root).map(\.name).sorted()
+        #expect(names == ["00001000-00002000", second, "pin", "status"])
+        // The restarted server's tree: the older pin keeps the plain name.
+        let restarted = PinTree(backend: backend, processes: FakeProcesses([4242: (1000, 1000)]))
+        restarted.refresh()
+        let again = try restarted.entries(of: .processDirectory(pid: 4242), for: root).map(\.name).sorted()
+        #expect(again == names)
+        // Removing the first leaves the second under its own name.
+        _ = try tree.unlink("00001000-00002000", in: 4242, for: root)
+        #expect(try tree.entries(of: .processDirectory(pid: 4242), for: root).map(\.name) == ["pin", "status", second])
+        #expect(backend.pinnedPages == 1 && seed.id < made[0].id)
     }
 }

@@ -5,7 +5,10 @@
  * VmPin 0 (run_test checks).
  */
 #define _GNU_SOURCE
+#include <poll.h>
+#include <stddef.h>
 #include <pthread.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -368,7 +371,7 @@ static int mgr_list(int fd, pid_t pid, struct mempin_pin_info *info, int n)
 {
 	struct mempin_list l = {
 		.argsz = sizeof(l), .pid = pid, .count = n,
-		.entries = (uintptr_t)info,
+		.entries = (uintptr_t)info, .entry_size = sizeof(*info),
 	};
 
 	return ioctl(fd, MEMPIN_LIST, &l) ? -1 : (int)l.count;
@@ -385,7 +388,7 @@ static int mgr_pages(int fd, uint64_t id, uint64_t first,
 	return ioctl(fd, MEMPIN_READ_PAGES, &p) ? -1 : (int)p.count;
 }
 
-/* The container's change counter, from MEMPIN_GET_VERSION. */
+/* The ledger's change counter, from MEMPIN_GET_VERSION. */
 static uint64_t changes(int fd)
 {
 	struct mempin_version v = { .argsz = sizeof(v) };
@@ -523,7 +526,7 @@ static void test_manager_target_exit_releases_pins(void)
 {
 	long long base = foll_pin_balance();
 	struct mempin_pin_info info[4];
-	uint64_t addr;
+	uint64_t addr, seq;
 	pid_t child = spawn_target(64, &addr, 0);
 	int fd = open_dev();
 
@@ -532,10 +535,10 @@ static void test_manager_target_exit_releases_pins(void)
 			 0, 0, NULL));
 	CHECK(foll_pin_balance() - base == 64, "delta %lld",
 	      foll_pin_balance() - base);
-	CHECK(changes(fd) == 0, "changes before exit");
+	seq = changes(fd);
 	end_target(child);
-	CHECK(changes(fd) >= 2, "changes %llu after exit",
-	      (unsigned long long)changes(fd));
+	CHECK(changes(fd) >= seq + 2, "changes %llu after exit, %llu before",
+	      (unsigned long long)changes(fd), (unsigned long long)seq);
 	/* Released at exit, while the container stays open. */
 	CHECK(foll_pin_balance() == base, "delta %lld after exit",
 	      foll_pin_balance() - base);
@@ -580,17 +583,17 @@ static void test_manager_reports_detached_after_munmap(void)
 	char *buf = map_anon(8 * page_size);
 	struct mempin_pin p;
 	int fd = open_dev();
+	uint64_t seq;
 
 	CHECK_OK(mgr_pin(fd, getpid(), (uintptr_t)buf, 8 * page_size, 0, 0, &p));
 	CHECK(mgr_list(fd, 0, info, 2) == 1 &&
 	      !(info[0].flags & MEMPIN_INFO_DETACHED), "detached too early");
-	CHECK(changes(fd) == 0, "changes %llu before munmap",
-	      (unsigned long long)changes(fd));
+	seq = changes(fd);
 	CHECK_OK(munmap(buf, 8 * page_size));
 	CHECK(mgr_list(fd, 0, info, 2) == 1 &&
 	      (info[0].flags & MEMPIN_INFO_DETACHED), "not detached");
-	CHECK(changes(fd) == 1, "changes %llu after munmap",
-	      (unsigned long long)changes(fd));
+	CHECK(changes(fd) == seq + 1, "changes %llu after munmap, %llu before",
+	      (unsigned long long)changes(fd), (unsigned long long)seq);
 	/* Still pinned and charged until unpinned. */
 	CHECK(vm_pin_pages(0) == 8, "VmPin %ld", vm_pin_pages(0));
 	CHECK(foll_pin_balance() - base == 8, "delta %lld",
@@ -1184,6 +1187,7 @@ static void test_shared_file_pages_are_refused(void)
 	long long base = foll_pin_balance();
 	char path[512], *shared, *private, *mixed, *shm;
 	int fd = open_dev(), mfd;
+	struct mempin_pin p;
 
 	CHECK(dir != NULL, "MEMPIN_EXT4 is not set: no ext4 file system");
 	if (!dir) {
@@ -1238,7 +1242,8 @@ static void test_shared_file_pages_are_refused(void)
 	CHECK(vm_pin_pages(0) == 16, "VmPin %ld for tmpfs", vm_pin_pages(0));
 	CHECK_OK(unpin(fd, shm, 16 * page_size));
 	CHECK_OK(mgr_pin(fd, getpid(), (uintptr_t)shm, 16 * page_size, 0, 0,
-			 NULL));
+			 &p));
+	CHECK_OK(mgr_unpin(fd, p.id));
 	close(fd);
 	munmap(shared, 16 * page_size);
 	munmap(mixed, 32 * page_size);
@@ -1500,6 +1505,370 @@ static void test_limits_are_checked_before_allocating(void)
 	CHECK_OK(rmdir(cgroup_dir));
 }
 
+/* The entry of pin @id in the ledger's listing, or NULL. */
+static int find_listed(int fd, uint64_t id, struct mempin_pin_info *out)
+{
+	struct mempin_pin_info info[64];
+	int i, n = mgr_list(fd, 0, info, 64);
+
+	for (i = 0; i < n; i++) {
+		if (info[i].id == id) {
+			*out = info[i];
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The last pin listed for @pid, by id; 0 if none. */
+static uint64_t last_pin_of(int fd, pid_t pid, struct mempin_pin_info *out)
+{
+	struct mempin_pin_info info[64];
+	int n = mgr_list(fd, pid, info, 64);
+
+	if (n <= 0)
+		return 0;
+	*out = info[n - 1];
+	return out->id;
+}
+
+/* A manager pin lasts when the manager's file closes; any file unpins it. */
+static void test_manager_pins_outlive_the_managers_file(void)
+{
+	long long base = foll_pin_balance();
+	struct mempin_pin_info info;
+	struct mempin_pin p;
+	uint64_t addr;
+	pid_t child = spawn_target(32, &addr, 0);
+	int fd = open_dev();
+
+	CHECK_OK(mgr_pin(fd, child, addr, 32 * page_size, 0, ROOT_FLAGS, &p));
+	close(fd);
+	CHECK(vm_pin_pages(child) == 32, "VmPin %ld after close",
+	      vm_pin_pages(child));
+	CHECK(foll_pin_balance() - base == 32, "delta %lld after close",
+	      foll_pin_balance() - base);
+	/* The next manager finds it, with who made it and how. */
+	fd = open_dev();
+	CHECK(find_listed(fd, p.id, &info) && info.pid == child &&
+	      info.pages == 32 && info.via == MEMPIN_VIA_MANAGER &&
+	      info.holder_pid == 0, "not listed as the manager's pin");
+	CHECK_OK(mgr_unpin(fd, p.id));
+	CHECK(vm_pin_pages(child) == 0, "VmPin %ld", vm_pin_pages(child));
+	CHECK_ERRNO(mgr_unpin(fd, p.id), ENOENT);
+	close(fd);
+	end_target(child);
+}
+
+/* Ids are unique across containers and not reused. */
+static void test_ids_are_unique_machine_wide(void)
+{
+	char *buf = map_anon(4 * page_size);
+	struct mempin_pin_info a, b;
+	int m = open_dev(), fd1 = open_dev(), fd2 = open_dev();
+
+	CHECK_OK(pin(fd1, buf, page_size));
+	CHECK_OK(pin(fd2, buf, page_size));
+	CHECK(last_pin_of(m, getpid(), &b) > 0, "no pins listed");
+	CHECK(mgr_list(m, getpid(), &a, 1) == 1, "list");
+	CHECK(a.id < b.id && a.start == b.start && a.via == MEMPIN_VIA_SEED &&
+	      a.holder_pid == getpid(), "ids %llu, %llu",
+	      (unsigned long long)a.id, (unsigned long long)b.id);
+	CHECK_OK(unpin(fd1, buf, page_size));
+	CHECK_OK(pin(fd1, buf, page_size));
+	CHECK(last_pin_of(m, getpid(), &a) > b.id, "an id was reused");
+	close(fd1);
+	close(fd2);
+	close(m);
+	munmap(buf, 4 * page_size);
+}
+
+/*
+ * A seed pin of another process is in the ledger; a manager's unpin
+ * revokes it: uncharged at once, POLLPRI on the holder's file, its own
+ * unpin of the range ENOENT (which clears POLLPRI), the holder unharmed.
+ */
+static void test_seed_pin_is_listed_and_revocable(void)
+{
+	long long base = foll_pin_balance();
+	int h = open_dev(), m, go[2], res[2], r = -1;
+	struct mempin_page_info pages[4];
+	struct mempin_pin_info info;
+	struct pollfd pfd;
+	pid_t child;
+	char c = 0;
+
+	CHECK_OK(pipe(go));
+	CHECK_OK(pipe(res));
+	child = fork();
+	if (child == 0) {
+		char *buf = map_anon(512 * page_size);
+
+		r = pin(h, buf, 512 * page_size) ? errno : 0;
+		if (write(res[1], &r, sizeof(r)) != sizeof(r) ||
+		    read(go[0], &c, 1) != 1)
+			_exit(1);
+		r = unpin(h, buf, 512 * page_size) ? errno : 0;
+		buf[0] = 2;	/* its memory is its own, as before */
+		if (write(res[1], &r, sizeof(r)) != sizeof(r))
+			_exit(1);
+		_exit(0);
+	}
+	CHECK(read(res[0], &r, sizeof(r)) == sizeof(r) && r == 0,
+	      "child pin: %d", r);
+	m = open_dev();
+	CHECK(last_pin_of(m, child, &info) > 0 && info.via == MEMPIN_VIA_SEED &&
+	      info.holder_pid == child && info.pages == 512 &&
+	      !(info.flags & MEMPIN_INFO_DETACHED), "seed pin not listed");
+	CHECK(mgr_pages(m, info.id, 0, pages, 4) == 4 && pages[0].pfn,
+	      "pages of a seed pin");
+	pfd = (struct pollfd){ .fd = h, .events = POLLPRI };
+	CHECK(poll(&pfd, 1, 0) == 0, "POLLPRI before a revoke");
+
+	CHECK_OK(mgr_unpin(m, info.id));
+	CHECK(vm_pin_pages(child) == 0, "VmPin %ld after revoke",
+	      vm_pin_pages(child));
+	CHECK(foll_pin_balance() == base, "delta %lld after revoke",
+	      foll_pin_balance() - base);
+	CHECK(poll(&pfd, 1, 1000) == 1 && (pfd.revents & POLLPRI),
+	      "holder not told: revents %#x", pfd.revents);
+	CHECK(last_pin_of(m, child, &info) == 0, "revoked pin still listed");
+
+	CHECK(write(go[1], "x", 1) == 1, "go");
+	CHECK(read(res[0], &r, sizeof(r)) == sizeof(r) && r == ENOENT,
+	      "holder's unpin after revoke: %d", r);
+	pfd.revents = 0;
+	CHECK(poll(&pfd, 1, 0) == 0, "POLLPRI after the holder's unpin");
+	waitpid(child, &r, 0);
+	CHECK(WIFEXITED(r) && WEXITSTATUS(r) == 0, "holder disturbed");
+	close(go[0]);
+	close(go[1]);
+	close(res[0]);
+	close(res[1]);
+	close(m);
+	close(h);
+}
+
+/* With only a manager pin left and no file open, rmmod is refused. */
+static void test_rmmod_refused_while_the_ledger_holds_a_pin(void)
+{
+	struct mempin_pin p;
+	uint64_t addr;
+	pid_t child = spawn_target(8, &addr, 0);
+	int fd = open_dev();
+
+	CHECK_OK(mgr_pin(fd, child, addr, 8 * page_size, 0, ROOT_FLAGS, &p));
+	close(fd);
+	CHECK(syscall(SYS_delete_module, "mempinfd", O_NONBLOCK) == -1 &&
+	      (errno == EWOULDBLOCK || errno == EBUSY),
+	      "rmmod with a pin in the ledger: errno %d", errno);
+	fd = open_dev();
+	CHECK_OK(mgr_unpin(fd, p.id));
+	close(fd);
+	end_target(child);
+}
+
+/* Read every change record there is now, without waiting. */
+static int read_events(int fd, struct mempin_event *ev, int n)
+{
+	int got = 0;
+	ssize_t r;
+
+	while (got < n) {
+		r = read(fd, ev + got, (n - got) * sizeof(*ev));
+		if (r <= 0)
+			break;
+		got += r / sizeof(*ev);
+	}
+	return got;
+}
+
+/* The first record of @type after @from in @ev, or NULL. */
+static struct mempin_event *find_event(struct mempin_event *ev, int n,
+				       uint32_t type, int *from)
+{
+	for (; *from < n; (*from)++)
+		if (ev[*from].type == type)
+			return &ev[(*from)++];
+	return NULL;
+}
+
+/* Every kind of change is recorded, in order, with who and why. */
+static void test_events_record_each_change(void)
+{
+	int m = open_dev(), fd = open_dev(), i = 0, n = 0;
+	char *buf = map_anon(16 * page_size);
+	struct mempin_event ev[64], *e;
+	struct rlimit rl;
+	struct pollfd pfd = { .events = POLLIN };
+	struct mempin_pin p;
+	uint64_t addr;
+	pid_t child;
+
+	CHECK_OK(fcntl(m, F_SETFL, O_NONBLOCK));
+	CHECK_ERRNO(read(m, ev, sizeof(ev)), EAGAIN);
+	CHECK_ERRNO(read(m, ev, sizeof(ev[0]) - 1), EINVAL);
+	pfd.fd = m;
+	CHECK(poll(&pfd, 1, 0) == 0, "POLLIN with nothing to read");
+
+	CHECK_OK(pin(fd, buf, 4 * page_size));			/* pin */
+	CHECK(poll(&pfd, 1, 1000) == 1 && (pfd.revents & POLLIN), "no POLLIN");
+	CHECK_OK(unpin(fd, buf, 4 * page_size));		/* unpin */
+	CHECK_OK(pin(fd, buf, 4 * page_size));
+	close(fd);						/* close */
+	child = spawn_target(8, &addr, 0);
+	CHECK_OK(mgr_pin(m, child, addr, 8 * page_size, 42, ROOT_FLAGS, &p));
+	end_target(child);					/* exit */
+	CHECK_OK(mgr_pin(m, getpid(), (uintptr_t)buf, 8 * page_size, 0,
+			 ROOT_FLAGS, &p));
+	CHECK_OK(munmap(buf + 4 * page_size, 4 * page_size));	/* detach */
+	CHECK_OK(mgr_unpin(m, p.id));
+	/* refuse: over the target's RLIMIT_MEMLOCK */
+	CHECK_OK(getrlimit(RLIMIT_MEMLOCK, &rl));
+	child = spawn_target(8, &addr, 0);
+	CHECK_OK(prlimit(child, RLIMIT_MEMLOCK,
+			 &(struct rlimit){ page_size, page_size }, NULL));
+	CHECK_ERRNO(mgr_pin(m, child, addr, 8 * page_size, 0, MEMPIN_PIN_ROOT,
+			    NULL), ENOMEM);
+	end_target(child);
+
+	/* pin, unpin, pin, close, pin, exit, pin, detach, unpin, refuse */
+	for (int tries = 0; tries < 100 && n < 10; tries++) {
+		n += read_events(m, ev + n, 64 - n);
+		usleep(10000);
+	}
+	CHECK(n == 10, "%d records", n);
+	for (int k = 1; k < n; k++)
+		CHECK(ev[k].seq == ev[k - 1].seq + 1, "gap at %d", k);
+	e = find_event(ev, n, MEMPIN_EVENT_PIN, &i);
+	CHECK(e && e->via == MEMPIN_VIA_SEED && e->pid == getpid() &&
+	      e->holder_pid == getpid() && e->pages == 4 && e->id &&
+	      e->start == (uintptr_t)buf && e->time_ns, "pin record");
+	e = find_event(ev, n, MEMPIN_EVENT_UNPIN, &i);
+	CHECK(e && e->pages == 4 && e->uid == 0, "unpin record");
+	e = find_event(ev, n, MEMPIN_EVENT_CLOSE, &i);
+	CHECK(e && e->via == MEMPIN_VIA_SEED, "close record");
+	e = find_event(ev, n, MEMPIN_EVENT_PIN, &i);
+	CHECK(e && e->via == MEMPIN_VIA_MANAGER && e->uid == 42 &&
+	      e->holder_pid == 0, "manager pin record");
+	e = find_event(ev, n, MEMPIN_EVENT_EXIT, &i);
+	CHECK(e && e->pages == 8, "exit record");
+	e = find_event(ev, n, MEMPIN_EVENT_DETACH, &i);
+	CHECK(e && e->id == p.id, "detach record");
+	e = find_event(ev, n, MEMPIN_EVENT_UNPIN, &i);
+	CHECK(e && e->id == p.id, "manager unpin record");
+	e = find_event(ev, n, MEMPIN_EVENT_REFUSE, &i);
+	CHECK(e && e->error == ENOMEM && e->reason == MEMPIN_REASON_MEMLOCK &&
+	      e->pages == 8 && !e->id, "refuse record");
+	CHECK_ERRNO(read(m, ev, sizeof(ev)), EAGAIN);
+	close(m);
+	munmap(buf, 16 * page_size);
+}
+
+/* A manager's file does not see records from before it was opened. */
+static void test_events_start_at_open_and_gap_when_behind(void)
+{
+	char *buf = map_anon(page_size);
+	struct mempin_event ev[16];
+	int fd = open_dev(), m, k, n;
+	uint64_t first;
+
+	CHECK_OK(pin(fd, buf, page_size));
+	CHECK_OK(unpin(fd, buf, page_size));
+	m = open_dev();
+	CHECK_OK(fcntl(m, F_SETFL, O_NONBLOCK));
+	CHECK_ERRNO(read(m, ev, sizeof(ev)), EAGAIN);
+	first = changes(m) + 1;
+	/* Fall behind by more than the ring keeps. */
+	for (k = 0; k < MEMPIN_EVENTS_KEPT; k++) {
+		pin(fd, buf, page_size);
+		unpin(fd, buf, page_size);
+	}
+	n = read_events(m, ev, 16);
+	CHECK(n == 16 && ev[0].seq > first + MEMPIN_EVENTS_KEPT - 1,
+	      "first seq %llu, opened at %llu", (unsigned long long)ev[0].seq,
+	      (unsigned long long)first);
+	close(m);
+	close(fd);
+	munmap(buf, page_size);
+}
+
+/* A blocking read waits for the next record; a signal ends the wait. */
+static void alarm_handler(int sig)
+{
+	(void)sig;
+}
+
+static void test_events_read_blocks_until_a_change(void)
+{
+	char *buf = map_anon(page_size);
+	struct sigaction sa = { .sa_handler = alarm_handler };
+	struct mempin_event ev;
+	int m = open_dev(), fd = open_dev();
+	pid_t child;
+
+	sigaction(SIGALRM, &sa, NULL);
+	alarm(1);
+	CHECK_ERRNO(read(m, &ev, sizeof(ev)), EINTR);
+	child = fork();
+	if (child == 0) {
+		usleep(200000);
+		_exit(pin(fd, buf, page_size) ? 1 : 0);
+	}
+	CHECK(read(m, &ev, sizeof(ev)) == sizeof(ev) &&
+	      ev.type == MEMPIN_EVENT_PIN && ev.pid == child, "blocking read");
+	waitpid(child, NULL, 0);
+	close(fd);
+	close(m);
+	munmap(buf, page_size);
+}
+
+/* Only a file opened with CAP_SYS_ADMIN reads records. */
+static void unprivileged_reads_no_events(void)
+{
+	struct mempin_event ev;
+	struct pollfd pfd;
+	int fd;
+
+	drop_to_nobody();
+	fd = open_dev();
+	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	CHECK_ERRNO(read(fd, &ev, sizeof(ev)), EPERM);
+	CHECK(poll(&pfd, 1, 0) == 0, "POLLIN for an unprivileged file");
+	close(fd);
+}
+
+static void test_events_are_for_managers_only(void)
+{
+	CHECK(in_child(unprivileged_reads_no_events) == 0, "child failed");
+}
+
+/* A version 2 caller still lists, with its shorter entries. */
+static void test_list_keeps_the_version_2_layout(void)
+{
+	char *buf = map_anon(page_size);
+	unsigned char raw[2 * MEMPIN_PIN_INFO_SIZE_V2 + 8];
+	struct mempin_list l = {
+		.argsz = offsetof(struct mempin_list, entry_size),
+		.pid = getpid(), .count = 2, .entries = (uintptr_t)raw,
+	};
+	int fd = open_dev(), m = open_dev();
+	struct mempin_pin_info info;
+
+	memset(raw, 0xa5, sizeof(raw));
+	CHECK_OK(pin(fd, buf, page_size));
+	CHECK_OK(ioctl(m, MEMPIN_LIST, &l));
+	memcpy(&info, raw, MEMPIN_PIN_INFO_SIZE_V2);
+	CHECK(l.count == 1 && info.pid == getpid() && info.pages == 1 &&
+	      raw[MEMPIN_PIN_INFO_SIZE_V2] == 0xa5, "v2 listing");
+	l.argsz = sizeof(l);
+	l.entry_size = 7;
+	CHECK_ERRNO(ioctl(m, MEMPIN_LIST, &l), EINVAL);
+	close(m);
+	close(fd);
+	munmap(buf, page_size);
+}
+
 struct test {
 	const char *name;
 	test_fn fn;
@@ -1544,6 +1913,15 @@ static const struct test tests[] = {
 	T(test_ptrace_rule_guards_other_processes),
 	T(test_large_pin_drops_the_target_lock_between_chunks),
 	T(test_limits_are_checked_before_allocating),
+	T(test_manager_pins_outlive_the_managers_file),
+	T(test_ids_are_unique_machine_wide),
+	T(test_seed_pin_is_listed_and_revocable),
+	T(test_rmmod_refused_while_the_ledger_holds_a_pin),
+	T(test_events_record_each_change),
+	T(test_events_start_at_open_and_gap_when_behind),
+	T(test_events_read_blocks_until_a_change),
+	T(test_events_are_for_managers_only),
+	T(test_list_keeps_the_version_2_layout),
 };
 
 int main(int argc, char **argv)

@@ -2,14 +2,24 @@
 /*
  * mempinfd: accounted, visible, revocable long-term memory pins.
  *
- * Each open of /dev/mempinfd is a pin container. Closing its last
- * reference unpins everything in it. Two interfaces share the device:
+ * The module keeps one machine-wide ledger of every pin it holds, whichever
+ * interface made it; pin ids are unique in it and never reused while the
+ * module is loaded. Two interfaces share the device:
  *
  * - the seed interface (MEM_CMD_PIN, MEM_CMD_UNPIN), open to every
- *   process, pins the caller's own memory;
+ *   process, pins the caller's own memory. Each open of /dev/mempinfd is a
+ *   container of such pins; closing its last reference unpins them;
  * - the manager interface (MEMPIN_*), CAP_SYS_ADMIN only, pins the memory
- *   of another process and reports what is pinned. The mempinfs FUSE
+ *   of another process, lists, reads and unpins any pin of the ledger, and
+ *   reads the ledger's change records (read(2) of struct mempin_event).
+ *   Its pins belong to their target process, not to the manager's file:
+ *   they last until MEMPIN_UNPIN or the target's exit. The mempinfs FUSE
  *   server is its user.
+ *
+ * A manager's MEMPIN_UNPIN of another container's seed pin revokes it: it
+ * is unpinned and uncharged at once, the holder's file polls POLLPRI, and
+ * the holder's MEM_CMD_UNPIN of that range then fails with ENOENT (which
+ * also clears the POLLPRI it caused).
  *
  * Every pin is charged to the target's mm->pinned_vm (VmPin) and checked
  * against its RLIMIT_MEMLOCK; for a requester without CAP_IPC_LOCK it is
@@ -60,12 +70,12 @@ struct mem_pin_address {
  * MEM_CMD_UNPIN - unpin a range pinned by MEM_CMD_PIN in this container
  *
  * Errors: EINVAL (zero or wrapping size), ENOENT (no pin with exactly
- * this range in this container).
+ * this range in this container, or it was revoked).
  */
 #define MEM_CMD_UNPIN	_IOW('M', 1, struct mem_pin_address)
 
 /* The version of the manager interface reported by MEMPIN_GET_VERSION. */
-#define MEMPIN_ABI_VERSION	2
+#define MEMPIN_ABI_VERSION	3
 
 /**
  * struct mempin_version - what the module offers
@@ -74,9 +84,8 @@ struct mem_pin_address {
  * @page_size: out: the page size pins are counted in
  * @max_pinned_pages: out: the module's machine-wide limit, 0 for none
  * @pinned_pages: out: pages pinned now through this module, machine-wide
- * @changes: out: how many times a pin of this container changed on its own
- *	(detached, or released by its process's exit); poll it to know when
- *	to list again
+ * @changes: out: the sequence number of the ledger's last change record
+ *	(struct mempin_event), machine-wide: when it moves, something changed
  */
 struct mempin_version {
 	__u32 argsz;
@@ -89,7 +98,7 @@ struct mempin_version {
 
 /**
  * MEMPIN_GET_VERSION - report the interface version, the module's limits
- * and the container's change counter
+ * and the ledger's change counter
  *
  * Open to every caller.
  */
@@ -120,8 +129,7 @@ struct mempin_version {
  * @requester_gid: in: the requester's group
  * @addr: in: start address; need not be page-aligned
  * @length: in: length in bytes
- * @id: out: the pin's id, unique in the container; 32 bits, not reused
- *	until 2^32 more pins were made in it
+ * @id: out: the pin's id in the ledger, never reused while loaded
  * @start: out: the pinned range's first byte (page-aligned)
  * @end: out: the pinned range's end (page-aligned, exclusive)
  *
@@ -130,6 +138,11 @@ struct mempin_version {
  * @requester_gid its real, effective and saved gid, and the target is
  * dumpable (ptrace's read rule), checked against the same program as the
  * pinned address space.
+ *
+ * The pin belongs to the target: it lasts until MEMPIN_UNPIN or the
+ * target's exit, whatever becomes of the caller's file. Pins made this way
+ * do not overlap one another in one process (EEXIST); they may overlap the
+ * process's own seed pins.
  *
  * Errors: those of MEM_CMD_PIN, plus ESRCH (no such process, or it is
  * exiting), EACCES (the requester may not pin the target), EPERM (the
@@ -154,21 +167,27 @@ struct mempin_pin {
 
 /**
  * struct mempin_unpin - unpin by id
- * @argsz: in: sizeof(struct mempin_unpin)
+ * @argsz: in: sizeof(struct mempin_unpin); 16 in version 2
  * @flags: in: 0
- * @id: in: the id MEMPIN_PIN returned
+ * @id: in: the pin's id in the ledger
+ * @requester_uid: in: the user on whose behalf it is unpinned, in the
+ *	caller's user namespace (recorded in the change record); since 3
+ * @requester_pid: in: the process on whose behalf (recorded); since 3
  */
 struct mempin_unpin {
 	__u32 argsz;
 	__u32 flags;
 	__u64 id;
+	__u32 requester_uid;
+	__s32 requester_pid;
 };
 
 /**
- * MEMPIN_UNPIN - unpin one pin of this container; CAP_SYS_ADMIN
+ * MEMPIN_UNPIN - unpin any pin of the ledger; CAP_SYS_ADMIN
  *
- * When it returns, the pages are unpinned and uncharged. ENOENT when the
- * container has no such pin (or its process has exited).
+ * When it returns, the pages are unpinned and uncharged. A seed pin of
+ * another container is revoked (its holder is told, see above). ENOENT
+ * when the ledger has no such pin (or its process has exited).
  */
 #define MEMPIN_UNPIN		_IOW('M', 0x12, struct mempin_unpin)
 
@@ -180,6 +199,10 @@ struct mempin_unpin {
  * shortly after the change: a worker compares the mappings.
  */
 #define MEMPIN_INFO_DETACHED	(1U << 1)
+
+/* Which interface made a pin (struct mempin_pin_info, struct mempin_event). */
+#define MEMPIN_VIA_MANAGER	1 /* MEMPIN_PIN: belongs to the target */
+#define MEMPIN_VIA_SEED		2 /* MEM_CMD_PIN: belongs to its container */
 
 /**
  * struct mempin_pin_info - one pin, as MEMPIN_LIST reports it
@@ -194,6 +217,10 @@ struct mempin_unpin {
  * @requester_pid: which process asked for it
  * @pinned_at_ns: when the pin was made, CLOCK_REALTIME, nanoseconds
  * @pin_duration_ns: how long pinning took, nanoseconds
+ * @via: MEMPIN_VIA_*; since version 3
+ * @holder_pid: for a seed pin, the process that made it and whose
+ *	container holds it (in the caller's pid namespace; 0 once it is
+ *	gone); 0 for a manager pin. Since version 3
  */
 struct mempin_pin_info {
 	__u64 id;
@@ -207,16 +234,25 @@ struct mempin_pin_info {
 	__s32 requester_pid;
 	__u64 pinned_at_ns;
 	__u64 pin_duration_ns;
+	__u32 via;
+	__s32 holder_pid;
 };
 
+/* The size of struct mempin_pin_info in version 2, before @via. */
+#define MEMPIN_PIN_INFO_SIZE_V2	72
+
 /**
- * struct mempin_list - list the pins of this container, in id order
- * @argsz: in: sizeof(struct mempin_list)
+ * struct mempin_list - list the pins of the ledger, in id order
+ * @argsz: in: sizeof(struct mempin_list); 32 in version 2
  * @flags: in: 0
  * @pid: in: only pins of this process (tgid), or 0 for all
  * @count: in: room in @entries; out: entries filled
  * @after_id: in: list pins whose id is above this (0 to start)
- * @entries: in: user address of struct mempin_pin_info[@count]
+ * @entries: in: user address of @count entries of @entry_size bytes
+ * @entry_size: in: the size of struct mempin_pin_info the caller knows,
+ *	at least MEMPIN_PIN_INFO_SIZE_V2 (0 means that size); fields beyond
+ *	the module's are zeroed. Since version 3
+ * @reserved: must be 0
  *
  * Call again with @after_id set to the last id returned until @count
  * comes back 0. @count above 4096 is treated as 4096.
@@ -228,6 +264,8 @@ struct mempin_list {
 	__u32 count;
 	__u64 after_id;
 	__u64 entries;
+	__u32 entry_size;
+	__u32 reserved;
 };
 
 /** MEMPIN_LIST - list pins; CAP_SYS_ADMIN */
@@ -268,7 +306,8 @@ struct mempin_page_info {
  * @reserved: must be 0
  * @entries: in: user address of struct mempin_page_info[@count]
  *
- * @count above 65536 is treated as 65536. ENOENT when there is no such pin.
+ * @count above 65536 is treated as 65536. ENOENT when the ledger has no
+ * such pin.
  */
 struct mempin_pages {
 	__u32 argsz;
@@ -282,5 +321,69 @@ struct mempin_pages {
 
 /** MEMPIN_READ_PAGES - read a pin's page list; CAP_SYS_ADMIN */
 #define MEMPIN_READ_PAGES	_IOWR('M', 0x14, struct mempin_pages)
+
+/* Kinds of struct mempin_event. */
+#define MEMPIN_EVENT_PIN	1 /* a pin was made */
+#define MEMPIN_EVENT_UNPIN	2 /* its owner unpinned it */
+#define MEMPIN_EVENT_REVOKE	3 /* a manager unpinned another's seed pin */
+#define MEMPIN_EVENT_EXIT	4 /* its process's exit released it */
+#define MEMPIN_EVENT_CLOSE	5 /* its container was closed */
+#define MEMPIN_EVENT_DETACH	6 /* its range no longer maps its pages */
+#define MEMPIN_EVENT_REFUSE	7 /* a pin was refused; see @error, @reason */
+
+/* Which limit refused a pin with ENOMEM (struct mempin_event's @reason). */
+#define MEMPIN_REASON_NONE		0
+#define MEMPIN_REASON_MEMLOCK		1 /* the target's RLIMIT_MEMLOCK */
+#define MEMPIN_REASON_USER_LIMIT	2 /* its user's pins over RLIMIT_MEMLOCK */
+#define MEMPIN_REASON_MACHINE_LIMIT	3 /* max_pinned_pages */
+#define MEMPIN_REASON_MIGRATION	4 /* pages could not be moved or pinned */
+
+/**
+ * struct mempin_event - one change record of the ledger
+ * @seq: its sequence number, machine-wide, from 1, consecutive: a gap
+ *	between two records a reader gets is the number it lost
+ * @id: the pin; 0 for MEMPIN_EVENT_REFUSE
+ * @start: first byte of the range (page-aligned)
+ * @end: end of the range (page-aligned, exclusive)
+ * @pages: pages of the range
+ * @time_ns: when, CLOCK_REALTIME, nanoseconds
+ * @type: MEMPIN_EVENT_*
+ * @pid: the target process (tgid, in the reader's pid namespace; 0 if it
+ *	is not visible there)
+ * @holder_pid: for a seed pin, the process that made it; else 0
+ * @uid: who acted (the requester of the pin, the unpin or the revoke;
+ *	for EXIT, CLOSE and DETACH the pin's requester), in the reader's user
+ *	namespace
+ * @error: for MEMPIN_EVENT_REFUSE, the positive errno; else 0
+ * @reason: for MEMPIN_EVENT_REFUSE with ENOMEM, MEMPIN_REASON_*
+ * @via: MEMPIN_VIA_*
+ * @flags: 0 for now
+ *
+ * A manager reads records with read(2) on its file, whole records only
+ * (a buffer smaller than one is EINVAL), from the moment it opened it, in
+ * order. A read waits for a record unless O_NONBLOCK (EAGAIN); poll()
+ * reports POLLIN when one is there. The module keeps the last
+ * MEMPIN_EVENTS_KEPT records; a slower reader skips ahead and sees the gap
+ * in @seq.
+ */
+struct mempin_event {
+	__u64 seq;
+	__u64 id;
+	__u64 start;
+	__u64 end;
+	__u64 pages;
+	__u64 time_ns;
+	__u32 type;
+	__s32 pid;
+	__s32 holder_pid;
+	__u32 uid;
+	__s32 error;
+	__u32 reason;
+	__u32 via;
+	__u32 flags;
+};
+
+/* How many records the ledger keeps for its readers. */
+#define MEMPIN_EVENTS_KEPT	4096
 
 #endif /* _UAPI_LINUX_MEMPINFD_H */

@@ -1,0 +1,164 @@
+import MempinDevice
+import Synchronization
+
+/// The lines of the `events` file: what the module's ledger recorded, in
+/// order, one line per event, each kept with whom it may be shown to.
+///
+/// A reader starts at the moment it opened the file. The log keeps the last
+/// ``capacity`` lines; a reader further behind is told `lost N` once and
+/// goes on from the oldest line kept.
+public final class EventLog: Sendable {
+    /// Lines kept for readers.
+    public static let capacity = 4096
+
+    /// Who besides root may see an event: the uid and gid that pass
+    /// ptrace's read rule on its process (its real, effective and saved ids,
+    /// the process dumpable), as last seen; nil for root only.
+    public struct Audience: Hashable, Sendable {
+        public var uid: UInt32
+        public var gid: UInt32
+
+        public init(uid: UInt32, gid: UInt32) {
+            self.uid = uid
+            self.gid = gid
+        }
+    }
+
+    struct Entry {
+        var line: [UInt8]
+        var audience: Audience?
+        var everyone = false
+    }
+
+    private struct State {
+        /// A ring of at most `capacity` entries; `first` is the oldest's
+        /// sequence number.
+        var entries: [Entry] = []
+        var head = 0
+        var first: UInt64 = 1
+        var next: UInt64 { first + UInt64(entries.count) }
+        /// Lines appended, by event kind, for `metrics`.
+        var counts: [String: UInt64] = [:]
+
+        func entry(_ sequence: UInt64) -> Entry {
+            entries[(head + Int(sequence - first)) % EventLog.capacity]
+        }
+
+        mutating func append(_ entry: Entry) {
+            if entries.count < EventLog.capacity {
+                entries.append(entry)
+            } else {
+                entries[head] = entry
+                head = (head + 1) % EventLog.capacity
+                first += 1
+            }
+        }
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// Adds one event's line (without its newline) of the kind `kind`,
+    /// for root, its audience, or `everyone`.
+    public func append(_ line: String, kind: String, audience: Audience?, everyone: Bool = false) {
+        let entry = Entry(line: Array((line + "\n").utf8), audience: audience, everyone: everyone)
+        state.withLock { state in
+            state.append(entry)
+            state.counts[kind, default: 0] += 1
+        }
+    }
+
+    /// Events appended so far, by kind.
+    public var counts: [String: UInt64] { state.withLock { $0.counts } }
+
+    /// A new reader, from now on.
+    public func reader(for requester: Requester) -> EventReader {
+        EventReader(requester: requester, from: state.withLock { $0.next })
+    }
+
+    /// Up to `size` bytes of whole lines for `reader` (a line longer than
+    /// `size` is cut, the rest read next), moving it on; nil when it has
+    /// nothing to read now.
+    public func read(_ reader: EventReader, size: Int) -> [UInt8]? {
+        guard size > 0 else { return [] }
+        return reader.withCursor { cursor in
+            state.withLock { state in
+                var out = cursor.rest
+                cursor.rest = []
+                if cursor.next < state.first {
+                    out += Array("lost \(state.first - cursor.next)\n".utf8)
+                    cursor.next = state.first
+                }
+                while cursor.next < state.next {
+                    let entry = state.entry(cursor.next)
+                    guard reader.may(see: entry) else {
+                        cursor.next += 1
+                        continue
+                    }
+                    if out.count + entry.line.count > size {
+                        if out.isEmpty {
+                            out = Array(entry.line.prefix(size))
+                            cursor.rest = Array(entry.line.dropFirst(size))
+                            cursor.next += 1
+                        }
+                        break
+                    }
+                    out += entry.line
+                    cursor.next += 1
+                }
+                if out.count > size {
+                    cursor.rest = Array(out.dropFirst(size))
+                    out = Array(out.prefix(size))
+                }
+                return out.isEmpty ? nil : out
+            }
+        }
+    }
+
+    /// Whether a read by `reader` would return something now.
+    public func hasLines(for reader: EventReader) -> Bool {
+        reader.withCursor { cursor in
+            state.withLock { state in
+                if !cursor.rest.isEmpty || cursor.next < state.first { return true }
+                var sequence = cursor.next
+                while sequence < state.next {
+                    let entry = state.entry(sequence)
+                    if reader.may(see: entry) { return true }
+                    sequence += 1
+                }
+                return false
+            }
+        }
+    }
+}
+
+/// One open `events` file: where its reader is in the log.
+public final class EventReader: Sendable {
+    /// Who opened it: what it may see.
+    public let requester: Requester
+
+    struct Cursor {
+        /// The next line's sequence number.
+        var next: UInt64
+        /// What a read cut short of a line, for the next read.
+        var rest: [UInt8] = []
+    }
+
+    private let cursor: Mutex<Cursor>
+
+    init(requester: Requester, from next: UInt64) {
+        self.requester = requester
+        cursor = Mutex(Cursor(next: next))
+    }
+
+    func withCursor<R>(_ body: (inout Cursor) -> R) -> R {
+        cursor.withLock { body(&$0) }
+    }
+
+    func may(see entry: EventLog.Entry) -> Bool {
+        if requester.isRoot || entry.everyone { return true }
+        guard let audience = entry.audience else { return false }
+        return audience.uid == requester.uid && audience.gid == requester.gid
+    }
+}

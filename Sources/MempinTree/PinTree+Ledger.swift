@@ -1,0 +1,190 @@
+import MempinDevice
+import SystemPackage
+
+/// What ``PinTree/refresh()`` found gone, for the kernel's caches.
+public struct RemovedNames: Hashable, Sendable {
+    /// Pin files gone: their process and name.
+    public var pinFiles: [(pid: Int32, name: String)] = []
+    /// Processes left without pins.
+    public var processes: [Int32] = []
+
+    public static func == (lhs: RemovedNames, rhs: RemovedNames) -> Bool {
+        lhs.processes == rhs.processes && lhs.pinFiles.elementsEqual(rhs.pinFiles) { $0 == $1 }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(processes)
+        for file in pinFiles {
+            hasher.combine(file.pid)
+            hasher.combine(file.name)
+        }
+    }
+}
+
+// Following the module's ledger: a full listing (at start, and when
+// change records were lost) and the change records as they come.
+extension PinTree {
+    // MARK: Freshness
+
+    /// Reconciles the cache with the module's ledger: adopts pins it did not
+    /// know (made through the seed interface, or by an earlier server),
+    /// drops pins whose process exited or that were unpinned elsewhere,
+    /// updates detached state. The server's start is one such refresh.
+    ///
+    /// Pins made while it runs are never dropped: only pins known before the
+    /// backend was asked can be found missing; and a pin the tree removed
+    /// while it ran is not adopted again from the older listing.
+    /// What it finds gone is also kept for ``takeRemovedNames()``, whoever
+    /// called it, so the kernel's caches learn of every removal. A failed
+    /// list leaves the change unseen: the next refresh tries again.
+    @discardableResult
+    public func refresh() -> RemovedNames {
+        let changes = try? backend.changeCount()
+        let (known, removals) = withState { (Set($0.pins.keys), $0.removals) }
+        guard let current = try? backend.listAll(pid: 0) else { return RemovedNames() }
+        let byID = Dictionary(current.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        return withState { state in
+            state.changesSeen = changes
+            var removed = RemovedNames()
+            if state.removals == removals {
+                // In id order, so that the older of two pins of one range
+                // keeps the plain name, as when they were made.
+                for pin in current where !known.contains(pin.id) && state.pins[pin.id] == nil {
+                    state.insert(pin)
+                }
+            }
+            defer {
+                state.removedNames.pinFiles += removed.pinFiles
+                state.removedNames.processes += removed.processes
+            }
+            for id in known {
+                guard let old = state.pins[id] else { continue }
+                if let fresh = byID[id] {
+                    if fresh != old { state.update(old, to: fresh) }
+                } else {
+                    let name = state.name(of: id) ?? Formats.pinFileName(start: old.start, end: old.end)
+                    state.remove(id: id)
+                    state.owners[old.pid] = nil
+                    removed.pinFiles.append((old.pid, name))
+                    if state.processes[old.pid] == nil, !removed.processes.contains(old.pid) {
+                        removed.processes.append(old.pid)
+                    }
+                }
+            }
+            return removed
+        }
+    }
+
+    /// The names every refresh since the last call found gone, for the
+    /// kernel's caches (`fuse_lowlevel_notify_inval_entry`).
+    public func takeRemovedNames() -> RemovedNames {
+        withState { state in
+            defer { state.removedNames = RemovedNames() }
+            return state.removedNames
+        }
+    }
+
+    /// ``refresh()``, but only when the backend's change counter moved since
+    /// the last one: pins made and removed here are known already.
+    @discardableResult
+    public func refreshIfChanged() -> RemovedNames {
+        guard let changes = try? backend.changeCount(),
+              withState({ $0.changesSeen != changes && $0.lastChange != changes })
+        else { return RemovedNames() }
+        return refresh()
+    }
+
+    // MARK: Change records
+
+    /// Applies the module's change records, in order: the tree follows the
+    /// ledger (pins made elsewhere appear, pins gone leave, detached pins
+    /// say so) and each record becomes a line of `events`. A gap in the
+    /// records' numbers (the module's ring overran) is made good with a
+    /// full ``refresh()``.
+    ///
+    /// - Returns: the names gone, for the kernel's caches.
+    @discardableResult
+    public func apply(_ records: [ChangeRecord]) -> RemovedNames {
+        var removed = RemovedNames()
+        var lost = false
+        for record in records {
+            let gap = withState { state in
+                defer { state.lastChange = record.sequence }
+                return state.lastChange.map { record.sequence > $0 + 1 ? record.sequence - $0 - 1 : 0 } ?? 0
+            }
+            if gap > 0 {
+                // The module's ring overran before we read it: every reader
+                // learns it, and the tree is listed afresh below.
+                events.append("lost \(gap)", kind: "lost", audience: nil, everyone: true)
+                lost = true
+            }
+            let name = follow(record, removed: &removed)
+            events.append(Formats.eventLine(record, name: name), kind: record.kind.rawValue,
+                          audience: audience(of: record.pid, refresh: record.kind == .pin))
+        }
+        if lost {
+            let found = refresh()
+            removed.pinFiles += found.pinFiles
+            removed.processes += found.processes
+        }
+        return removed
+    }
+
+    /// Brings the tree up to `record`; returns the pin file's name (for a
+    /// refusal, the range asked for).
+    private func follow(_ record: ChangeRecord, removed: inout RemovedNames) -> String {
+        let plain = Formats.pinFileName(start: record.start, end: record.end)
+        switch record.kind {
+        case .pin:
+            if withState({ $0.pins[record.id] }) == nil, let fresh = try? backend.pin(id: record.id) {
+                withState { if $0.pins[fresh.id] == nil { $0.insert(fresh) } }
+            }
+            return withState { $0.name(of: record.id) ?? $0.recentNames[record.id] } ?? plain
+        case .detach:
+            return withState { state in
+                if var pin = state.pins[record.id], !pin.isDetached {
+                    let old = pin
+                    pin.isDetached = true
+                    state.update(old, to: pin)
+                }
+                return state.name(of: record.id) ?? state.recentNames[record.id]
+            } ?? plain
+        case .unpin, .revoke, .exit, .close:
+            return withState { state in
+                guard let name = state.name(of: record.id), let pin = state.pins[record.id] else {
+                    return state.recentNames[record.id]
+                }
+                state.remove(id: record.id)
+                state.owners[pin.pid] = nil
+                removed.pinFiles.append((pin.pid, name))
+                if state.processes[pin.pid] == nil, !removed.processes.contains(pin.pid) {
+                    removed.processes.append(pin.pid)
+                }
+                return name
+            } ?? plain
+        case .refuse:
+            return plain
+        }
+    }
+
+    /// Who besides root may see events of `pid`: read afresh when it makes
+    /// a pin, else as last seen (an exited process is gone from /proc).
+    private func audience(of pid: Int32, refresh: Bool) -> EventLog.Audience? {
+        if !refresh, let known = withState({ $0.audiences[pid] }) { return known }
+        var audience: EventLog.Audience?
+        if let credentials = processes.credentials(of: pid), credentials.isDumpable,
+           let uid = credentials.uids.first, credentials.uids.allSatisfy({ $0 == uid }),
+           let gid = credentials.gids.first, credentials.gids.allSatisfy({ $0 == gid }) {
+            audience = EventLog.Audience(uid: uid, gid: gid)
+        } else if !refresh {
+            return nil
+        }
+        withState { state in
+            if state.audiences.count >= 4096 {
+                state.audiences = state.audiences.filter { state.processes[$0.key] != nil }
+            }
+            state.audiences[pid] = audience
+        }
+        return audience
+    }
+}

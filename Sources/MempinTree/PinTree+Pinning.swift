@@ -1,0 +1,138 @@
+import MempinDevice
+import SystemPackage
+
+// Writing to a process's `pin` control file: pinning, all or nothing.
+extension PinTree {
+    // MARK: Pin and unpin
+
+    /// A write to an open control file: pins every line it completes, all
+    /// or nothing, as its opener, who must still be allowed, and so must the
+    /// writer (a setuid program writing to a descriptor a user opened pins
+    /// as that user). The unfinished last line waits for the next write.
+    ///
+    /// - Returns: the new pins (none when the write ended no line).
+    /// - Throws: the first error, `ESRCH` when the process the file was
+    ///   opened for has gone (even if its pid is in use again); no line of
+    ///   the write stays pinned, and the unfinished line is dropped.
+    public func write(_ bytes: some Collection<UInt8>, to file: ControlFile, by writer: Requester) throws(Errno) -> [PinRecord] {
+        do throws(Errno) {
+            let (complete, rest) = try file.lines(appending: bytes)
+            guard !complete.isEmpty else {
+                file.keep(rest)
+                return []
+            }
+            if let identity = file.identity, processes.identity(of: file.pid) != identity { throw Errno.noSuchProcess }
+            if !writer.isRoot { try authorize(writer, toChange: file.pid) }
+            let opener = file.opener
+            let requester = Requester(uid: opener.uid, gid: opener.gid, pid: opener.pid,
+                                      isRoot: opener.isRoot && writer.isRoot)
+            let made = try pin(complete, in: file.pid, for: requester)
+            file.keep(rest)
+            return made
+        } catch {
+            file.keep([])
+            throw error
+        }
+    }
+
+    /// The last close of an open control file: a line still unfinished is
+    /// refused, and nothing of it was pinned.
+    ///
+    /// - Throws: `EINVAL` for an unfinished line.
+    public func close(_ file: ControlFile) throws(Errno) {
+        if file.takeUnfinished() { throw .invalidArgument }
+    }
+
+    /// Unpins pins made moments ago whose maker never learned of them (its
+    /// write's reply failed: the writer was interrupted or killed).
+    public func undo(_ pins: [PinRecord]) {
+        for pin in pins.reversed() {
+            try? backend.unpin(id: pin.id, requesterUID: pin.requesterUID, requesterPID: pin.requesterPID)
+        }
+        withState { state in
+            for pin in pins { state.remove(id: pin.id) }
+        }
+    }
+
+    /// Pins every range written to `pid`'s control file, all or nothing.
+    ///
+    /// - Returns: the new pins.
+    /// - Throws: the first error; no range of the write stays pinned.
+    public func pin(_ text: some Collection<UInt8>, in pid: Int32, for requester: Requester) throws(Errno) -> [PinRecord] {
+        try countingRefusals(of: "pin") { () throws(Errno) in try pinRanges(text, in: pid, for: requester) }
+    }
+
+    /// Runs `body`; an errno it throws is counted among the refusals of
+    /// `operation` that the `metrics` file reports.
+    func countingRefusals<T>(of operation: String, _ body: () throws(Errno) -> T) throws(Errno) -> T {
+        do {
+            return try body()
+        } catch {
+            withState { $0.refusals[MetricsSnapshot.Refusal(operation: operation, errno: error), default: 0] += 1 }
+            throw error
+        }
+    }
+
+    private func pinRanges(_ text: some Collection<UInt8>, in pid: Int32, for requester: Requester) throws(Errno) -> [PinRecord] {
+        // Root may pin any process: the module answers ESRCH for one that
+        // has gone, which spares a /proc read on every pin.
+        if !requester.isRoot {
+            try authorize(requester, toChange: pid)
+        }
+        let ranges = try RangeParser.parse(text)
+        if !requester.isRoot {
+            // A fault in a file of a FUSE server the user runs may never
+            // end, and would hold one of our threads for as long.
+            if ranges.contains(where: { processes.mapsFUSEFile(of: pid, from: $0.start, to: $0.start &+ $0.length) }) {
+                throw .badAddress
+            }
+        }
+        try admitInFlight(requester)
+        defer { endInFlight(requester) }
+        var made: [PinRecord] = []
+        for range in ranges {
+            let request = PinRequest(
+                pid: pid, address: range.start, length: range.length, requesterUID: requester.uid,
+                requesterGID: requester.gid, requesterPID: requester.pid, requesterIsRoot: requester.isRoot
+            )
+            do {
+                made.append(try backend.pin(request))
+            } catch {
+                for pin in made.reversed() {
+                    try? backend.unpin(id: pin.id, requesterUID: requester.uid, requesterPID: requester.pid)
+                }
+                throw error
+            }
+        }
+        withState { state in
+            for pin in made { state.insert(pin) }
+            state.pinsMade += UInt64(made.count)
+        }
+        return made
+    }
+
+    /// Pins being made at once for one user other than root, at most: a
+    /// user whose pins are slow (its own processes' page faults) keeps at
+    /// most this many of the server's threads, and root's and other users'
+    /// requests always find one.
+    public static let pinsInFlightPerUser = 4
+
+    private func admitInFlight(_ requester: Requester) throws(Errno) {
+        guard !requester.isRoot else { return }
+        let admitted = withState { state in
+            let now = state.pinsInFlight[requester.uid, default: 0]
+            guard now < Self.pinsInFlightPerUser else { return false }
+            state.pinsInFlight[requester.uid] = now + 1
+            return true
+        }
+        guard admitted else { throw .resourceTemporarilyUnavailable }
+    }
+
+    private func endInFlight(_ requester: Requester) {
+        guard !requester.isRoot else { return }
+        withState { state in
+            let left = state.pinsInFlight[requester.uid, default: 1] - 1
+            state.pinsInFlight[requester.uid] = left > 0 ? left : nil
+        }
+    }
+}

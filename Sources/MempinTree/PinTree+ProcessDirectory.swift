@@ -1,0 +1,84 @@
+import MempinDevice
+import SystemPackage
+
+// A process's directory: `pin`, `status` and its pin files' names.
+extension PinTree {
+    func processChild(of pid: Int32, named name: String) throws(Errno) -> Node {
+        switch name {
+        case "pin": return .pinControl(pid: pid)
+        case "status": return .processStatus(pid: pid)
+        default:
+            let id = withState { $0.processes[pid]?.idsByName[name] }
+            guard let id else { throw .noSuchFileOrDirectory }
+            return .pinFile(pid: pid, id: id)
+        }
+    }
+
+    /// A pid directory's names give away the process's address layout:
+    /// only who may read its pin files may list it
+    /// (``authorize(_:toInspect:)``), as for `/proc/PID/maps`.
+    func processEntries(of pid: Int32, for requester: Requester) throws(Errno) -> [DirectoryEntry] {
+        do { _ = try displayedOwner(of: pid) } catch { throw .noSuchFileOrDirectory }
+        do { try authorize(requester, toInspect: pid) } catch .noSuchProcess { throw .noSuchFileOrDirectory }
+        let names = withState { $0.orderedNames(of: pid) }
+        var entries = [
+            DirectoryEntry(name: "pin", node: .pinControl(pid: pid), kind: .regularFile),
+            DirectoryEntry(name: "status", node: .processStatus(pid: pid), kind: .regularFile),
+        ]
+        entries.reserveCapacity(names.count + 2)
+        for (name, id) in names {
+            entries.append(DirectoryEntry(name: name, node: .pinFile(pid: pid, id: id), kind: .regularFile))
+        }
+        return entries
+    }
+
+    /// The directory, `pin` and `status`: owned by the process's real uid,
+    /// like `/proc/PID`.
+    func processAttributes(of node: Node, pid: Int32, now: UInt64) throws(Errno) -> Attributes {
+        let owner: (uid: UInt32, gid: UInt32)
+        do { owner = try displayedOwner(of: pid) } catch { throw .noSuchFileOrDirectory }
+        let (kind, permissions, links): (Attributes.Kind, UInt16, UInt32) = switch node {
+        case .processDirectory: (.directory, 0o755, 2)
+        case .pinControl: (.regularFile, 0o200, 1)
+        default: (.regularFile, 0o444, 1)
+        }
+        return Attributes(inode: node.inode, kind: kind, permissions: permissions, uid: owner.uid,
+                          gid: owner.gid, size: 0, linkCount: links, modificationTime: now)
+    }
+
+    /// Opens `pin` (writing only) or `status` (reading only).
+    func openProcessFile(_ node: Node, pid: Int32, for requester: Requester, writing: Bool) throws(Errno) -> OpenFile {
+        switch node {
+        case .processStatus:
+            guard !writing else { throw .permissionDenied }
+            return .snapshot(Array(try renderStatus(of: pid).utf8))
+        case .pinControl:
+            guard writing else { throw .permissionDenied }
+            do { _ = try displayedOwner(of: pid) } catch { throw .noSuchFileOrDirectory }
+            do { try authorize(requester, toChange: pid) } catch .noSuchProcess { throw .noSuchFileOrDirectory }
+            return .control(ControlFile(pid: pid, opener: requester, identity: processes.identity(of: pid)))
+        default:
+            throw .isDirectory
+        }
+    }
+
+    /// `PID/status`: this process's pin totals and limits.
+    public func renderStatus(of pid: Int32) throws(Errno) -> String {
+        do { _ = try displayedOwner(of: pid) } catch { throw .noSuchFileOrDirectory }
+        let totals = withState { $0.processes[pid] } ?? ProcessPins()
+        // What cannot be read is left out, never shown as 0 or unlimited.
+        var keys: [(key: String, value: String)] = [
+            ("pins", String(totals.idsByName.count)),
+            ("pages", String(totals.pages)),
+            ("bytes", String(totals.bytes)),
+            ("detached_pins", String(totals.detached)),
+        ]
+        if let bytes = processes.pinnedBytes(of: pid) { keys.append(("vm_pinned_bytes", String(bytes))) }
+        switch processes.memlockLimit(of: pid) {
+        case .bytes(let bytes): keys.append(("memlock_limit_bytes", String(bytes)))
+        case .unlimited: keys.append(("memlock_limit_bytes", "unlimited"))
+        case nil: break
+        }
+        return Formats.keyedLines(keys)
+    }
+}

@@ -1,0 +1,107 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+import MempinDevice
+import SystemPackage
+
+// The root of the tree: `self`, `stats`, `metrics`, `events` and the pid
+// directories.
+extension PinTree {
+    func rootChild(named name: String) throws(Errno) -> Node {
+        switch name {
+        case "self": return .selfLink
+        case "stats": return .stats
+        case "metrics": return .metrics
+        case "events": return .events
+        default:
+            guard let pid = Self.pid(fromName: name) else { throw .noSuchFileOrDirectory }
+            do { _ = try displayedOwner(of: pid) } catch { throw .noSuchFileOrDirectory }
+            return .processDirectory(pid: pid)
+        }
+    }
+
+    /// `self`, the files at the root and the pid of every process with a pin.
+    func rootEntries() -> [DirectoryEntry] {
+        refreshIfChanged()
+        let pids = withState { Array($0.processes.keys) }.sorted()
+        return [
+            DirectoryEntry(name: "self", node: .selfLink, kind: .symbolicLink),
+            DirectoryEntry(name: "stats", node: .stats, kind: .regularFile),
+            DirectoryEntry(name: "metrics", node: .metrics, kind: .regularFile),
+            DirectoryEntry(name: "events", node: .events, kind: .regularFile),
+        ] + pids.map { DirectoryEntry(name: String($0), node: .processDirectory(pid: $0), kind: .directory) }
+    }
+
+    func rootAttributes(of node: Node, now: UInt64) -> Attributes {
+        switch node {
+        case .root:
+            Attributes(inode: node.inode, kind: .directory, permissions: 0o755, uid: 0, gid: 0,
+                       size: 0, linkCount: 2, modificationTime: now)
+        case .selfLink:
+            Attributes(inode: node.inode, kind: .symbolicLink, permissions: 0o777, uid: 0, gid: 0,
+                       size: 0, linkCount: 1, modificationTime: now)
+        default:
+            Attributes(inode: node.inode, kind: .regularFile, permissions: 0o444, uid: 0, gid: 0,
+                       size: 0, linkCount: 1, modificationTime: now)
+        }
+    }
+
+    /// Opens `stats`, `metrics` or `events`.
+    func openRootFile(_ node: Node, for requester: Requester, writing: Bool) throws(Errno) -> OpenFile {
+        guard !writing else { throw .permissionDenied }
+        switch node {
+        case .stats: return .snapshot(Array(renderStats().utf8))
+        case .metrics: return .snapshot(Array(renderMetrics().utf8))
+        case .events: return .events(events.reader(for: requester))
+        case .root: throw .isDirectory
+        default: throw .tooManySymbolicLinkLevels
+        }
+    }
+
+    /// The target of the `self` link for `requester`.
+    public func linkTarget(of node: Node, for requester: Requester) throws(Errno) -> String {
+        guard node == .selfLink else { throw .invalidArgument }
+        guard requester.pid > 0 else { throw .noSuchFileOrDirectory }
+        return String(requester.pid)
+    }
+
+    /// `stats`: totals over all pins.
+    public func renderStats() -> String {
+        refreshIfChanged()
+        let (pins, processes) = withState { ($0.pins.count, Array($0.processes.values)) }
+        return Formats.keyedLines([
+            "pins": String(pins),
+            "pages": String(processes.reduce(0) { $0 + $1.pages }),
+            "bytes": String(processes.reduce(0) { $0 + $1.bytes }),
+            "processes": String(processes.count),
+            "detached_pins": String(processes.reduce(0) { $0 + $1.detached }),
+        ])
+    }
+
+    /// `metrics`: totals, per-process figures and counters in Prometheus's
+    /// text format.
+    public func renderMetrics() -> String {
+        refreshIfChanged()
+        var snapshot = MetricsSnapshot()
+        let totals = withState { state in
+            snapshot.pinsMade = state.pinsMade
+            snapshot.pinsRemoved = state.pinsRemoved
+            snapshot.refusals = state.refusals
+            return state.processes.map { ($0.key, $0.value.idsByName.count, $0.value.detached, $0.value.pages, $0.value.bytes) }
+        }
+        snapshot.processes = totals.map { pid, pins, detached, pages, bytes in
+            MetricsSnapshot.Process(
+                pid: pid, command: processes.command(of: pid) ?? "", pins: pins, detachedPins: detached,
+                pages: pages, bytes: bytes, vmPinnedBytes: processes.pinnedBytes(of: pid),
+                memlockLimit: processes.memlockLimit(of: pid)
+            )
+        }
+        snapshot.events = events.counts
+        if let module = try? backend.version() {
+            snapshot.modulePinnedPages = module.pinnedPages
+            snapshot.moduleMaxPinnedPages = module.maxPinnedPages
+        }
+        return PrometheusText.render(snapshot)
+    }
+}

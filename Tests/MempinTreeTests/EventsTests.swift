@@ -1,0 +1,119 @@
+import MempinDevice
+import MempinTestSupport
+import MempinTree
+import SystemPackage
+import Testing
+
+@Suite("events")
+struct EventsTests {
+    let backend = InMemoryBackend { [4242, 4343].contains($0) }
+    let tree: PinTree
+    let root = Requester(uid: 0, gid: 0, pid: 1, isRoot: true)
+    let alice = Requester(uid: 1000, gid: 1000, pid: 500, isRoot: false)
+    let bob = Requester(uid: 1001, gid: 1001, pid: 501, isRoot: false)
+
+    init() {
+        tree = PinTree(backend: backend, processes: FakeProcesses([4242: (1000, 1000), 4343: (1001, 1001)]))
+    }
+
+    func text(_ reader: EventReader, size: Int = 65536) -> String? {
+        tree.events.read(reader, size: size).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    func record(_ sequence: UInt64, _ kind: ChangeKind, id: UInt64, pid: Int32 = 4242, start: UInt64 = 0x1000,
+                pages: UInt64 = 1) -> ChangeRecord {
+        ChangeRecord(sequence: sequence, kind: kind, id: id, start: start, end: start + pages * 4096,
+                     pages: pages, pid: pid, timeNanoseconds: 1_764_262_800_000_000_000)
+    }
+
+    @Test("a reader sees what happens from its open on, one line per event, with the pin file's name")
+    func linesFromOpen() throws {
+        let before = tree.events.reader(for: root)
+        let made = try tree.pin(Array("1000+4K\n".utf8), in: 4242, for: root)
+        tree.apply([record(1, .pin, id: made[0].id)])
+        let after = tree.events.reader(for: root)
+        try backend.unpin(id: made[0].id)
+        tree.apply([record(2, .detach, id: made[0].id), record(3, .unpin, id: made[0].id)])
+        #expect(text(before) == """
+            pin 4242 00001000-00002000 pages=1 via=tree uid=0 id=\(made[0].id) time=1764262800
+            detach 4242 00001000-00002000 pages=1 via=tree uid=0 id=\(made[0].id) time=1764262800
+            unpin 4242 00001000-00002000 pages=1 via=tree uid=0 id=\(made[0].id) time=1764262800
+
+            """)
+        #expect(text(after)?.hasPrefix("detach ") == true)
+        #expect(text(before) == nil)
+        #expect(try tree.entries(of: .root, for: root).map(\.name) == ["self", "stats", "metrics", "events"])
+    }
+
+    @Test("a pin made elsewhere joins the tree with its record; its release takes it out")
+    func followsTheLedger() throws {
+        let reader = tree.events.reader(for: root)
+        let seed = backend.addSeedPin(pid: 4343, start: 0x5000, end: 0x7000, holder: 4343)
+        var pin = record(1, .pin, id: seed.id, pid: 4343, start: 0x5000, pages: 2)
+        pin.via = .ioctl
+        pin.holderPID = 4343
+        tree.apply([pin])
+        #expect(try tree.entries(of: .processDirectory(pid: 4343), for: root).map(\.name)
+            == ["pin", "status", "00005000-00007000"])
+        var gone = pin
+        gone.sequence = 2
+        gone.kind = .revoke
+        let removed = tree.apply([gone])
+        #expect(removed.pinFiles.map(\.name) == ["00005000-00007000"] && removed.processes == [4343])
+        #expect(text(reader) == """
+            pin 4343 00005000-00007000 pages=2 via=ioctl uid=0 holder_pid=4343 id=\(seed.id) time=1764262800
+            revoke 4343 00005000-00007000 pages=2 via=ioctl uid=0 holder_pid=4343 id=\(seed.id) time=1764262800
+
+            """)
+    }
+
+    @Test("a refusal names the range asked for, its errno and which limit")
+    func refusal() {
+        let reader = tree.events.reader(for: root)
+        var refused = record(1, .refuse, id: 0, pages: 16)
+        refused.error = .noMemory
+        refused.reason = .userLimit
+        refused.uid = 1000
+        tree.apply([refused])
+        #expect(text(reader) == "refuse 4242 00001000-00011000 errno=ENOMEM reason=user_limit pages=16 via=tree uid=1000 time=1764262800\n")
+    }
+
+    @Test("each reader sees only the events of processes whose pin files it may read")
+    func visibility() {
+        let forAlice = tree.events.reader(for: alice)
+        let forBob = tree.events.reader(for: bob)
+        let forRoot = tree.events.reader(for: root)
+        tree.apply([record(1, .refuse, id: 0), record(2, .refuse, id: 0, pid: 4343)])
+        #expect(text(forAlice)?.hasPrefix("refuse 4242 ") == true)
+        #expect(text(forBob)?.hasPrefix("refuse 4343 ") == true)
+        #expect(text(forRoot)?.split(separator: "\n").count == 2)
+        #expect(!tree.events.hasLines(for: forAlice))
+    }
+
+    @Test("a reader more than 4096 events behind gets lost N, then the rest")
+    func lost() {
+        let reader = tree.events.reader(for: root)
+        tree.apply((1...5000).map { record(UInt64($0), .refuse, id: 0) })
+        let lines = text(reader, size: 1 << 22)?.split(separator: "\n") ?? []
+        #expect(lines.first == "lost 904")
+        #expect(lines.count == 1 + EventLog.capacity)
+    }
+
+    @Test("short reads get whole lines, and a line longer than the read comes in parts")
+    func shortReads() {
+        let reader = tree.events.reader(for: root)
+        tree.apply([record(1, .refuse, id: 0), record(2, .refuse, id: 0)])
+        let line = "refuse 4242 00001000-00002000 pages=1 via=tree uid=0 time=1764262800\n"
+        #expect(text(reader, size: line.utf8.count + 10) == line)
+        #expect(text(reader, size: 10) == String(line.prefix(10)))
+        #expect(text(reader) == String(line.dropFirst(10)))
+    }
+
+    @Test("metrics counts events by kind")
+    func metrics() {
+        tree.apply([record(1, .refuse, id: 0), record(2, .refuse, id: 0)])
+        let metrics = tree.renderMetrics()
+        #expect(metrics.contains("mempin_events_total{event=\"refuse\"} 2\n"))
+        #expect(metrics.contains("mempin_events_total{event=\"revoke\"} 0\n"))
+    }
+}
