@@ -116,14 +116,4 @@ struct EventsTests {
         #expect(metrics.contains("mempin_events_total{event=\"refuse\"} 2\n"))
         #expect(metrics.contains("mempin_events_total{event=\"revoke\"} 0\n"))
     }
-
-    @Test("a refusal the module never sees is a line too: EACCES for another user's process")
-    func serverRefusal() {
-        let forRoot = tree.events.reader(for: root)
-        let forAlice = tree.events.reader(for: alice)
-        #expect(throws: Errno.permissionDenied) { try tree.pin(Array("1000+4K\n".utf8), in: 4343, for: alice) }
-        let line = text(forRoot) ?? ""
-        #expect(line.hasPrefix("refuse 4343 00001000-00002000 errno=EACCES pages=1 via=tree uid=1000 time="), "\(line)")
-        #expect(text(forAlice) == nil)
-    }
 }

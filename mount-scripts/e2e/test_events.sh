@@ -73,10 +73,6 @@ check "nobody's reader sees nobody's pin" has "$mine" "^pin $u $(pin_name "$u_rw
 check_eq "nobody's reader sees no event of root's processes" "$(grep -c -E "^[a-z]+ ($t|$h|$e) " "$mine")" 0
 rm "$MP/$u/$(pin_name "$u_rw" $((512 << 10)))"
 
-write_pin "$t" "0x$t_rw+4K" 65534 >/dev/null
-check "refuse of another user's process, a refusal the server makes: errno=EACCES" \
-	has "$all" "^refuse $t $(pin_name "$t_rw" 4096) errno=EACCES .*uid=65534"
-
 msg=$(dd if="$EV" iflag=nonblock bs=4096 count=1 2>&1 >/dev/null)
 case $msg in
 *"Resource temporarily unavailable"*) ok "O_NONBLOCK with nothing to read: EAGAIN" ;;
