@@ -260,7 +260,6 @@ private func handleWrite(_ req: fuse_req_t?, _ _: fuse_ino_t, _ buf: UnsafePoint
     }
 }
 
-/// Every close(2).
 /// Every close(2): a control file's unfinished last line fails it.
 private func handleFlush(_ req: fuse_req_t?, _ _: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
     let fs = FileSystem.from(req)

@@ -174,60 +174,42 @@ public final class FileSystem: Sendable {
         } catch {
             if !quietErrors.contains(error) {
                 let who = requester(of: req)
-                let (admitted, suppressed) = refusalNotices.admit(uid: who.uid, at: .now)
-                if suppressed > 0 {
-                    logger.log(level: .notice, "suppressed \(suppressed) refusal notices of uid \(who.uid)",
-                               metadata: ["uid": "\(who.uid)"], source: Self.logSource)
-                }
-                if admitted {
-                    logger.log(level: .notice, "refused \(operation) \(subject()): \(error) [errno \(error.rawValue)]",
-                               metadata: ["uid": "\(who.uid)", "pid": "\(who.pid)"], source: Self.logSource)
-                }
+                noteRefusal(uid: who.uid, pid: who.pid,
+                            "refused \(operation) \(subject()): \(error) [errno \(error.rawValue)]")
             }
             fuse_reply_err(req, error.rawValue)
         }
+    }
+
+    /// The refusals the module recorded, each in the log with the limit
+    /// that made it: the writer's own line cannot know which, and a seed
+    /// pin's refusal has no line of ours at all.
+    func noteRefusals(in records: [ChangeRecord]) {
+        for record in records where record.kind == .refuse {
+            let name = Formats.pinFileName(start: record.start, end: record.end)
+            let errno = record.error.map(Formats.errnoName) ?? "?"
+            let reason = record.reason.map { " reason=\($0.rawValue)" } ?? ""
+            noteRefusal(uid: record.uid, pid: nil,
+                        "the module refused a pin of \(record.pid)/\(name): \(errno)\(reason), \(record.pages) pages via \(record.via.rawValue)")
+        }
+    }
+
+    /// One refusal notice, at most ``NoticeLimit/burst`` of a user's in
+    /// each window.
+    private func noteRefusal(uid: UInt32, pid: Int32?, _ message: @autoclosure () -> String) {
+        let (admitted, suppressed) = refusalNotices.admit(uid: uid, at: .now)
+        if suppressed > 0 {
+            logger.log(level: .notice, "suppressed \(suppressed) refusal notices of uid \(uid)",
+                       metadata: ["uid": "\(uid)"], source: Self.logSource)
+        }
+        guard admitted else { return }
+        var metadata: Logger.Metadata = ["uid": "\(uid)"]
+        if let pid { metadata["pid"] = "\(pid)" }
+        logger.log(level: .notice, "\(message())", metadata: metadata, source: Self.logSource)
     }
 
     let refusalNotices = NoticeLimit()
 
     /// The `events` file's readers that wait.
     let eventWaiters = EventWaiters()
-}
-
-/// At most ``burst`` refusal notices per uid in each ``window``: one user
-/// cannot flood the journal. What a window held back is told in one line
-/// when that user's next notice is let through.
-final class NoticeLimit: Sendable {
-    static let burst = 10
-    static let window: Duration = .seconds(10)
-    /// Users remembered at most; older windows are dropped past it.
-    static let users = 1024
-
-    private struct Window {
-        var start: ContinuousClock.Instant
-        var admitted = 0
-        var suppressed = 0
-    }
-
-    private let windows = Mutex<[UInt32: Window]>([:])
-
-    /// Whether a notice of `uid` may be logged now, and how many of its
-    /// notices were held back before it (to be told first).
-    func admit(uid: UInt32, at now: ContinuousClock.Instant) -> (admitted: Bool, suppressed: Int) {
-        windows.withLock { windows in
-            var window = windows[uid] ?? Window(start: now)
-            var held = 0
-            if now - window.start >= Self.window {
-                held = window.suppressed
-                window = Window(start: now)
-            }
-            let admitted = window.admitted < Self.burst
-            if admitted { window.admitted += 1 } else { window.suppressed += 1 }
-            if windows[uid] == nil && windows.count >= Self.users {
-                windows = windows.filter { now - $0.value.start < Self.window }
-            }
-            windows[uid] = window
-            return (admitted, admitted ? held : 0)
-        }
-    }
 }

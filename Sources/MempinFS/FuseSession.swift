@@ -151,6 +151,7 @@ public final class FuseSession: @unchecked Sendable {
                     failing = false
                     if !records.isEmpty {
                         invalidate(fileSystem.tree.apply(records))
+                        fileSystem.noteRefusals(in: records)
                         fileSystem.eventWaiters.deliver(from: fileSystem.tree.events)
                     }
                 } catch {

@@ -169,7 +169,7 @@ extension PinTree {
 
     /// Who besides root may see events of `pid`: read afresh when it makes
     /// a pin, else as last seen (an exited process is gone from /proc).
-    private func audience(of pid: Int32, refresh: Bool) -> EventLog.Audience? {
+    func audience(of pid: Int32, refresh: Bool) -> EventLog.Audience? {
         if !refresh, let known = withState({ $0.audiences[pid] }) { return known }
         var audience: EventLog.Audience?
         if let credentials = processes.credentials(of: pid), credentials.isDumpable,

@@ -1,6 +1,10 @@
 import MempinDevice
 import SystemPackage
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 // Writing to a process's `pin` control file: pinning, all or nothing.
 extension PinTree {
     // MARK: Pin and unpin
@@ -77,17 +81,28 @@ extension PinTree {
         // Root may pin any process: the module answers ESRCH for one that
         // has gone, which spares a /proc read on every pin.
         if !requester.isRoot {
-            try authorize(requester, toChange: pid)
+            do {
+                try authorize(requester, toChange: pid)
+            } catch {
+                noteRefusal(of: (try? RangeParser.parse(text))?.first, in: pid, by: requester, error)
+                throw error
+            }
         }
         let ranges = try RangeParser.parse(text)
         if !requester.isRoot {
             // A fault in a file of a FUSE server the user runs may never
             // end, and would hold one of our threads for as long.
-            if ranges.contains(where: { processes.mapsFUSEFile(of: pid, from: $0.start, to: $0.start &+ $0.length) }) {
+            if let range = ranges.first(where: { processes.mapsFUSEFile(of: pid, from: $0.start, to: $0.start &+ $0.length) }) {
+                noteRefusal(of: range, in: pid, by: requester, .badAddress)
                 throw .badAddress
             }
         }
-        try admitInFlight(requester)
+        do {
+            try admitInFlight(requester)
+        } catch {
+            noteRefusal(of: ranges.first, in: pid, by: requester, error)
+            throw error
+        }
         defer { endInFlight(requester) }
         var made: [PinRecord] = []
         for range in ranges {
@@ -98,6 +113,11 @@ extension PinTree {
             do {
                 made.append(try backend.pin(request))
             } catch {
+                // The module records the refusals it makes while pinning;
+                // these it refuses before it starts.
+                if error == .noSuchProcess || error == .permissionDenied {
+                    noteRefusal(of: range, in: pid, by: requester, error)
+                }
                 for pin in made.reversed() {
                     try? backend.unpin(id: pin.id, requesterUID: requester.uid, requesterPID: requester.pid)
                 }
@@ -134,5 +154,24 @@ extension PinTree {
             let left = state.pinsInFlight[requester.uid, default: 1] - 1
             state.pinsInFlight[requester.uid] = left > 0 ? left : nil
         }
+    }
+
+    /// A `refuse` line of `events` for a refusal the module never saw: the
+    /// range asked for (as the module would widen it), or `-` when none
+    /// could be read. At most ``NoticeLimit/burst`` of one user's in each
+    /// window: a user cannot push root's lines out of the ring this way.
+    func noteRefusal(of range: RequestedRange?, in pid: Int32, by requester: Requester, _ error: Errno) {
+        guard serverRefusals.admit(uid: requester.uid, at: .now).admitted else { return }
+        let page = UInt64(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (range?.start ?? 0) & ~(page - 1)
+        let end = range.map { ($0.start &+ $0.length &+ page - 1) & ~(page - 1) } ?? 0
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let record = ChangeRecord(
+            sequence: 0, kind: .refuse, id: 0, start: start, end: end, pages: (end &- start) / page, pid: pid,
+            uid: requester.uid, error: error, timeNanoseconds: UInt64(now.tv_sec) * 1_000_000_000
+        )
+        events.append(Formats.eventLine(record, name: range == nil ? "-" : Formats.pinFileName(start: start, end: end)),
+                      kind: ChangeKind.refuse.rawValue, audience: audience(of: pid, refresh: false))
     }
 }

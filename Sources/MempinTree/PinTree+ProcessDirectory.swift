@@ -55,7 +55,15 @@ extension PinTree {
         case .pinControl:
             guard writing else { throw .permissionDenied }
             do { _ = try displayedOwner(of: pid) } catch { throw .noSuchFileOrDirectory }
-            do { try authorize(requester, toChange: pid) } catch .noSuchProcess { throw .noSuchFileOrDirectory }
+            do {
+                try authorize(requester, toChange: pid)
+            } catch .noSuchProcess {
+                throw .noSuchFileOrDirectory
+            } catch {
+                // Refused before any range is written: the line names none.
+                noteRefusal(of: nil, in: pid, by: requester, error)
+                throw error
+            }
             return .control(ControlFile(pid: pid, opener: requester, identity: processes.identity(of: pid)))
         default:
             throw .isDirectory

@@ -17,6 +17,8 @@ public final class PinTree: Sendable {
     let processes: any ProcessFacts
     /// The lines of the `events` file.
     public let events = EventLog()
+    /// Bounds the `refuse` lines the server makes itself, per user.
+    let serverRefusals = NoticeLimit()
 
     /// The pins of one process, with running totals.
     ///

@@ -116,4 +116,34 @@ struct EventsTests {
         #expect(metrics.contains("mempin_events_total{event=\"refuse\"} 2\n"))
         #expect(metrics.contains("mempin_events_total{event=\"revoke\"} 0\n"))
     }
+
+    @Test("a refusal the module never sees is a line too: EACCES for another user's process")
+    func serverRefusal() {
+        let forRoot = tree.events.reader(for: root)
+        let forAlice = tree.events.reader(for: alice)
+        #expect(throws: Errno.permissionDenied) { try tree.pin(Array("1000+4K\n".utf8), in: 4343, for: alice) }
+        let line = text(forRoot) ?? ""
+        #expect(line.hasPrefix("refuse 4343 00001000-00002000 errno=EACCES pages=1 via=tree uid=1000 time="), "\(line)")
+        #expect(text(forAlice) == nil)
+    }
+
+    @Test("opening another user's process's pin file is refused with a line that names no range")
+    func refusalAtOpen() {
+        let forRoot = tree.events.reader(for: root)
+        #expect(throws: Errno.permissionDenied) { try tree.open(.pinControl(pid: 4343), for: alice, writing: true) }
+        let line = text(forRoot) ?? ""
+        #expect(line.hasPrefix("refuse 4343 - errno=EACCES pages=0 via=tree uid=1000 time="), "\(line)")
+    }
+
+    @Test("one user's refusals cannot flood root's events: a burst, then nothing until the window ends")
+    func refusalsAreBounded() {
+        let forRoot = tree.events.reader(for: root)
+        for _ in 0..<(NoticeLimit.burst + 5) {
+            #expect(throws: Errno.permissionDenied) { try tree.open(.pinControl(pid: 4343), for: alice, writing: true) }
+        }
+        #expect(throws: Errno.permissionDenied) { try tree.open(.pinControl(pid: 4242), for: bob, writing: true) }
+        let lines = (text(forRoot) ?? "").split(separator: "\n")
+        #expect(lines.filter { $0.contains(" uid=1000 ") }.count == NoticeLimit.burst)
+        #expect(lines.filter { $0.contains(" uid=1001 ") }.count == 1)
+    }
 }

@@ -68,10 +68,18 @@ u=$TARGET u_rw=$RW
 write_pin "$u" "0x$u_rw+2M" 65534 >/dev/null
 check "refuse over RLIMIT_MEMLOCK: errno and reason" \
 	has "$all" "^refuse $u $(pin_name "$u_rw" $((2 << 20))) errno=ENOMEM reason=memlock .*uid=65534"
+if [ -n "${RESULTS:-}" ]; then
+	check "the server's log names the limit" \
+		has "$RESULTS/mempinfs.log" "refused a pin of $u/$(pin_name "$u_rw" $((2 << 20))): ENOMEM reason=memlock"
+fi
 write_pin "$u" "0x$u_rw+512K" 65534 >/dev/null
 check "nobody's reader sees nobody's pin" has "$mine" "^pin $u $(pin_name "$u_rw" $((512 << 10))) "
 check_eq "nobody's reader sees no event of root's processes" "$(grep -c -E "^[a-z]+ ($t|$h|$e) " "$mine")" 0
 rm "$MP/$u/$(pin_name "$u_rw" $((512 << 10)))"
+
+write_pin "$t" "0x$t_rw+4K" 65534 >/dev/null
+check "refuse of another user's process, a refusal the server makes: errno=EACCES" \
+	has "$all" "^refuse $t - errno=EACCES .*uid=65534"
 
 msg=$(dd if="$EV" iflag=nonblock bs=4096 count=1 2>&1 >/dev/null)
 case $msg in

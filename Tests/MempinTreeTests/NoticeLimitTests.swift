@@ -1,4 +1,4 @@
-@testable import MempinFS
+import MempinTree
 import Testing
 
 @Suite("Refusal notices")
