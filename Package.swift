@@ -20,11 +20,14 @@ let package = Package(
         ),
         // The module's uapi header (kernel/include/uapi/linux/mempinfd.h), imported as is.
         .systemLibrary(name: "CMempin"),
+        // A lock ThreadSanitizer sees, for state shared between threads.
+        .target(name: "MempinLocking"),
         // /dev/mempinfd: typed wrappers over the ioctls.
         .target(
             name: "MempinDevice",
             dependencies: [
                 "CMempin",
+                "MempinLocking",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: [.define("ENABLE_MOCKING", .when(configuration: .debug))]
@@ -34,6 +37,7 @@ let package = Package(
             name: "MempinTree",
             dependencies: [
                 "MempinDevice",
+                "MempinLocking",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -44,6 +48,7 @@ let package = Package(
                 "CFuse",
                 "MempinTree",
                 "MempinDevice",
+                "MempinLocking",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -59,7 +64,7 @@ let package = Package(
         // An in-memory pin backend for the host tests (never for the VM's).
         .target(
             name: "MempinTestSupport",
-            dependencies: ["MempinTree", "MempinDevice"],
+            dependencies: ["MempinTree", "MempinDevice", "MempinLocking"],
             path: "Tests/MempinTestSupport"
         ),
         // The server's own work in loops for callgrind (mount-scripts/profile).

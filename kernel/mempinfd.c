@@ -1654,13 +1654,8 @@ static ssize_t mempin_read(struct file *file, char __user *buf, size_t len,
 		return -EPERM;
 	if (!want)
 		return -EINVAL;
-	batch = kmalloc_array(MEMPIN_BATCH, sizeof(*batch), GFP_KERNEL);
-	if (!batch)
-		return -ENOMEM;
-	if (mutex_lock_interruptible(&c->read_lock)) {
-		ret = -ERESTARTSYS;
-		goto free;
-	}
+	if (mutex_lock_interruptible(&c->read_lock))
+		return -ERESTARTSYS;
 	while (!mempin_events_from(c->event_seq)) {
 		if (file->f_flags & O_NONBLOCK) {
 			ret = -EAGAIN;
@@ -1670,6 +1665,12 @@ static ssize_t mempin_read(struct file *file, char __user *buf, size_t len,
 					       mempin_events_from(c->event_seq));
 		if (ret)
 			goto unlock;
+	}
+	/* Taken once there is something to read: a waiting reader holds none. */
+	batch = kmalloc_array(MEMPIN_BATCH, sizeof(*batch), GFP_KERNEL);
+	if (!batch) {
+		ret = -ENOMEM;
+		goto unlock;
 	}
 	while (done < want) {
 		u64 seq = c->event_seq;
@@ -1692,10 +1693,9 @@ static ssize_t mempin_read(struct file *file, char __user *buf, size_t len,
 		if (ret)
 			break;
 	}
+	kfree(batch);
 unlock:
 	mutex_unlock(&c->read_lock);
-free:
-	kfree(batch);
 	return done ? done * sizeof(ev) : ret;
 }
 

@@ -1,5 +1,5 @@
 #if ENABLE_MOCKING
-import Synchronization
+import MempinLocking
 import SystemPackage
 
 /// Forces errnos at the syscall seam and records what was called; debug
@@ -20,7 +20,7 @@ public final class MockingDriver: Sendable {
         var forced: [Errno] = []
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     @TaskLocal static var current: MockingDriver?
 

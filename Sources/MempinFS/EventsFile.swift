@@ -1,6 +1,6 @@
 import CFuse
+import MempinLocking
 import MempinTree
-import Synchronization
 import SystemPackage
 
 #if canImport(Glibc)
@@ -28,7 +28,7 @@ final class EventWaiters: Sendable {
         var poll: UInt?
     }
 
-    private let waiters = Mutex<[UInt64: Waiter]>([:])
+    private let waiters = Locked<[UInt64: Waiter]>([:])
 
     /// A reader opened as `handle`.
     func opened(_ handle: UInt64, reader: EventReader) {

@@ -1,8 +1,8 @@
 import CFuse
 import Logging
 import MempinDevice
+import MempinLocking
 import MempinTree
-import Synchronization
 import SystemPackage
 
 #if canImport(Glibc)
@@ -56,12 +56,12 @@ public final class FileSystem: Sendable {
             var entries: [DirectoryEntry]
             var readFromStart = false
         }
-        private let state: Mutex<State>
+        private let state: Locked<State>
 
         init(node: Node, requester: Requester, tree: PinTree) throws(Errno) {
             self.node = node
             self.requester = requester
-            state = Mutex(State(entries: try Self.entries(of: node, for: requester, tree: tree)))
+            state = Locked(State(entries: try Self.entries(of: node, for: requester, tree: tree)))
         }
 
         static func entries(of node: Node, for requester: Requester, tree: PinTree) throws(Errno) -> [DirectoryEntry] {
@@ -97,7 +97,7 @@ public final class FileSystem: Sendable {
         var next: UInt64 = 1
     }
 
-    private let handles = Mutex(Handles())
+    private let handles = Locked(Handles())
 
     /// The module's change records, which the tree follows; nil for a
     /// backend without (the tree then polls its change counter).

@@ -160,18 +160,22 @@ public final class FuseSession: @unchecked Sendable {
                                                 source: FileSystem.logSource)
                     }
                     failing = true
-                    fileSystem.tree.refreshIfChanged()
-                    var pause = timespec(tv_sec: 0, tv_nsec: 250_000_000)
-                    nanosleep(&pause, nil)
+                    pollOnce()
                 }
             } else {
-                var pause = timespec(tv_sec: 0, tv_nsec: 250_000_000)
-                nanosleep(&pause, nil)
-                fileSystem.tree.refreshIfChanged()
+                pollOnce()
             }
             // Also what refreshes made by requests (stats, ls) found.
             invalidate(fileSystem.tree.takeRemovedNames())
         }
+    }
+
+    /// A quarter of a second, then a refresh if the backend's change
+    /// counter moved.
+    private func pollOnce() {
+        var pause = timespec(tv_sec: 0, tv_nsec: 250_000_000)
+        nanosleep(&pause, nil)
+        fileSystem.tree.refreshIfChanged()
     }
 
     private func invalidate(_ removed: RemovedNames) {

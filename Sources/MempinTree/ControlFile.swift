@@ -1,4 +1,4 @@
-import Synchronization
+import MempinLocking
 import SystemPackage
 
 /// An open `pin` control file of a pid directory.
@@ -15,7 +15,7 @@ public final class ControlFile: Sendable {
     public let opener: Requester
     /// The target's identity (start time) when the file was opened.
     let identity: UInt64?
-    private let unfinished = Mutex<[UInt8]>([])
+    private let unfinished = Locked<[UInt8]>([])
 
     /// The longest line a write may leave unfinished; a range is under 50
     /// bytes, so a longer one is not a range.

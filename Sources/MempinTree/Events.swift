@@ -1,5 +1,5 @@
 import MempinDevice
-import Synchronization
+import MempinLocking
 
 /// The lines of the `events` file: what the module's ledger recorded, in
 /// order, one line per event, each kept with whom it may be shown to.
@@ -44,6 +44,16 @@ public final class EventLog: Sendable {
             entries[(head + Int(sequence - first)) % EventLog.capacity]
         }
 
+        /// The first line from `sequence` on that `reader` may see.
+        func firstVisible(from sequence: UInt64, to reader: EventReader) -> UInt64? {
+            var sequence = max(sequence, first)
+            while sequence < next {
+                if reader.may(see: entry(sequence)) { return sequence }
+                sequence += 1
+            }
+            return nil
+        }
+
         mutating func append(_ entry: Entry) {
             if entries.count < EventLog.capacity {
                 entries.append(entry)
@@ -55,7 +65,7 @@ public final class EventLog: Sendable {
         }
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     public init() {}
 
@@ -90,12 +100,14 @@ public final class EventLog: Sendable {
                     out += Array("lost \(state.first - cursor.next)\n".utf8)
                     cursor.next = state.first
                 }
-                while cursor.next < state.next {
-                    let entry = state.entry(cursor.next)
-                    guard reader.may(see: entry) else {
-                        cursor.next += 1
-                        continue
+                while true {
+                    guard let sequence = state.firstVisible(from: cursor.next, to: reader) else {
+                        // What is left it may not see: never walked again.
+                        cursor.next = state.next
+                        break
                     }
+                    let entry = state.entry(sequence)
+                    cursor.next = sequence
                     if out.count + entry.line.count > size {
                         if out.isEmpty {
                             out = Array(entry.line.prefix(size))
@@ -120,14 +132,8 @@ public final class EventLog: Sendable {
     public func hasLines(for reader: EventReader) -> Bool {
         reader.withCursor { cursor in
             state.withLock { state in
-                if !cursor.rest.isEmpty || cursor.next < state.first { return true }
-                var sequence = cursor.next
-                while sequence < state.next {
-                    let entry = state.entry(sequence)
-                    if reader.may(see: entry) { return true }
-                    sequence += 1
-                }
-                return false
+                !cursor.rest.isEmpty || cursor.next < state.first
+                    || state.firstVisible(from: cursor.next, to: reader) != nil
             }
         }
     }
@@ -145,11 +151,11 @@ public final class EventReader: Sendable {
         var rest: [UInt8] = []
     }
 
-    private let cursor: Mutex<Cursor>
+    private let cursor: Locked<Cursor>
 
     init(requester: Requester, from next: UInt64) {
         self.requester = requester
-        cursor = Mutex(Cursor(next: next))
+        cursor = Locked(Cursor(next: next))
     }
 
     func withCursor<R>(_ body: (inout Cursor) -> R) -> R {

@@ -62,21 +62,26 @@ public enum Formats {
         return line
     }
 
-    /// The symbolic name of an errno a pin can fail with (`ENOMEM`), else
-    /// its number.
+    /// The symbolic name of an errno the tree or the module answers with
+    /// (`ENOMEM`), else `E` and its number: for `events` and the labels of
+    /// `metrics`.
     public static func errnoName(_ error: Errno) -> String {
         switch error {
-        case .invalidArgument: "EINVAL"
-        case .fileExists: "EEXIST"
-        case .badAddress: "EFAULT"
-        case .noMemory: "ENOMEM"
-        case .permissionDenied: "EACCES"
         case .notPermitted: "EPERM"
+        case .noSuchFileOrDirectory: "ENOENT"
         case .noSuchProcess: "ESRCH"
         case .interrupted: "EINTR"
+        case .ioError: "EIO"
+        case .badFileDescriptor: "EBADF"
         case .resourceTemporarilyUnavailable: "EAGAIN"
+        case .noMemory: "ENOMEM"
+        case .permissionDenied: "EACCES"
+        case .badAddress: "EFAULT"
         case .resourceBusy: "EBUSY"
-        default: String(error.rawValue)
+        case .fileExists: "EEXIST"
+        case .invalidArgument: "EINVAL"
+        case .noSpace: "ENOSPC"
+        default: "E\(error.rawValue)"
         }
     }
 
@@ -103,42 +108,68 @@ public enum Formats {
         ]) + "\n"
     }
 
-    /// The room ``writePageLine(_:showsFrame:into:)`` needs: a line is at
-    /// most 56 bytes, and it stores whole words that may reach 8 bytes past it.
+    /// The room ``writePageLine(_:showsFrame:width:into:)`` needs: a line
+    /// is at most 46 bytes, and it stores whole words that may reach 8
+    /// bytes past it.
     public static let maximumPageLineLength = 64
 
-    /// One page line: vaddr, PFN (hex), NUMA node, zone, huge (0 or 1).
+    /// Hex digits of a PFN shown to root: every 64-bit architecture's
+    /// physical addresses fit 52 bits, its PFNs (4 KiB pages) 40 to 52.
+    static let frameDigits = 13
+    /// Room for the NUMA node: -1 (`NUMA_NO_NODE`) to 9999.
+    static let nodeDigits = 4
+    /// The longest zone word, `movable`.
+    static let zoneLetters = 7
+
+    /// The width, newline included, of every page line of a pin that ends
+    /// at `end`: fixed for each file, so that a read at any offset finds its
+    /// page by arithmetic. A line narrower than that is padded with spaces
+    /// before its newline, as `/proc/PID/maps` pads its columns.
+    public static func pageLineWidth(end: UInt64, showsFrame: Bool) -> Int {
+        let addressDigits = max(8, (64 - (end &- 1).leadingZeroBitCount + 3) / 4)
+        return addressDigits + 1 + (showsFrame ? frameDigits : 1) + 1 + nodeDigits + 1 + zoneLetters + 1 + 1 + 1
+    }
+
+    /// One page line: vaddr, PFN (hex), NUMA node, zone, huge (0 or 1),
+    /// padded to `width` (see ``pageLineWidth(end:showsFrame:)``).
     ///
     /// - Parameter showsFrame: false for a reader that is not root, who
     ///   sees PFN 0 as in `/proc/PID/pagemap`.
-    public static func appendPageLine(_ page: PageRecord, showsFrame: Bool, to buffer: inout [UInt8]) {
+    public static func appendPageLine(_ page: PageRecord, showsFrame: Bool, width: Int, to buffer: inout [UInt8]) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: maximumPageLineLength) { line in
-            let count = writePageLine(page, showsFrame: showsFrame, into: line.baseAddress!)
+            let count = writePageLine(page, showsFrame: showsFrame, width: width, into: line.baseAddress!)
             buffer.append(contentsOf: UnsafeBufferPointer(start: line.baseAddress, count: count))
         }
     }
 
-    /// Writes one page line at `line`, which has room for
-    /// ``maximumPageLineLength`` bytes; returns its length.
+    /// Writes one page line of `width` bytes at `line`, which has room for
+    /// ``maximumPageLineLength`` bytes; returns `width`. A page outside the
+    /// pin the width was made for makes a longer line.
     ///
     /// The page list's hot path (262,144 lines for 1 GiB): plain stores,
     /// no allocation.
     @inline(__always)
-    public static func writePageLine(_ page: PageRecord, showsFrame: Bool, into line: UnsafeMutablePointer<UInt8>) -> Int {
+    public static func writePageLine(_ page: PageRecord, showsFrame: Bool, width: Int,
+                                     into line: UnsafeMutablePointer<UInt8>) -> Int {
         var at = writeHex(page.virtualAddress, width: 8, into: line)
         line[at] = UInt8(ascii: " ")
         at += 1
-        at += writeHex(showsFrame ? page.frameNumber : 0, width: 1, into: line + at)
+        at += writeHex(showsFrame ? page.frameNumber & (1 << (4 * frameDigits) - 1) : 0, width: 1, into: line + at)
         line[at] = UInt8(ascii: " ")
         at += 1
-        at += writeDecimal(page.node, into: line + at)
+        at += writeDecimal((-1...9999).contains(page.node) ? page.node : -1, into: line + at)
         line[at] = UInt8(ascii: " ")
         at += 1
         at += writeZone(page.zone, into: line + at)
         line[at] = UInt8(ascii: " ")
         line[at + 1] = page.isHuge ? UInt8(ascii: "1") : UInt8(ascii: "0")
-        line[at + 2] = UInt8(ascii: "\n")
-        return at + 3
+        at += 2
+        if at < width - 1 {
+            (line + at).update(repeating: UInt8(ascii: " "), count: width - 1 - at)
+            at = width - 1
+        }
+        line[at] = UInt8(ascii: "\n")
+        return at + 1
     }
 
     /// Lowercase hex digits of `value`, zero-padded to `width` (at most 16);

@@ -120,7 +120,7 @@ public enum PrometheusText {
             ($0.key.operation, $0.key.errno.rawValue) < ($1.key.operation, $1.key.errno.rawValue)
         }
         family(&text, "mempin_refusals_total", "counter", "Refused pin writes and rm's since the server started, by errno.",
-               refusals.map { ("{operation=\"\(escaped($0.key.operation))\",errno=\"\(name(of: $0.key.errno))\"}", String($0.value)) })
+               refusals.map { ("{operation=\"\(escaped($0.key.operation))\",errno=\"\(Formats.errnoName($0.key.errno))\"}", String($0.value)) })
         family(&text, "mempin_events_total", "counter",
                "Changes of the module's pins since the server started, by event, as the events file shows them.",
                ChangeKind.allCases.map { ("{event=\"\($0.rawValue)\"}", String(snapshot.events[$0.rawValue, default: 0])) })
@@ -148,23 +148,5 @@ public enum PrometheusText {
             }
         }
         return out
-    }
-
-    /// The symbolic name of the errnos the tree answers with.
-    public static func name(of errno: Errno) -> String {
-        switch errno.rawValue {
-        case EPERM: "EPERM"
-        case ENOENT: "ENOENT"
-        case ESRCH: "ESRCH"
-        case EIO: "EIO"
-        case EBADF: "EBADF"
-        case ENOMEM: "ENOMEM"
-        case EACCES: "EACCES"
-        case EFAULT: "EFAULT"
-        case EEXIST: "EEXIST"
-        case EINVAL: "EINVAL"
-        case ENOSPC: "ENOSPC"
-        default: "E\(errno.rawValue)"
-        }
     }
 }

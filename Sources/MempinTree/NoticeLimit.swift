@@ -1,4 +1,4 @@
-import Synchronization
+import MempinLocking
 
 /// At most ``burst`` refusal notices per uid in each ``window``: one user
 /// cannot flood the journal, nor push root's `events` lines out of the
@@ -18,7 +18,7 @@ public final class NoticeLimit: Sendable {
 
     public init() {}
 
-    private let windows = Mutex<[UInt32: Window]>([:])
+    private let windows = Locked<[UInt32: Window]>([:])
 
     /// Whether a notice of `uid` may be logged now, and how many of its
     /// notices were held back before it (to be told first).

@@ -1,20 +1,23 @@
 import MempinDevice
-import Synchronization
+import MempinLocking
 import SystemPackage
 
 /// Serves one open pin file by offset without ever building its whole text.
 ///
 /// The content is the key block (rendered at open), a blank line, and one
-/// line per page, generated from the module's page list on demand. The
-/// reader keeps a cursor where the last read ended, so sequential reads
-/// (`cat`, `head`, `wc`) each cost only the lines they return; a read at
-/// another offset walks the page list from the start to find its line, as
-/// `seq_file` does.
+/// line per page, generated from the module's page list on demand. Page
+/// lines have one width per file, so any offset names its page by
+/// arithmetic: a read anywhere (`tail`, `pread`, readers sharing a file)
+/// costs what a read at the start costs, and past the end is EOF at once.
+/// The reader keeps the pages it fetched for where the last read ended, so
+/// sequential reads (`cat`, `head`, `wc`) ask the module a batch at a time.
 public final class PinFileReader: Sendable {
     /// The pin, as it was when the file was opened.
     public let pin: PinRecord
     private let header: [UInt8]
     private let showsFrames: Bool
+    /// The width of each page line, its newline included.
+    private let lineWidth: Int
     private let backend: any PinBackend
 
     private struct Cursor {
@@ -28,7 +31,7 @@ public final class PinFileReader: Sendable {
         var fetched: ArraySlice<PageRecord> = []
     }
 
-    private let cursor: Mutex<Cursor>
+    private let cursor: Locked<Cursor>
 
     /// Pages asked of the backend at a time: bounds the reader's memory.
     static let pagesPerBatch = 4096
@@ -37,8 +40,9 @@ public final class PinFileReader: Sendable {
         self.pin = pin
         self.header = Array(Formats.pinHeader(pin).utf8)
         self.showsFrames = showsFrames
+        self.lineWidth = Formats.pageLineWidth(end: pin.end, showsFrame: showsFrames)
         self.backend = backend
-        self.cursor = Mutex(Cursor(offset: UInt64(header.count), nextPage: 0))
+        self.cursor = Locked(Cursor(offset: UInt64(header.count), nextPage: 0))
     }
 
     /// Up to `size` bytes from `offset`; fewer only at the end of the file.
@@ -66,6 +70,8 @@ public final class PinFileReader: Sendable {
             position += UInt64(filled)
             if filled == size { return .success(filled) }
         }
+        let pageLines = UInt64(header.count) + pin.pages * UInt64(lineWidth)
+        guard position < pageLines else { return .success(filled) }
         return cursor.withLock { cursor in
             do throws(Errno) {
                 if cursor.offset != position {
@@ -90,13 +96,13 @@ public final class PinFileReader: Sendable {
             cursor.pending = cursor.pending.dropFirst(take)
             filled = take
         }
-        let lineRoom = Formats.maximumPageLineLength
+        let lineRoom = lineWidth
         let showsFrames = showsFrames
         while filled < room && cursor.nextPage < pin.pages {
             if cursor.fetched.isEmpty {
-                // Enough pages for the rest of the read (lines are 20 to
-                // 56 bytes), at least one, at most a batch.
-                let want = min(Self.pagesPerBatch, max(1, (room - filled) / 20 + 1))
+                // Enough pages for the rest of the read, at least one, at
+                // most a batch.
+                let want = min(Self.pagesPerBatch, (room - filled) / lineWidth + 1)
                 cursor.fetched = try pages(from: cursor.nextPage, count: want)[...]
                 if cursor.fetched.isEmpty {
                     cursor.nextPage = pin.pages
@@ -107,7 +113,8 @@ public final class PinFileReader: Sendable {
             let rendered = cursor.fetched.withUnsafeBufferPointer { pages in
                 var index = 0
                 while index < pages.count && room - filled >= lineRoom {
-                    filled += Formats.writePageLine(pages[index], showsFrame: showsFrames, into: out + filled)
+                    filled += Formats.writePageLine(pages[index], showsFrame: showsFrames, width: lineRoom,
+                                                    into: out + filled)
                     index += 1
                 }
                 return index
@@ -121,7 +128,7 @@ public final class PinFileReader: Sendable {
             let page = cursor.fetched.removeFirst()
             cursor.nextPage += 1
             var line: [UInt8] = []
-            Formats.appendPageLine(page, showsFrame: showsFrames, to: &line)
+            Formats.appendPageLine(page, showsFrame: showsFrames, width: lineWidth, to: &line)
             let take = min(room - filled, line.count)
             line.withUnsafeBufferPointer { (out + filled).update(from: $0.baseAddress!, count: take) }
             filled += take
@@ -142,28 +149,19 @@ public final class PinFileReader: Sendable {
         }
     }
 
-    /// A cursor at byte `position` of the file (past the header), found by
-    /// walking the page list from its start.
+    /// A cursor at byte `position` of the file (past the header, before
+    /// the end): its page by arithmetic, that page fetched only when the
+    /// position falls inside its line.
     private func seek(to position: UInt64) throws(Errno) -> Cursor {
-        var offset = UInt64(header.count)
-        var index: UInt64 = 0
-        var line: [UInt8] = []
-        while index < pin.pages {
-            let pages = try pages(from: index, count: Self.pagesPerBatch)
-            if pages.isEmpty { break }
-            for page in pages {
-                line.removeAll(keepingCapacity: true)
-                Formats.appendPageLine(page, showsFrame: showsFrames, to: &line)
-                let end = offset + UInt64(line.count)
-                if position < end {
-                    let skip = Int(position - offset)
-                    return Cursor(offset: position, nextPage: index + 1, pending: line[skip...])
-                }
-                offset = end
-                index += 1
-            }
+        let index = (position - UInt64(header.count)) / UInt64(lineWidth)
+        let skip = Int((position - UInt64(header.count)) % UInt64(lineWidth))
+        guard skip > 0 else { return Cursor(offset: position, nextPage: index) }
+        guard let page = try pages(from: index, count: 1).first else {
+            // The pin went: nothing more to read.
+            return Cursor(offset: position, nextPage: pin.pages)
         }
-        // At or past the end: nothing more to read.
-        return Cursor(offset: position, nextPage: pin.pages)
+        var line: [UInt8] = []
+        Formats.appendPageLine(page, showsFrame: showsFrames, width: lineWidth, to: &line)
+        return Cursor(offset: position, nextPage: index + 1, pending: line[skip...])
     }
 }

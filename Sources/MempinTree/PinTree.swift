@@ -1,5 +1,5 @@
 import MempinDevice
-import Synchronization
+import MempinLocking
 import SystemPackage
 
 #if canImport(Glibc)
@@ -147,7 +147,7 @@ public final class PinTree: Sendable {
         }
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// Runs `body` with the tree's state locked. Never call the backend in it.
     func withState<R>(_ body: (inout State) -> R) -> R {

@@ -33,7 +33,8 @@ struct FileSystemTests {
             r = Shell.run("cat \(mp)/\(pid)/00010000-00014000")
             #expect(r.output.hasPrefix("start 00010000\n") == false)
             #expect(r.output.hasPrefix("start 10000\nend 14000\npages 4\nbytes 16384\nwritable 1\nstate pinned\n"))
-            #expect(r.output.hasSuffix("\n\n00010000 100000 0 normal 0\n00011000 100001 0 normal 0\n00012000 100002 0 normal 0\n00013000 100003 0 normal 0\n"))
+            let pad = String(repeating: " ", count: 11)
+            #expect(r.output.hasSuffix("\n\n" + (0..<4).map { "0001\($0)000 10000\($0) 0 normal 0\(pad)\n" }.joined()))
             r = Shell.run("head -n 2 \(mp)/\(pid)/00010000-00014000")
             #expect(r.output == "start 10000\nend 14000\n")
             r = Shell.run("sed -n '/^$/,$p' \(mp)/\(pid)/00010000-00014000 | wc -l")
@@ -167,7 +168,7 @@ struct FileSystemTests {
             r = Shell.run("rm -f \(mp)/\(pid)/00020000-00021000", as: 65534)
             #expect(r.error.contains("Permission denied"), "\(r.error)")
             r = Shell.run("cat \(mp)/\(mine.processIdentifier)/00010000-00011000", as: 65534)
-            #expect(r.output.hasSuffix("\n\n00010000 0 0 normal 0\n"), "PFN must be 0 for non-root: \(r.output)")
+            #expect(r.output.hasSuffix("\n\n00010000 0 0 normal 0    \n"), "PFN must be 0 for non-root: \(r.output)")
             r = Shell.run("rm \(mp)/\(mine.processIdentifier)/00010000-00011000", as: 65534)
             #expect(r.status == 0, "\(r.error)")
             #expect(tree.backend.pinnedPages == 1)
@@ -258,7 +259,7 @@ struct FileSystemTests {
             let mp = tree.mountpoint
             #expect(Shell.run("echo 7f0000000000+1G > \(mp)/\(pid)/pin").status == 0)
             let file = "\(mp)/\(pid)/7f0000000000-7f0040000000"
-            let r = Shell.run("sed -n '/^$/,$p' \(file) | tail -n +2 | wc -l; tail -n 1 \(file)")
+            let r = Shell.run("sed -n '/^$/,$p' \(file) | tail -n +2 | wc -l; tail -n 1 \(file) | sed 's/ *$//'")
             #expect(r.output == "262144\n7f003ffff000 13ffff 0 normal 0\n")
             let sums = Shell.run("for i in 1 2 3 4 5 6; do md5sum < \(file) & done; wait")
             let distinct = Set(sums.output.split(separator: "\n"))

@@ -1,6 +1,6 @@
 import MempinDevice
+import MempinLocking
 import MempinTree
-import Synchronization
 import SystemPackage
 
 #if canImport(Glibc)
@@ -22,9 +22,10 @@ public final class InMemoryBackend: PinBackend {
         var lastRequest: PinRequest?
         var stalledAddresses: Set<UInt64> = []
         var stalled = 0
+        var pagesFetched: UInt64 = 0
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let processExists: @Sendable (Int32) -> Bool
     public static let pageSize: UInt64 = 4096
 
@@ -47,6 +48,9 @@ public final class InMemoryBackend: PinBackend {
 
     /// Pins waiting in ``stallPins(at:)`` now.
     public var stalledPins: Int { state.withLock { $0.stalled } }
+
+    /// Page records handed out by ``pages(of:from:count:)`` so far.
+    public var pagesFetched: UInt64 { state.withLock { $0.pagesFetched } }
 
     /// The last request that reached the backend.
     public var lastRequest: PinRequest? { state.withLock { $0.lastRequest } }
@@ -171,6 +175,7 @@ public final class InMemoryBackend: PinBackend {
         guard let pin = state.withLock({ $0.pins[id] }) else { throw .noSuchFileOrDirectory }
         guard first < pin.pages else { return [] }
         let last = min(pin.pages, first + UInt64(count))
+        state.withLock { $0.pagesFetched += last - first }
         return (first..<last).map { index in
             PageRecord(virtualAddress: pin.start + index * Self.pageSize, frameNumber: 0x10_0000 + index)
         }
@@ -214,7 +219,7 @@ public struct FakeProcesses: ProcessFacts {
 
 /// Change records a test hands to the server, as the module would.
 public final class QueuedChanges: ChangeSource {
-    private let queue = Mutex<[ChangeRecord]>([])
+    private let queue = Locked<[ChangeRecord]>([])
 
     public init() {}
 

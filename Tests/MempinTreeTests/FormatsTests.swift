@@ -32,23 +32,37 @@ struct FormatsTests {
         #expect(Formats.pinHeader(detached).contains("\nstate detached\n"))
     }
 
-    @Test("page lines: vaddr and PFN in lowercase hex, PFN 0 when hidden")
-    func pageLines() {
-        let page = PageRecord(virtualAddress: 0x7f3a_1c00_1000, frameNumber: 0x12_34a6, node: 1, zone: .dma32, isHuge: true)
-        var buffer: [UInt8] = []
-        Formats.appendPageLine(page, showsFrame: true, to: &buffer)
-        Formats.appendPageLine(page, showsFrame: false, to: &buffer)
-        #expect(String(decoding: buffer, as: UTF8.self) == "7f3a1c001000 1234a6 1 dma32 1\n7f3a1c001000 0 1 dma32 1\n")
-        var low: [UInt8] = []
-        Formats.appendPageLine(PageRecord(virtualAddress: 0x1000, frameNumber: 0), showsFrame: true, to: &low)
-        #expect(String(decoding: low, as: UTF8.self) == "00001000 0 0 normal 0\n")
+    /// `content` padded with spaces to `width` bytes, the newline included.
+    func padded(_ content: String, _ width: Int) -> String {
+        content + String(repeating: " ", count: width - 1 - content.utf8.count) + "\n"
     }
 
-    @Test("the NUMA node column is decimal", arguments: [0, 7, 10, 99, 1023, -1, Int32.max])
+    @Test("page lines: vaddr and PFN in lowercase hex, PFN 0 when hidden, one width per file")
+    func pageLines() {
+        let page = PageRecord(virtualAddress: 0x7f3a_1c00_1000, frameNumber: 0x12_34a6, node: 1, zone: .dma32, isHuge: true)
+        let root = Formats.pageLineWidth(end: 0x7f3a_1c10_0000, showsFrame: true)
+        let other = Formats.pageLineWidth(end: 0x7f3a_1c10_0000, showsFrame: false)
+        #expect(root == 42)
+        #expect(other == 30)
+        var buffer: [UInt8] = []
+        Formats.appendPageLine(page, showsFrame: true, width: root, to: &buffer)
+        Formats.appendPageLine(page, showsFrame: false, width: other, to: &buffer)
+        #expect(String(decoding: buffer, as: UTF8.self)
+            == padded("7f3a1c001000 1234a6 1 dma32 1", root) + padded("7f3a1c001000 0 1 dma32 1", other))
+        var low: [UInt8] = []
+        Formats.appendPageLine(PageRecord(virtualAddress: 0x1000, frameNumber: 0), showsFrame: true,
+                               width: Formats.pageLineWidth(end: 0x2000, showsFrame: true), to: &low)
+        #expect(String(decoding: low, as: UTF8.self) == padded("00001000 0 0 normal 0", 38))
+    }
+
+    @Test("the NUMA node column is decimal; what no node can be is -1", arguments: [0, 7, 10, 99, 1023, 9999, -1, 10000, Int32.max, -5])
     func nodes(node: Int32) {
         var buffer: [UInt8] = []
-        Formats.appendPageLine(PageRecord(virtualAddress: 0x1000, frameNumber: 1, node: node), showsFrame: true, to: &buffer)
-        #expect(String(decoding: buffer, as: UTF8.self) == "00001000 1 \(node) normal 0\n")
+        let width = Formats.pageLineWidth(end: 0x2000, showsFrame: true)
+        Formats.appendPageLine(PageRecord(virtualAddress: 0x1000, frameNumber: 1, node: node), showsFrame: true,
+                               width: width, to: &buffer)
+        let shown = (-1...9999).contains(node) ? node : -1
+        #expect(String(decoding: buffer, as: UTF8.self) == padded("00001000 1 \(shown) normal 0", width))
     }
 
     @Test("10,000 random page lines match a line built with String(radix:)")
@@ -67,14 +81,16 @@ struct FormatsTests {
         var expected = ""
         for _ in 0..<10_000 {
             let vaddr = next() >> (next() % 64)
-            let pfn = next() >> (next() % 64)
-            let node = Int32(truncatingIfNeeded: next() % 4 == 0 ? next() : next() % 12)
+            let pfn = next() >> (12 + next() % 52)
+            let node = Int32(truncatingIfNeeded: next() % 12)
             let (zone, word) = zones[Int(next() % 6)]
             let huge = next() % 2 == 0
             let shows = next() % 3 != 0
+            let width = Formats.pageLineWidth(end: vaddr &+ 4096, showsFrame: shows)
             Formats.appendPageLine(PageRecord(virtualAddress: vaddr, frameNumber: pfn, node: node, zone: zone, isHuge: huge),
-                                   showsFrame: shows, to: &buffer)
-            expected += "\(Formats.hex(vaddr, width: 8)) \(String(shows ? pfn : 0, radix: 16)) \(node) \(word) \(huge ? 1 : 0)\n"
+                                   showsFrame: shows, width: width, to: &buffer)
+            expected += padded("\(Formats.hex(vaddr, width: 8)) \(String(shows ? pfn : 0, radix: 16)) \(node) \(word) \(huge ? 1 : 0)",
+                               width)
         }
         #expect(String(decoding: buffer, as: UTF8.self) == expected)
     }
@@ -82,10 +98,11 @@ struct FormatsTests {
     @Test("hex matches String(radix:) with padding", arguments: [0, 1, 0xf, 0x10, 0xdead_beef, UInt64.max])
     func hex(value: UInt64) {
         var buffer: [UInt8] = []
-        Formats.appendPageLine(PageRecord(virtualAddress: value, frameNumber: value), showsFrame: true, to: &buffer)
+        Formats.appendPageLine(PageRecord(virtualAddress: value, frameNumber: value), showsFrame: true,
+                               width: Formats.pageLineWidth(end: value, showsFrame: true), to: &buffer)
         let fields = String(decoding: buffer, as: UTF8.self).split(separator: " ")
         #expect(fields[0] == Formats.hex(value, width: 8))
-        #expect(fields[1] == String(value, radix: 16))
+        #expect(fields[1] == String(value & (1 << 52 - 1), radix: 16))
         let digits = String(value, radix: 16)
         for width in [0, 1, 8, 16, 20] {
             #expect(Formats.hex(value, width: width) == String(repeating: "0", count: max(0, width - digits.count)) + digits)

@@ -133,13 +133,36 @@ struct PinTreeTests {
         let lines = text[blank.upperBound...].split(separator: "\n")
         #expect(!text[blank.upperBound...].contains("\n\n"))
         #expect(lines.count == 10240)
-        #expect(lines.first == "00100000 100000 0 normal 0")
-        #expect(lines.last == "028ff000 1027ff 0 normal 0")
+        #expect(Set(lines.map(\.utf8.count)) == [37])
+        #expect(lines.first?.trimmingTrailingSpaces == "00100000 100000 0 normal 0")
+        #expect(lines.last?.trimmingTrailingSpaces == "028ff000 1027ff 0 normal 0")
         // A read from the middle, not where the last one ended.
         let header = text[..<blank.upperBound].utf8.count
-        let line = 27   // "00100000 100000 0 normal 0\n" is 27 bytes
+        let line = 38
         let middle = try tree.read(file, offset: UInt64(header + 5 * line + 9), size: 6)
         #expect(String(decoding: middle, as: UTF8.self) == "100005")
+    }
+
+    @Test("a read at any offset costs what a read at the start costs; past the end is EOF at once")
+    func readsAnywhere() throws {
+        let made = try pin("100000+512M")   // 131072 pages
+        let file = try tree.open(.pinFile(pid: 4242, id: made[0].id), for: root, writing: false)
+        let start = backend.pagesFetched
+        let first = try tree.read(file, offset: 0, size: 4096)
+        let atStart = backend.pagesFetched - start
+        let header = String(decoding: first, as: UTF8.self).firstRange(of: "\n\n")!.upperBound.utf16Offset(in: String(decoding: first, as: UTF8.self))
+        let size = UInt64(header) + 131_072 * 38
+        let before = backend.pagesFetched
+        let last = try tree.read(file, offset: size - 38 - 1000 * 38 + 9, size: 4096)
+        let nearEnd = backend.pagesFetched - before
+        #expect(nearEnd <= 2 * atStart + 1, "\(nearEnd) pages fetched near the end, \(atStart) at the start")
+        #expect(String(decoding: last, as: UTF8.self).hasPrefix("11fc17 "))
+        let tail = try tree.read(file, offset: size - 38, size: 4096)
+        #expect(String(decoding: tail, as: UTF8.self).trimmingTrailingSpaces == "200ff000 11ffff 0 normal 0\n")
+        let fetched = backend.pagesFetched
+        #expect(try tree.read(file, offset: size, size: 4096).isEmpty)
+        #expect(try tree.read(file, offset: size + 1 << 30, size: 4096).isEmpty)
+        #expect(backend.pagesFetched == fetched)
     }
 
     @Test("readers that are not root see PFN 0")
@@ -147,7 +170,7 @@ struct PinTreeTests {
         let made = try pin("1000+4K", as: alice)
         let file = try tree.open(.pinFile(pid: 4242, id: made[0].id), for: alice, writing: false)
         let text = String(decoding: try tree.read(file, offset: 0, size: 4096), as: UTF8.self)
-        #expect(text.hasSuffix("\n\n00001000 0 0 normal 0\n"))
+        #expect(text.hasSuffix("\n\n00001000 0 0 normal 0" + String(repeating: " ", count: 4) + "\n"))
     }
 
     @Test("a detached pin says so")
@@ -296,5 +319,16 @@ struct PinTreeTests {
         _ = try tree.unlink("00001000-00002000", in: 4242, for: root)
         #expect(try tree.entries(of: .processDirectory(pid: 4242), for: root).map(\.name) == ["pin", "status", second])
         #expect(backend.pinnedPages == 1 && seed.id < made[0].id)
+    }
+}
+
+extension StringProtocol {
+    /// The line without the spaces that pad it to its file's width.
+    var trimmingTrailingSpaces: String {
+        var text = String(self)
+        let newline = text.hasSuffix("\n")
+        if newline { text.removeLast() }
+        while text.hasSuffix(" ") { text.removeLast() }
+        return newline ? text + "\n" : text
     }
 }
