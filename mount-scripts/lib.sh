@@ -30,8 +30,9 @@ build_module() {
 	fi
 }
 
-# build_c_tests: the module's C tests, the ioctl fuzzer, the e2e target and
-# the memory hog and the seed-interface holder, for the guest.
+# build_c_tests: the module's C tests, the ioctl fuzzer, the e2e target,
+# the memory hog, the seed-interface holder and the FUSE server that never
+# answers, for the guest.
 build_c_tests() {
 	mkdir -p "$OUT/bin"
 	gcc -O2 -g -Wall -Wextra -Werror -pthread -o "$OUT/bin/mempinfd_test" \
@@ -43,7 +44,9 @@ build_c_tests() {
 	gcc -O2 -g -Wall -Wextra -Werror -o "$OUT/bin/mempin-hog" \
 		"$PROJECT/mount-scripts/e2e/hog.c" &&
 	gcc -O2 -g -Wall -Wextra -Werror -o "$OUT/bin/mempin-seed-holder" \
-		"$PROJECT/mount-scripts/e2e/seed_holder.c"
+		"$PROJECT/mount-scripts/e2e/seed_holder.c" &&
+	gcc -O2 -g -Wall -Wextra -Werror $(pkg-config --cflags fuse3) -o "$OUT/bin/mempin-stuckfs" \
+		"$PROJECT/mount-scripts/e2e/stuckfs.c" $(pkg-config --libs fuse3)
 }
 
 # build_server: the release mempinfs; prints its path.

@@ -88,7 +88,7 @@ private func handleLookup(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ name: Unsa
         }
         var entry = fuse_entry_param()
         entry.ino = fuse_ino_t(attributes.inode)
-        entry.generation = 1
+        entry.generation = attributes.generation
         entry.attr = fs.stat(of: attributes)
         entry.attr_timeout = fs.attributeTimeout(of: attributes)
         entry.entry_timeout = fs.cacheTimeout
@@ -358,7 +358,7 @@ private func handleReaddirplus(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: In
                     }
                     counted.append(attributes.inode)
                     param.ino = fuse_ino_t(attributes.inode)
-                    param.generation = 1
+                    param.generation = attributes.generation
                     param.attr = fs.stat(of: attributes)
                     param.attr_timeout = fs.attributeTimeout(of: attributes)
                     param.entry_timeout = fs.cacheTimeout

@@ -66,8 +66,22 @@ public final class EventLog: Sendable {
     }
 
     private let state = Locked(State())
+    /// Told of lines appended outside the follower's batches (see
+    /// ``announce()``): the server's waiting readers.
+    private let listener = Locked<(@Sendable () -> Void)?>(nil)
 
     public init() {}
+
+    /// Sets what ``announce()`` calls.
+    public func onAnnounce(_ body: @escaping @Sendable () -> Void) {
+        listener.withLock { $0 = body }
+    }
+
+    /// Tells the listener that lines were appended: for a line the server
+    /// makes itself, which no module record will follow.
+    public func announce() {
+        listener.withLock { $0 }?()
+    }
 
     /// Adds one event's line (without its newline) of the kind `kind`,
     /// for root, its audience, or `everyone`.

@@ -131,6 +131,10 @@ public struct Attributes: Hashable, Sendable {
     public var linkCount: UInt32
     /// Seconds since the Unix epoch.
     public var modificationTime: UInt64
+    /// The inode's generation: for a pid directory and its files, the
+    /// process's start time, so that the kernel takes an inode of the same
+    /// number made for an earlier process of that pid for stale.
+    public var generation: UInt64 = 1
 }
 
 /// A name in a directory listing.

@@ -173,5 +173,6 @@ extension PinTree {
         )
         events.append(Formats.eventLine(record, name: range == nil ? "-" : Formats.pinFileName(start: start, end: end)),
                       kind: ChangeKind.refuse.rawValue, audience: audience(of: pid, refresh: false))
+        events.announce()
     }
 }

@@ -19,6 +19,7 @@ extension PinTree {
     /// (``authorize(_:toInspect:)``), as for `/proc/PID/maps`.
     func processEntries(of pid: Int32, for requester: Requester) throws(Errno) -> [DirectoryEntry] {
         do { _ = try displayedOwner(of: pid) } catch { throw .noSuchFileOrDirectory }
+        _ = try currentInstance(of: pid)
         do { try authorize(requester, toInspect: pid) } catch .noSuchProcess { throw .noSuchFileOrDirectory }
         let names = withState { $0.orderedNames(of: pid) }
         var entries = [
@@ -48,6 +49,8 @@ extension PinTree {
 
     /// Opens `pin` (writing only) or `status` (reading only).
     func openProcessFile(_ node: Node, pid: Int32, for requester: Requester, writing: Bool) throws(Errno) -> OpenFile {
+        // Found in a directory of an earlier process of this pid: ENOENT.
+        let instance = try currentInstance(of: pid)
         switch node {
         case .processStatus:
             guard !writing else { throw .permissionDenied }
@@ -64,7 +67,7 @@ extension PinTree {
                 noteRefusal(of: nil, in: pid, by: requester, error)
                 throw error
             }
-            return .control(ControlFile(pid: pid, opener: requester, identity: processes.identity(of: pid)))
+            return .control(ControlFile(pid: pid, opener: requester, identity: instance))
         default:
             throw .isDirectory
         }

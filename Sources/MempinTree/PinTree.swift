@@ -59,6 +59,10 @@ public final class PinTree: Sendable {
     struct State {
         /// Lookup counts of the inodes the kernel knows, with their nodes.
         var lookups: [UInt64: (node: Node, count: UInt64)] = [:]
+        /// The process each pid directory the kernel knows was looked up
+        /// for (its start time): the directory, and what is found in it,
+        /// stay that process's, never a later one's of the same pid.
+        var instances: [Int32: UInt64] = [:]
         /// The pins, by id.
         var pins: [UInt64: PinRecord] = [:]
         /// The pins by process.
@@ -164,11 +168,35 @@ public final class PinTree: Sendable {
     /// Finds `name` in the directory `parent` and counts one lookup of it.
     public func lookup(parent: UInt64, name: String) throws(Errno) -> Attributes {
         let child = try childNode(of: try node(forInode: parent), named: name)
-        let attributes = try self.attributes(of: child)
+        var instance: UInt64?
+        if case .processDirectory(let pid) = child {
+            // Looked up afresh from the root: this process's directory now.
+            instance = processes.identity(of: pid)
+            state.withLock { $0.instances[pid] = instance }
+        }
+        var attributes = try self.attributes(of: child)
+        switch child {
+        case .processDirectory(let pid), .pinControl(let pid), .processStatus(let pid):
+            if instance == nil { instance = try currentInstance(of: pid) }
+            attributes.generation = instance ?? 1
+        default:
+            break
+        }
         state.withLock { state in
             state.lookups[child.inode, default: (child, 0)].count += 1
         }
         return attributes
+    }
+
+    /// The start time of the process a pid directory was looked up for;
+    /// ENOENT once `pid` names another process. (The kernel keeps a shell's
+    /// working directory, and the `pin` it found there, after the process
+    /// exited: a later process of that pid must not be pinned through it.)
+    func currentInstance(of pid: Int32) throws(Errno) -> UInt64? {
+        let current = processes.identity(of: pid)
+        guard let remembered = withState({ $0.instances[pid] }) else { return current }
+        guard current == remembered else { throw .noSuchFileOrDirectory }
+        return remembered
     }
 
     /// The kernel forgot `count` lookups of `inode`.
@@ -177,6 +205,7 @@ public final class PinTree: Sendable {
             guard let entry = state.lookups[inode] else { return }
             if entry.count <= count {
                 state.lookups[inode] = nil
+                if case .processDirectory(let pid) = entry.node { state.instances[pid] = nil }
             } else {
                 state.lookups[inode]?.count = entry.count - count
             }

@@ -314,6 +314,17 @@ struct FileSystemTests {
             let seen = Shell.run("for i in $(seq 40); do grep -qx '\(line)' \(out) && "
                 + "[ $(grep -lx '\(line)' \(out).d/* | wc -l) = 20 ] && exit 0; sleep 0.05; done; exit 1")
             #expect(seen.status == 0, "\(Shell.run("cat \(out)").output)")
+            // A refusal the server makes itself (nobody's uid, root's gid:
+            // the mode bits let nobody open, the ptrace rule does not)
+            // reaches the waiting readers at once, no module record behind it.
+            let other = Shell.run("setpriv --reuid=65534 --regid=0 --clear-groups sleep 30 >/dev/null 2>&1 & echo $!")
+            let otherPID = other.output.trimmingCharacters(in: .whitespacesAndNewlines)
+            defer { _ = Shell.run("kill \(otherPID)") }
+            usleep(100_000)
+            #expect(Shell.run("echo 10000+4K > \(mp)/\(otherPID)/pin", as: 65534).status != 0)
+            let refused = Shell.run("for i in $(seq 40); do grep -q '^refuse \(otherPID) - errno=EACCES pages=0 via=tree uid=65534 ' "
+                + "\(out) && exit 0; sleep 0.05; done; exit 1")
+            #expect(refused.status == 0, "\(Shell.run("cat \(out)").output)")
             let nonBlocking = Shell.run("dd if=\(mp)/events iflag=nonblock bs=4096 count=1 2>&1 >/dev/null")
             #expect(nonBlocking.output.contains("Resource temporarily unavailable"), "\(nonBlocking.output)")
             let killed = Shell.run("kill -TERM \(readers); "

@@ -189,6 +189,9 @@ public struct FakeProcesses: ProcessFacts {
     public var nonDumpable: Set<Int32>
     /// Addresses of each process that map a file of a FUSE file system.
     public var fuseMappings: [Int32: [UInt64]] = [:]
+    /// Start times other than 1, shared by every copy: a test that sets
+    /// one makes a pid name a new process.
+    public let startTimes = Locked<[Int32: UInt64]>([:])
 
     public init(_ owners: [Int32: (uid: UInt32, gid: UInt32)], nonDumpable: Set<Int32> = []) {
         self.owners = owners
@@ -208,7 +211,9 @@ public struct FakeProcesses: ProcessFacts {
         )
     }
 
-    public func identity(of pid: Int32) -> UInt64? { owners[pid] != nil ? 1 : nil }
+    public func identity(of pid: Int32) -> UInt64? {
+        owners[pid] != nil ? startTimes.withLock { $0[pid] } ?? 1 : nil
+    }
     public func mapsFUSEFile(of pid: Int32, from start: UInt64, to end: UInt64) -> Bool {
         fuseMappings[pid].map { $0.contains { $0 >= start && $0 < end } } ?? false
     }

@@ -182,6 +182,36 @@ struct PinTreeTests {
         #expect(text.contains("\nstate detached\n"))
     }
 
+    @Test("a pid directory stays its process's: after the pid is reused, what was found in it is ENOENT")
+    func pidReuse() throws {
+        let processes = FakeProcesses([4242: (1000, 1000)])
+        let tree = PinTree(backend: backend, processes: processes)
+        let directory = try tree.lookup(parent: Node.root.inode, name: "4242")
+        let control = try tree.lookup(parent: directory.inode, name: "pin")
+        #expect(directory.generation == 1 && control.generation == 1)
+        guard case .control(let opened) = try tree.open(.pinControl(pid: 4242), for: alice, writing: true) else {
+            Issue.record("pin did not open as a control file")
+            return
+        }
+        // The process exits; another of the same user gets pid 4242.
+        processes.startTimes.withLock { $0[4242] = 77 }
+        #expect(throws: Errno.noSuchFileOrDirectory) { try tree.lookup(parent: directory.inode, name: "pin") }
+        #expect(throws: Errno.noSuchFileOrDirectory) { try tree.open(.pinControl(pid: 4242), for: alice, writing: true) }
+        #expect(throws: Errno.noSuchFileOrDirectory) { try tree.entries(of: .processDirectory(pid: 4242), for: alice) }
+        #expect(throws: Errno.noSuchProcess) { try tree.write(Array("1000+4K\n".utf8), to: opened, by: alice) }
+        #expect(backend.pinnedPages == 0)
+        // Found afresh from the root, it is the new process's, under a new
+        // generation (the kernel takes the old inode for stale).
+        let again = try tree.lookup(parent: Node.root.inode, name: "4242")
+        #expect(again.inode == directory.inode && again.generation == 77)
+        #expect(try tree.lookup(parent: again.inode, name: "pin").generation == 77)
+        guard case .control(let file) = try tree.open(.pinControl(pid: 4242), for: alice, writing: true) else {
+            Issue.record("pin did not open as a control file")
+            return
+        }
+        #expect(try tree.write(Array("1000+4K\n".utf8), to: file, by: alice).count == 1)
+    }
+
     @Test("a pid directory is listed, and its pin files read, only as /proc/PID/maps allows")
     func readingRules() throws {
         let processes = FakeProcesses([4242: (1000, 1000), 4343: (1001, 1001), 500: (1000, 1000)], nonDumpable: [500])

@@ -13,8 +13,11 @@
  *   SIGALRM  execs itself again (a new address space);
  *   SIGTERM  ends it.
  * Usage: mempin-target [MIB] [thp]
+ *        mempin-target file PATH   (maps 1 MiB of PATH MAP_PRIVATE
+ *                                   read-write, untouched, as "rw")
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,14 +72,42 @@ static void exec_again(int sig)
 	execv("/proc/self/exe", saved_argv);
 }
 
+/* A file's pages, never read here: the pin would be the first to fault. */
+static char *map_file(const char *path)
+{
+	char *map;
+	int fd;
+
+	fd = open(path, O_RDONLY);
+	if (fd < 0) {
+		perror(path);
+		exit(1);
+	}
+	rw_size = 1UL << 20;
+	map = mmap(NULL, rw_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	close(fd);
+	return map;
+}
+
 int main(int argc, char **argv)
 {
-	size_t mib = argc > 1 ? strtoul(argv[1], NULL, 0) : 4;
+	int file = argc > 2 && !strcmp(argv[1], "file");
+	size_t mib = argc > 1 && !file ? strtoul(argv[1], NULL, 0) : 4;
 	int thp = argc > 2 && !strcmp(argv[2], "thp");
 	size_t align = 2UL << 20;
 	char *raw, *ro;
 	sigset_t none;
 
+	if (file) {
+		rw = map_file(argv[2]);
+		ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+			  -1, 0);
+		if (rw == MAP_FAILED || ro == MAP_FAILED) {
+			perror("mmap");
+			return 1;
+		}
+		goto ready;
+	}
 	rw_size = mib << 20;
 	raw = mmap(NULL, rw_size + align, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -88,6 +119,7 @@ int main(int argc, char **argv)
 	rw = (char *)(((unsigned long)raw + align - 1) & ~(align - 1));
 	madvise(rw, rw_size, thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 	memset(rw, 0x5a, rw_size);
+ready:
 	/* After an exec from a handler, its signal is still blocked. */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);

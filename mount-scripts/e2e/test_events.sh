@@ -77,9 +77,17 @@ check "nobody's reader sees nobody's pin" has "$mine" "^pin $u $(pin_name "$u_rw
 check_eq "nobody's reader sees no event of root's processes" "$(grep -c -E "^[a-z]+ ($t|$h|$e) " "$mine")" 0
 rm "$MP/$u/$(pin_name "$u_rw" $((512 << 10)))"
 
-write_pin "$t" "0x$t_rw+4K" 65534 >/dev/null
-check "refuse of another user's process, a refusal the server makes: errno=EACCES" \
-	has "$all" "^refuse $t - errno=EACCES .*uid=65534"
+# Mode bits let nobody open the pin of a process of uid nobody, gid root;
+# the server's ptrace rule (gids too) refuses it at open, before a range.
+out=$(mktemp)
+setpriv --reuid=65534 --regid=0 --clear-groups -- "$BIN/mempin-target" 4 >"$out" &
+g=$!
+targets+=("$g")
+target_ready "$out"
+rm -f "$out"
+write_pin "$g" "0x$TARGET_RW+4K" 65534 >/dev/null
+check "refuse at open of pin, a refusal the server makes: errno=EACCES, no range" \
+	has "$all" "^refuse $g - errno=EACCES .*uid=65534"
 
 msg=$(dd if="$EV" iflag=nonblock bs=4096 count=1 2>&1 >/dev/null)
 case $msg in
