@@ -110,7 +110,7 @@ public final class FileSystem: Sendable {
         self.processes = processes
         self.logger = logger
         // A line the server makes (a refusal) wakes the readers at once.
-        tree.events.onAnnounce { [eventWaiters, events = tree.events] in eventWaiters.deliver(from: events) }
+        tree.events.onAnnounce { [eventWaiters] events in eventWaiters.deliver(from: events) }
     }
 
     func register(_ handle: Handle) -> UInt64 {

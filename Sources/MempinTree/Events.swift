@@ -68,19 +68,21 @@ public final class EventLog: Sendable {
     private let state = Locked(State())
     /// Told of lines appended outside the follower's batches (see
     /// ``announce()``): the server's waiting readers.
-    private let listener = Locked<(@Sendable () -> Void)?>(nil)
+    private let listener = Locked<(@Sendable (EventLog) -> Void)?>(nil)
 
     public init() {}
 
-    /// Sets what ``announce()`` calls.
-    public func onAnnounce(_ body: @escaping @Sendable () -> Void) {
+    /// Sets what ``announce()`` calls, with this log (so that the listener
+    /// need not hold it: a log that held a closure holding the log would
+    /// never be freed).
+    public func onAnnounce(_ body: @escaping @Sendable (EventLog) -> Void) {
         listener.withLock { $0 = body }
     }
 
     /// Tells the listener that lines were appended: for a line the server
     /// makes itself, which no module record will follow.
     public func announce() {
-        listener.withLock { $0 }?()
+        listener.withLock { $0 }?(self)
     }
 
     /// Adds one event's line (without its newline) of the kind `kind`,
