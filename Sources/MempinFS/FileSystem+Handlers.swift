@@ -206,8 +206,9 @@ private func handleOpen(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutab
     fs.replying(req!, "open", "inode \(ino)") { () throws(Errno) in
         let node = try fs.tree.node(forInode: UInt64(ino))
         let writing = fi!.pointee.flags & O_ACCMODE != O_RDONLY
-        let file = try fs.tree.open(node, for: fs.requester(of: req!), writing: writing)
-        let handle = fs.register(.file(file))
+        let requester = fs.requester(of: req!)
+        let file = try fs.tree.open(node, for: requester, writing: writing)
+        let handle = try fs.register(.file(file), for: requester)
         fi!.pointee.fh = handle
         // Generated content has no size up front: direct I/O makes
         // the kernel read until we return less.
@@ -297,8 +298,9 @@ private func handleOpendir(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMu
     let fs = FileSystem.from(req)
     fs.replying(req!, "opendir", "inode \(ino)", quietly: [.noSuchFileOrDirectory]) { () throws(Errno) in
         let node = try fs.tree.node(forInode: UInt64(ino))
-        let listing = try FileSystem.Listing(node: node, requester: fs.requester(of: req!), tree: fs.tree)
-        let handle = fs.register(.directory(listing))
+        let requester = fs.requester(of: req!)
+        let listing = try FileSystem.Listing(node: node, requester: requester, tree: fs.tree)
+        let handle = try fs.register(.directory(listing), for: requester)
         fi!.pointee.fh = handle
         if fuse_reply_open(req, fi) != 0 { fs.release(handle) }
     }

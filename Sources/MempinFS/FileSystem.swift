@@ -93,11 +93,20 @@ public final class FileSystem: Sendable {
     }
 
     private struct Handles {
-        var open: [UInt64: Handle] = [:]
+        var open: [UInt64: (handle: Handle, owner: UInt32?)] = [:]
         var next: UInt64 = 1
+        /// Open handles by user, root's not counted.
+        var perUser: [UInt32: Int] = [:]
     }
 
     private let handles = Locked(Handles())
+
+    /// Files and directories one user other than root may hold open in the
+    /// tree at once; past it, `open` and `opendir` are EMFILE, as inotify's
+    /// per-user instances are. Each open handle keeps a little state (a
+    /// listing, a batch of pages), so one user's thousands of opens stay
+    /// bounded, and root's opens never count.
+    public static let openFilesPerUser = 1024
 
     /// The module's change records, which the tree follows; nil for a
     /// backend without (the tree then polls its change counter).
@@ -113,21 +122,35 @@ public final class FileSystem: Sendable {
         tree.events.onAnnounce { [eventWaiters] events in eventWaiters.deliver(from: events) }
     }
 
-    func register(_ handle: Handle) -> UInt64 {
-        handles.withLock { handles in
+    /// Keeps `handle` open for `requester`.
+    ///
+    /// - Throws: `EMFILE` when a user other than root already holds
+    ///   ``openFilesPerUser`` handles.
+    func register(_ handle: Handle, for requester: Requester) throws(Errno) -> UInt64 {
+        let owner = requester.isRoot ? nil : requester.uid
+        return try handles.withLock { (handles) throws(Errno) -> UInt64 in
+            if let owner {
+                let held = handles.perUser[owner, default: 0]
+                guard held < Self.openFilesPerUser else { throw .tooManyOpenFiles }
+                handles.perUser[owner] = held + 1
+            }
             let id = handles.next
             handles.next += 1
-            handles.open[id] = handle
+            handles.open[id] = (handle, owner)
             return id
         }
     }
 
     func handle(_ id: UInt64) -> Handle? {
-        handles.withLock { $0.open[id] }
+        handles.withLock { $0.open[id]?.handle }
     }
 
     func release(_ id: UInt64) {
-        handles.withLock { _ = $0.open.removeValue(forKey: id) }
+        handles.withLock { handles in
+            guard let owner = handles.open.removeValue(forKey: id)?.owner else { return }
+            let left = handles.perUser[owner, default: 1] - 1
+            handles.perUser[owner] = left > 0 ? left : nil
+        }
     }
 
     /// The number of open handles (for tests).

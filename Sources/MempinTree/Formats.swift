@@ -80,6 +80,7 @@ public enum Formats {
         case .resourceBusy: "EBUSY"
         case .fileExists: "EEXIST"
         case .invalidArgument: "EINVAL"
+        case .tooManyOpenFiles: "EMFILE"
         case .noSpace: "ENOSPC"
         default: "E\(error.rawValue)"
         }

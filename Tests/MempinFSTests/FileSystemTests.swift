@@ -335,4 +335,48 @@ struct FileSystemTests {
             #expect(closed.status == 0 && tree.fileSystem.openHandleCount < 5)
         }
     }
+
+    @Test("one user's thousands of opens, slow readers and huge writes are bounded; root opens, pins and lists meanwhile")
+    func oneUserIsBounded() throws {
+        try withMount { tree, target in
+            let pid = target.processIdentifier
+            let mine = try Shell.startTarget(as: 65534)
+            defer { mine.end() }
+            let mp = tree.mountpoint, npid = mine.processIdentifier
+            let out = "/tmp/mempinfs-bounded-\(getpid())"
+            defer { _ = Shell.run("rm -f \(out)*") }
+            #expect(Shell.run("echo 10000+16K > \(mp)/\(npid)/pin", as: 65534).status == 0)
+            // Slow readers: each reads a byte of the pin file, then sits on it.
+            let readers = Shell.run("for i in $(seq 8); do (exec 3< \(mp)/\(npid)/00010000-00014000; "
+                + "head -c 1 <&3 >/dev/null; sleep 30) >/dev/null 2>&1 & echo $!; done", as: 65534)
+            // Opens until the tree says no; their own RLIMIT_NOFILE is higher.
+            let opener = Shell.run("(ulimit -n 4096; n=0; while [ $n -lt 1100 ] && exec {fd}< \(mp)/\(npid)/status; "
+                + "do n=$((n+1)); done 2> \(out).err; echo $n > \(out); sleep 30) >/dev/null 2>&1 & echo $!", as: 65534)
+            let holders = (readers.output + opener.output).split(separator: "\n").joined(separator: " ")
+            defer { _ = Shell.run("kill \(holders) 2>/dev/null") }
+            let counted = Shell.run("for i in $(seq 200); do [ -s \(out) ] && cat \(out) && exit 0; sleep 0.05; done; exit 1")
+            // The slow readers' 8 count too: 1016 opens of status were let in.
+            #expect(counted.output == "\(FileSystem.openFilesPerUser - 8)\n", "\(counted.output)")
+            #expect(Shell.run("cat \(out).err").output.contains("Too many open files"))
+            // The user is refused; root is not, nor is any other user.
+            var r = Shell.run("cat \(mp)/\(npid)/status", as: 65534)
+            #expect(r.error.contains("Too many open files"), "\(r.error)")
+            r = Shell.run("timeout 5 bash -c 'echo 20000+4K > \(mp)/\(pid)/pin && ls \(mp) && cat \(mp)/\(npid)/status'")
+            #expect(r.status == 0 && r.output.contains("pins 1\n"), "\(r.error)")
+            #expect(Shell.run("timeout 5 cat \(mp)/\(pid)/status", as: 1000).status == 0)
+            // A huge write: a line longer than any range is EINVAL at once,
+            // and nothing of it waits in the server or stays pinned.
+            let huge = Shell.run("head -c 1048576 /dev/zero | tr '\\0' 7 > \(out).huge; "
+                + "cat \(out).huge > \(mp)/\(pid)/pin")
+            #expect(huge.status != 0 && huge.error.contains("Invalid argument"), "\(huge.error)")
+            #expect(tree.backend.pinnedPages == 5)
+            // When the user's processes end, their opens are given back.
+            _ = Shell.run("kill \(holders)")
+            let released = Shell.run("for i in $(seq 100); do cat \(mp)/\(npid)/status >/dev/null 2>&1 && exit 0; "
+                + "sleep 0.05; done; exit 1", as: 65534)
+            #expect(released.status == 0, "the user's opens were not given back")
+            for _ in 0..<100 where tree.fileSystem.openHandleCount > 0 { usleep(20_000) }
+            #expect(tree.fileSystem.openHandleCount == 0)
+        }
+    }
 }
