@@ -28,7 +28,9 @@
  *    detached; other invalidations (zap, THP split, KSM, reclaim) make a
  *    worker compare what the range maps now with the pinned pages, and
  *    only a difference detaches it. The release of the whole address space
- *    (exit) unpins and uncharges it at once; the reaper frees it;
+ *    (exit) unpins and uncharges it at once and queues it for the reaper,
+ *    which takes it out of the ledger unless its container's close did;
+ *    a reference count (@ref) frees it after the last of them;
  *  - MEM_CMD_UNPIN, MEMPIN_UNPIN or its container's release unpin it. A
  *    manager's MEMPIN_UNPIN of another container's seed pin revokes it: it
  *    is unpinned and kept, without pages, on the holder's @revoked list
@@ -57,7 +59,9 @@
 #include <linux/fs.h>
 #include <linux/hmm.h>
 #include <linux/kref.h>
+#include <linux/llist.h>
 #include <linux/lockdep.h>
+#include <linux/magic.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/mmu_notifier.h>
@@ -68,6 +72,7 @@
 #include <linux/pid_namespace.h>
 #include <linux/poll.h>
 #include <linux/rbtree.h>
+#include <linux/refcount.h>
 #include <linux/sched/coredump.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
@@ -102,6 +107,9 @@ static struct workqueue_struct *mempin_wq;
 /* Upper bounds on one MEMPIN_LIST / MEMPIN_READ_PAGES call. */
 #define MEMPIN_LIST_MAX		4096U
 #define MEMPIN_PAGES_MAX	65536U
+/* Page frames one MEMPIN_QUERY_PFNS answers at most, and per batch. */
+#define MEMPIN_PFNS_MAX		65536U
+#define MEMPIN_PFNS_BATCH	512U
 /* Entries copied to user space per batch, from a kmalloc'd buffer. */
 #define MEMPIN_BATCH		16U
 /*
@@ -152,6 +160,9 @@ enum {
  * @link: in its container's @pins, then maybe @revoked
  * @container: the container holding the pin, referenced
  * @reap: in a list of pins to free
+ * @released: in mempin_released, once its process's exit released it
+ * @ref: one for whoever owns the pin's teardown (its container while it
+ *	is in the ledger), one more while it waits in mempin_released
  * @notifier: watches the range in @mm
  * @verify: compares what the range maps with @pages after an invalidation
  * @mm: the target address space, held with mmgrab()
@@ -176,6 +187,8 @@ struct mempin_region {
 	struct list_head link;
 	struct mempin_container *container;
 	struct list_head reap;
+	struct llist_node released;
+	refcount_t ref;
 	struct mmu_interval_notifier notifier;
 	struct delayed_work verify;
 	struct mm_struct *mm;
@@ -204,8 +217,11 @@ static unsigned long mempin_last_id;
 /* The container of the manager's pins: no file owns it, it is never freed. */
 static struct mempin_container mempin_managed;
 
-/* Pins released by their process's exit, for the reaper to free. */
-static atomic_t mempin_nr_released = ATOMIC_INIT(0);
+/*
+ * Pins released by their process's exit, for the reaper to take out of the
+ * ledger: the release notifier may not remove itself.
+ */
+static LLIST_HEAD(mempin_released);
 static void mempin_reap_work(struct work_struct *work);
 static DECLARE_WORK(mempin_reaper, mempin_reap_work);
 
@@ -556,7 +572,9 @@ static bool mempin_invalidate(struct mmu_interval_notifier *mni,
 		if (test_bit(MEMPIN_VISIBLE, &pin->flags) &&
 		    mempin_release_pages(pin, true)) {
 			mempin_note(pin, MEMPIN_EVENT_EXIT, pin->requester);
-			atomic_inc(&mempin_nr_released);
+			/* Whoever owns the pin holds it: it cannot be freed. */
+			refcount_inc(&pin->ref);
+			llist_add(&pin->released, &mempin_released);
 			queue_work(mempin_wq, &mempin_reaper);
 		}
 		break;
@@ -660,9 +678,14 @@ static void mempin_unlink(struct mempin_region *pin)
 	list_del(&pin->link);
 }
 
-/* Drop what a stopped pin holds, the module reference last, and free it. */
-static void mempin_free(struct mempin_region *pin)
+/*
+ * Drop a reference to a stopped pin; the last one drops what the pin holds,
+ * the module reference last, and frees it.
+ */
+static void mempin_put(struct mempin_region *pin)
 {
+	if (!refcount_dec_and_test(&pin->ref))
+		return;
 	if (pin->user)
 		free_uid(pin->user);
 	put_pid(pin->holder);
@@ -689,37 +712,34 @@ static void mempin_stop(struct mempin_region *pin, u32 type, kuid_t uid)
 static void mempin_destroy(struct mempin_region *pin, u32 type, kuid_t uid)
 {
 	mempin_stop(pin, type, uid);
-	mempin_free(pin);
+	mempin_put(pin);
 }
 
 /*
  * Free the pins whose process exited. The release notifier unpinned them
- * but cannot remove itself, so this worker takes them out of the ledger.
+ * and queued them here. A pin still in the ledger is the reaper's to take
+ * out; one its container's close took out meanwhile is the closer's, and
+ * the reaper only drops its own reference. Work is per pin, never per pin
+ * of the ledger.
  */
 static void mempin_reap_work(struct work_struct *work)
 {
+	struct llist_node *list = llist_del_all(&mempin_released);
 	struct mempin_region *pin, *next;
-	unsigned long id;
-	LIST_HEAD(dead);
+	bool mine;
 
-	if (!atomic_xchg(&mempin_nr_released, 0))
-		return;
-	mutex_lock(&mempin_lock);
-	xa_for_each(&mempin_ledger, id, pin) {
-		if (test_bit(MEMPIN_RELEASED, &pin->flags)) {
+	llist_for_each_entry_safe(pin, next, list, released) {
+		mutex_lock(&mempin_lock);
+		mine = xa_load(&mempin_ledger, pin->id) == pin;
+		if (mine)
 			mempin_unlink(pin);
-			list_add(&pin->reap, &dead);
-		}
-		if (need_resched()) {
-			mutex_unlock(&mempin_lock);
-			cond_resched();
-			mutex_lock(&mempin_lock);
-		}
+		mutex_unlock(&mempin_lock);
+		/* Released already: nothing left to record. */
+		if (mine)
+			mempin_destroy(pin, MEMPIN_EVENT_EXIT, pin->requester);
+		mempin_put(pin);
+		cond_resched();
 	}
-	mutex_unlock(&mempin_lock);
-	/* Released already: nothing left to record. */
-	list_for_each_entry_safe(pin, next, &dead, reap)
-		mempin_destroy(pin, MEMPIN_EVENT_EXIT, pin->requester);
 }
 
 /*
@@ -782,12 +802,38 @@ static bool mempin_page_allowed(struct page *page)
 }
 
 /*
+ * Whether [@addr, @addr + @npages pages) of @mm maps a file of a FUSE file
+ * system. Faulting such a page in waits for a user-space server, which may
+ * never answer, and a fault taken on another process's behalf cannot be
+ * interrupted: any user could hold a manager's thread for good. At most one
+ * lookup per VMA of the range. Caller holds @mm's mmap_lock.
+ */
+static bool mempin_maps_fuse(struct mm_struct *mm, unsigned long addr,
+			     unsigned long npages)
+{
+	unsigned long end = addr + (npages << PAGE_SHIFT);
+	struct vm_area_struct *vma;
+
+	mmap_assert_locked(mm);
+	for (; addr < end; addr = vma->vm_end) {
+		vma = find_vma(mm, addr);
+		if (!vma || vma->vm_start >= end)
+			return false;
+		if (vma->vm_file &&
+		    file_inode(vma->vm_file)->i_sb->s_magic == FUSE_SUPER_MAGIC)
+			return true;
+	}
+	return false;
+}
+
+/*
  * Pin up to @npages pages (at most a chunk) of @mm from @addr into @pages,
  * writable and long-term: the caller's own memory with the lockless fast
  * path, another process's under its mmap_lock, held across the call with
- * locked == NULL (6.1 refuses a locked pointer with FOLL_LONGTERM). Returns
- * the pages pinned, maybe fewer, or a negative errno. The one place that
- * knows the kernel's GUP signatures.
+ * locked == NULL (6.1 refuses a locked pointer with FOLL_LONGTERM), so no
+ * VMA changes between the check for FUSE files and the pinning. Returns
+ * the pages pinned, maybe fewer, or a negative errno (-EFAULT for a FUSE
+ * file). The one place that knows the kernel's GUP signatures.
  */
 static long mempin_gup(struct mm_struct *mm, unsigned long addr,
 		       unsigned long npages, struct page **pages)
@@ -799,6 +845,10 @@ static long mempin_gup(struct mm_struct *mm, unsigned long addr,
 		return pin_user_pages_fast(addr, npages, gup_flags, pages);
 	if (mmap_read_lock_killable(mm))
 		return -EINTR;
+	if (mempin_maps_fuse(mm, addr, npages)) {
+		mmap_read_unlock(mm);
+		return -EFAULT;
+	}
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 5, 0)
 	ret = pin_user_pages_remote(mm, addr, npages, gup_flags, pages, NULL,
 				    NULL);
@@ -922,6 +972,7 @@ static int mempin_create(struct mempin_container *c,
 		goto refused;
 	}
 	__module_get(THIS_MODULE);
+	refcount_set(&pin->ref, 1);
 	mutex_init(&pin->lock);
 	INIT_DELAYED_WORK(&pin->verify, mempin_verify_work);
 	kref_get(&c->ref);
@@ -994,7 +1045,7 @@ free_pages:
 uncharge:
 	mempin_uncharge(pin);
 free_pin:
-	mempin_free(pin);
+	mempin_put(pin);
 refused:
 	mempin_note_refusal(c, req, ret, reason);
 	return ret;
@@ -1049,7 +1100,7 @@ static struct mempin_region *mempin_take(struct mempin_region *pin)
 /*
  * Take the revoked pin of exactly [@start, @start + @npages pages) of @mm
  * off @c's @revoked list: the holder has learnt of the revoke. Returns it,
- * for mempin_free(), or NULL.
+ * for mempin_put(), or NULL.
  */
 static struct mempin_region *mempin_take_revoked(struct mempin_container *c,
 						 struct mm_struct *mm,
@@ -1096,7 +1147,7 @@ static long mempin_ioctl_self_unpin(struct mempin_container *c,
 		revoked = mempin_take_revoked(c, current->mm, start, npages);
 	mutex_unlock(&mempin_lock);
 	if (revoked)
-		mempin_free(revoked);
+		mempin_put(revoked);
 	if (!pin)
 		return -ENOENT;
 	mempin_destroy(pin, MEMPIN_EVENT_UNPIN, current_uid());
@@ -1270,7 +1321,7 @@ static int mempin_remove_id(struct mempin_container *c, u64 id, kuid_t uid)
 	}
 	mutex_unlock(&mempin_lock);
 	if (!kept)
-		mempin_free(pin);
+		mempin_put(pin);
 	return 0;
 }
 
@@ -1532,6 +1583,97 @@ static long mempin_ioctl_read_pages(void __user *arg)
 	return copy_to_user(arg, &p, sizeof(p)) ? -EFAULT : 0;
 }
 
+/*
+ * The MEMPIN_PFN_* state of the page frame @pfn: whether it is an online
+ * page, and whether the kernel reports its folio as maybe DMA-pinned by
+ * anyone. Takes no reference and no lock, as /proc/kpagecount does: a page
+ * freed or split meanwhile gives a stale answer, never a fault (the memory
+ * map of an online section stays).
+ */
+static u8 mempin_pfn_state(u64 pfn)
+{
+	struct folio *folio;
+	struct page *page;
+	u8 state = MEMPIN_PFN_ONLINE;
+
+	if (pfn != (unsigned long)pfn)
+		return 0;
+	page = pfn_to_online_page(pfn);
+	if (!page)
+		return 0;
+	folio = page_folio(page);
+	if (folio_test_large(folio))
+		state |= MEMPIN_PFN_LARGE;
+	if (folio_maybe_dma_pinned(folio))
+		state |= MEMPIN_PFN_PINNED;
+	return state;
+}
+
+/*
+ * MEMPIN_QUERY_PFNS: the state of up to MEMPIN_PFNS_MAX page frames, a
+ * range or a list, MEMPIN_PFNS_BATCH at a time with cond_resched() and a
+ * check for a fatal signal between batches. Frames that are not online
+ * pages read as 0, whatever their number; a range past the last frame
+ * number is EINVAL.
+ */
+static long mempin_ioctl_query_pfns(void __user *arg)
+{
+	struct mempin_pfns q;
+	u64 __user *pfns;
+	u8 __user *states;
+	u32 count, done, n, i, pinned = 0;
+	u64 *in;
+	u8 *out;
+	int ret;
+
+	ret = mempin_copy_arg(&q, sizeof(q), sizeof(q), arg);
+	if (ret)
+		return ret;
+	if (q.flags & ~MEMPIN_PFNS_FLAGS)
+		return -EINVAL;
+	count = min(q.count, MEMPIN_PFNS_MAX);
+	if ((q.flags & MEMPIN_PFNS_RANGE) && q.first + count < q.first)
+		return -EINVAL;
+	pfns = u64_to_user_ptr(q.pfns);
+	states = u64_to_user_ptr(q.states);
+	in = kmalloc_array(MEMPIN_PFNS_BATCH, sizeof(*in) + sizeof(*out),
+			   GFP_KERNEL);
+	if (!in)
+		return -ENOMEM;
+	out = (u8 *)(in + MEMPIN_PFNS_BATCH);
+
+	for (done = 0; done < count; done += n) {
+		n = min(count - done, MEMPIN_PFNS_BATCH);
+		if (!(q.flags & MEMPIN_PFNS_RANGE) &&
+		    copy_from_user(in, pfns + done, n * sizeof(*in))) {
+			ret = -EFAULT;
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			u64 pfn = q.flags & MEMPIN_PFNS_RANGE ?
+				  q.first + done + i : in[i];
+
+			out[i] = mempin_pfn_state(pfn);
+			pinned += !!(out[i] & MEMPIN_PFN_PINNED);
+		}
+		if (copy_to_user(states + done, out, n)) {
+			ret = -EFAULT;
+			break;
+		}
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		cond_resched();
+	}
+	kfree(in);
+	if (ret)
+		return ret;
+	q.count = done;
+	q.pinned = pinned;
+	return copy_to_user(arg, &q, sizeof(q)) ? -EFAULT : 0;
+}
+
 static long mempin_ioctl(struct file *file, unsigned int cmd,
 			 unsigned long arg)
 {
@@ -1553,6 +1695,7 @@ static long mempin_ioctl(struct file *file, unsigned int cmd,
 	case MEMPIN_UNPIN:
 	case MEMPIN_LIST:
 	case MEMPIN_READ_PAGES:
+	case MEMPIN_QUERY_PFNS:
 		break;
 	default:
 		return -ENOTTY;
@@ -1567,6 +1710,8 @@ static long mempin_ioctl(struct file *file, unsigned int cmd,
 		return mempin_ioctl_unpin(c, uarg);
 	case MEMPIN_LIST:
 		return mempin_ioctl_list(c, uarg);
+	case MEMPIN_QUERY_PFNS:
+		return mempin_ioctl_query_pfns(uarg);
 	default:
 		return mempin_ioctl_read_pages(uarg);
 	}
@@ -1767,7 +1912,7 @@ static int mempin_release(struct inode *inode, struct file *file)
 	list_for_each_entry_safe(pin, next, &doomed, reap)
 		mempin_destroy(pin, MEMPIN_EVENT_CLOSE, pin->requester);
 	list_for_each_entry_safe(pin, next, &revoked, link)
-		mempin_free(pin);
+		mempin_put(pin);
 	mempin_container_put(c);
 	return 0;
 }

@@ -5,6 +5,7 @@
  * VmPin 0 (run_test checks).
  */
 #define _GNU_SOURCE
+#include <linux/io_uring.h>
 #include <poll.h>
 #include <stddef.h>
 #include <pthread.h>
@@ -15,6 +16,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 #include "mempin_test.h"
@@ -658,6 +660,7 @@ static void manager_unprivileged_child(void)
 {
 	struct mempin_pin_info info[2];
 	struct mempin_pages pg = { .argsz = sizeof(pg) };
+	struct mempin_pfns q = { .argsz = sizeof(q) };
 	char *buf = map_anon(page_size);
 	int fd;
 
@@ -668,6 +671,7 @@ static void manager_unprivileged_child(void)
 	CHECK_ERRNO(mgr_unpin(fd, 1), EPERM);
 	CHECK_ERRNO(mgr_list(fd, 0, info, 2), EPERM);
 	CHECK_ERRNO(ioctl(fd, MEMPIN_READ_PAGES, &pg), EPERM);
+	CHECK_ERRNO(ioctl(fd, MEMPIN_QUERY_PFNS, &q), EPERM);
 	close(fd);
 }
 
@@ -1875,6 +1879,106 @@ struct test {
 };
 
 #define T(fn) { #fn, fn }
+/*
+ * MEMPIN_QUERY_PFNS on the frames @pfns[@n]: returns how many read as
+ * pinned, -1 on error; the states in @states.
+ */
+static int query_pfns(int fd, const uint64_t *pfns, uint8_t *states, int n)
+{
+	struct mempin_pfns q = {
+		.argsz = sizeof(q), .pfns = (uintptr_t)pfns,
+		.states = (uintptr_t)states, .count = n,
+	};
+
+	if (ioctl(fd, MEMPIN_QUERY_PFNS, &q))
+		return -1;
+	return q.count == (uint32_t)n ? (int)q.pinned : -1;
+}
+
+/* How many of @n pages at @buf the kernel reports pinned, by anyone. */
+static int pinned_frames(int fd, const char *buf, int n)
+{
+	uint64_t pfns[64];
+	uint8_t states[64];
+	int i, pinned;
+
+	for (i = 0; i < n; i++)
+		pfns[i] = pagemap_pfn((uintptr_t)buf + i * page_size);
+	pinned = query_pfns(fd, pfns, states, n);
+	for (i = 0; i < n && pinned >= 0; i++)
+		if (!(states[i] & MEMPIN_PFN_ONLINE))
+			return -1;
+	return pinned;
+}
+
+/* The per-frame test sees this module's pins and io_uring's alike. */
+static void test_query_pfns_sees_every_pinner(void)
+{
+	struct io_uring_params params = { 0 };
+	char *buf = map_anon(16 * page_size);
+	struct iovec iov = { buf, 16 * page_size };
+	int fd = open_dev(), ring;
+
+	madvise(buf, 16 * page_size, MADV_NOHUGEPAGE);
+	CHECK(pinned_frames(fd, buf, 16) == 0, "pinned before any pin");
+	CHECK_OK(pin(fd, buf, 16 * page_size));
+	CHECK(pinned_frames(fd, buf, 16) == 16, "a seed pin not seen");
+	CHECK_OK(unpin(fd, buf, 16 * page_size));
+	CHECK(pinned_frames(fd, buf, 16) == 0, "pinned after unpin");
+
+	ring = syscall(__NR_io_uring_setup, 4, &params);
+	CHECK(ring >= 0, "io_uring_setup: %s", strerror(errno));
+	CHECK_OK(syscall(__NR_io_uring_register, ring, IORING_REGISTER_BUFFERS,
+			 &iov, 1));
+	CHECK(pinned_frames(fd, buf, 16) == 16, "io_uring's buffer not seen");
+	CHECK_OK(syscall(__NR_io_uring_register, ring,
+			 IORING_UNREGISTER_BUFFERS, NULL, 0));
+	CHECK(pinned_frames(fd, buf, 16) == 0, "pinned after unregister");
+	close(ring);
+	close(fd);
+	munmap(buf, 16 * page_size);
+}
+
+/* Ranges, bounds and bad arguments of MEMPIN_QUERY_PFNS. */
+static void test_query_pfns_bounds_and_errors(void)
+{
+	char *buf = map_anon(4 * page_size);
+	uint64_t far = 1ULL << 50, pfn = pagemap_pfn((uintptr_t)buf);
+	uint8_t *states = calloc(65536 + 64, 1);
+	struct mempin_pfns q = {
+		.argsz = sizeof(q), .flags = MEMPIN_PFNS_RANGE, .first = pfn,
+		.states = (uintptr_t)states, .count = 65536 + 64,
+	};
+	int fd = open_dev();
+
+	CHECK_OK(pin(fd, buf, page_size));
+	/* A range: clamped to 65536 frames, the pinned page among them. */
+	CHECK_OK(ioctl(fd, MEMPIN_QUERY_PFNS, &q));
+	CHECK(q.count == 65536, "count %u", q.count);
+	CHECK(q.pinned >= 1, "pinned %u", q.pinned);
+	CHECK(states[0] == (MEMPIN_PFN_ONLINE | MEMPIN_PFN_PINNED),
+	      "state %#x", states[0]);
+	/* A frame past memory is no online page; nothing is refused for it. */
+	CHECK(query_pfns(fd, &far, states, 1) == 0 && states[0] == 0,
+	      "far frame %#x", states[0]);
+	q.first = ~0ULL - 2;
+	q.count = 8;
+	CHECK_ERRNO(ioctl(fd, MEMPIN_QUERY_PFNS, &q), EINVAL);
+	q.flags = 2;
+	CHECK_ERRNO(ioctl(fd, MEMPIN_QUERY_PFNS, &q), EINVAL);
+	q.flags = 0;
+	q.pfns = 16;
+	CHECK_ERRNO(ioctl(fd, MEMPIN_QUERY_PFNS, &q), EFAULT);
+	q.flags = MEMPIN_PFNS_RANGE;
+	q.first = pfn;
+	q.states = 16;
+	CHECK_ERRNO(ioctl(fd, MEMPIN_QUERY_PFNS, &q), EFAULT);
+	CHECK_OK(unpin(fd, buf, page_size));
+	free(states);
+	close(fd);
+	munmap(buf, 4 * page_size);
+}
+
 static const struct test tests[] = {
 	T(test_device_node_is_0666_misc),
 	T(test_pin_unpin_is_charged_to_vmpin),
@@ -1922,6 +2026,8 @@ static const struct test tests[] = {
 	T(test_events_read_blocks_until_a_change),
 	T(test_events_are_for_managers_only),
 	T(test_list_keeps_the_version_2_layout),
+	T(test_query_pfns_sees_every_pinner),
+	T(test_query_pfns_bounds_and_errors),
 };
 
 int main(int argc, char **argv)

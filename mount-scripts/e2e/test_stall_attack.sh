@@ -6,7 +6,8 @@
 # tree refuses such a pin up front (EFAULT), so none does. Meanwhile root
 # pins another process and lists the tree; the waits are printed beside the
 # same pin and ls before the attack. Afterwards nothing is pinned and the
-# writers have ended.
+# writers have ended. Root's own pin of such a range is refused too, by
+# the module, before any fault.
 # (The stuck server is mounted by root with allow_other here; a user's own,
 # through setuid fusermount3, is the same file system type to the tree.)
 source "$(dirname "$0")/lib.sh"
@@ -86,6 +87,16 @@ check_eq "none of the 32 has anything pinned (VmPin)" "$pinned" 0
 check_pins "foll_pin counts only root's pin" 256
 rm "$MP/$victim/$(pin_name "$victim_rw" $((1 << 20)))"
 rm -rf "$dir"
+
+# Root's own pin of such a range: the module refuses it before any fault
+# (a fault on another process's behalf into a server that never answers
+# could not be interrupted), so root's writer does not wait either.
+err=$(timeout 5 bash -c "echo 0x${ranges[0]}+1M > $MP/${attackers[0]}/pin" 2>&1)
+rc=$?
+check "root's pin of a stuck FUSE file's range ends at once (bounded: 5 s)" test "$rc" != 124
+check "root's pin of a stuck FUSE file's range is EFAULT" grep -q 'Bad address' <<<"$err"
+check_eq "nothing of it is pinned (VmPin)" "$(vmpin_kb "${attackers[0]}")" 0
+check_pins "foll_pin counters balanced after root's refused pin" 0
 
 for a in "${attackers[@]}"; do stop_target "$a"; done
 targets=("$victim")

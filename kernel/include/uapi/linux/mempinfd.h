@@ -75,7 +75,7 @@ struct mem_pin_address {
 #define MEM_CMD_UNPIN	_IOW('M', 1, struct mem_pin_address)
 
 /* The version of the manager interface reported by MEMPIN_GET_VERSION. */
-#define MEMPIN_ABI_VERSION	3
+#define MEMPIN_ABI_VERSION	4
 
 /**
  * struct mempin_version - what the module offers
@@ -321,6 +321,49 @@ struct mempin_pages {
 
 /** MEMPIN_READ_PAGES - read a pin's page list; CAP_SYS_ADMIN */
 #define MEMPIN_READ_PAGES	_IOWR('M', 0x14, struct mempin_pages)
+
+/* Bits of struct mempin_pfns's @states, one byte per page frame. */
+#define MEMPIN_PFN_ONLINE	(1U << 0) /* an online page of memory */
+#define MEMPIN_PFN_PINNED	(1U << 1) /* maybe DMA-pinned, by anyone */
+#define MEMPIN_PFN_LARGE	(1U << 2) /* part of a large folio */
+
+/* Flags of struct mempin_pfns. */
+#define MEMPIN_PFNS_RANGE	(1U << 0) /* frames @first .. @first + @count - 1 */
+#define MEMPIN_PFNS_FLAGS	MEMPIN_PFNS_RANGE
+
+/**
+ * struct mempin_pfns - which page frames are long-term pinned, by anyone
+ * @argsz: in: sizeof(struct mempin_pfns)
+ * @flags: in: MEMPIN_PFNS_RANGE, or 0 for the frames listed at @pfns
+ * @first: in: with MEMPIN_PFNS_RANGE, the first frame asked for
+ * @pfns: in: without MEMPIN_PFNS_RANGE, user address of __u64[@count],
+ *	the frames asked for (as /proc/PID/pagemap gives them)
+ * @states: in: user address of __u8[@count]; out: MEMPIN_PFN_* of each
+ *	frame asked for, 0 for one that is not an online page
+ * @count: in: frames asked for; out: frames answered
+ * @pinned: out: frames answered with MEMPIN_PFN_PINNED
+ *
+ * The answer is the kernel's own test, folio_maybe_dma_pinned(): exact for
+ * a page of a large folio (the folio's pin count, so every page of a
+ * pinned large folio reads as pinned), a heuristic for a small page, which
+ * reads as pinned with 1024 or more references. It covers every long-term
+ * pinner (io_uring, RDMA, VFIO, this module), and is read without locks,
+ * as /proc/kpagecount is: a page freed or split meanwhile may give a stale
+ * answer. @count above 65536 is treated as 65536; a range that would wrap
+ * past the last frame number is EINVAL.
+ */
+struct mempin_pfns {
+	__u32 argsz;
+	__u32 flags;
+	__u64 first;
+	__u64 pfns;
+	__u64 states;
+	__u32 count;
+	__u32 pinned;
+};
+
+/** MEMPIN_QUERY_PFNS - which page frames are pinned; CAP_SYS_ADMIN */
+#define MEMPIN_QUERY_PFNS	_IOWR('M', 0x15, struct mempin_pfns)
 
 /* Kinds of struct mempin_event. */
 #define MEMPIN_EVENT_PIN	1 /* a pin was made */
