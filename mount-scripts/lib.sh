@@ -46,7 +46,17 @@ build_c_tests() {
 	gcc -O2 -g -Wall -Wextra -Werror -o "$OUT/bin/mempin-seed-holder" \
 		"$PROJECT/mount-scripts/e2e/seed_holder.c" &&
 	gcc -O2 -g -Wall -Wextra -Werror $(pkg-config --cflags fuse3) -o "$OUT/bin/mempin-stuckfs" \
-		"$PROJECT/mount-scripts/e2e/stuckfs.c" $(pkg-config --libs fuse3)
+		"$PROJECT/mount-scripts/e2e/stuckfs.c" $(pkg-config --libs fuse3) &&
+	build_other_pinner
+}
+
+# The io_uring and RDMA pinner of the e2e tests; with RDMA when Debian's
+# libibverbs-dev is there (mount-scripts/setup installs it).
+build_other_pinner() {
+	local verbs=()
+	[ -f /usr/include/infiniband/verbs.h ] && verbs=(-DWITH_VERBS -libverbs)
+	gcc -O2 -g -Wall -Wextra -Werror -o "$OUT/bin/mempin-other-pinner" \
+		"$PROJECT/mount-scripts/e2e/other_pinner.c" "${verbs[@]}"
 }
 
 # build_server: the release mempinfs; prints its path.

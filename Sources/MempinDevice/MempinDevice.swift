@@ -186,6 +186,60 @@ public final class MempinDevice: Sendable {
         }
     }
 
+    // MARK: Every pinner's pages
+
+    /// Which of these page frames the kernel reports as maybe DMA-pinned,
+    /// by anyone (`MEMPIN_QUERY_PFNS`): one ``FrameState`` per frame, in
+    /// order, 65,536 frames a call.
+    public func frameStates(of frames: [UInt64]) throws(Errno) -> [FrameState] {
+        var states: [FrameState] = []
+        states.reserveCapacity(frames.count)
+        var done = 0
+        while done < frames.count {
+            let count = min(frames.count - done, Self.framesPerQuery)
+            try frames.withUnsafeBufferPointer { (frames) throws(Errno) in
+                try queryFrames(flags: 0, first: 0, list: frames.baseAddress! + done, count: count, into: &states)
+            }
+            done += count
+        }
+        return states
+    }
+
+    /// The same for the `count` consecutive frames from `first` (a memory
+    /// block).
+    public func frameStates(from first: UInt64, count: Int) throws(Errno) -> [FrameState] {
+        var states: [FrameState] = []
+        states.reserveCapacity(count)
+        var done = 0
+        while done < count {
+            let batch = min(count - done, Self.framesPerQuery)
+            try queryFrames(flags: UInt32(MEMPIN_PFNS_RANGE), first: first + UInt64(done), list: nil, count: batch,
+                            into: &states)
+            done += batch
+        }
+        return states
+    }
+
+    /// Frames the module answers in one call at most.
+    static let framesPerQuery = 65536
+
+    private func queryFrames(flags: UInt32, first: UInt64, list: UnsafePointer<UInt64>?, count: Int,
+                             into states: inout [FrameState]) throws(Errno) {
+        let bytes = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(1, count))
+        defer { bytes.deallocate() }
+        var arg = mempin_pfns()
+        arg.argsz = UInt32(MemoryLayout<mempin_pfns>.size)
+        arg.flags = flags
+        arg.first = first
+        arg.pfns = UInt64(UInt(bitPattern: list))
+        arg.states = UInt64(UInt(bitPattern: bytes.baseAddress))
+        arg.count = UInt32(count)
+        _ = try control(CMempin_QUERY_PFNS(), &arg).get()
+        // The module answers every frame asked for, up to its maximum.
+        guard Int(arg.count) == count else { throw .ioError }
+        states.append(contentsOf: bytes.prefix(count).map { FrameState(rawValue: $0) })
+    }
+
     // MARK: The ledger's change records
 
     /// Reads the change records made since this file was opened (or since
@@ -216,6 +270,15 @@ public final class MempinDevice: Sendable {
     }
 
     private let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+extension FrameState {
+    /// An online page of memory.
+    public static let online = FrameState(rawValue: UInt8(MEMPIN_PFN_ONLINE))
+    /// Maybe DMA-pinned, by anyone.
+    public static let pinned = FrameState(rawValue: UInt8(MEMPIN_PFN_PINNED))
+    /// Part of a large folio.
+    public static let large = FrameState(rawValue: UInt8(MEMPIN_PFN_LARGE))
 }
 
 extension ChangeRecord {

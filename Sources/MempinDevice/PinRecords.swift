@@ -163,6 +163,17 @@ public enum MemoryZone: String, Hashable, Sendable, CaseIterable {
     }
 }
 
+/// What the kernel says of one page frame: whether it is an online page
+/// and whether it is maybe DMA-pinned by anyone (`folio_maybe_dma_pinned`:
+/// exact for large folios, a reference-count heuristic for small pages).
+public struct FrameState: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt8
+
+    public init(rawValue: UInt8) {
+        self.rawValue = rawValue
+    }
+}
+
 /// One pinned page.
 public struct PageRecord: Hashable, Sendable {
     /// Its virtual address in the target.

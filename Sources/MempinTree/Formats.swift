@@ -49,6 +49,22 @@ public enum Formats {
         return text
     }
 
+    /// `value` as one word of a keyed line: blanks, control characters
+    /// and backslashes as `\ooo` (octal), as `/proc/PID/mountinfo` writes
+    /// paths, so that no value (a cgroup's name) can start a line of its
+    /// own.
+    public static func word(_ value: String) -> String {
+        var escaped: [UInt8] = []
+        for byte in value.utf8 {
+            if byte <= 0x20 || byte == 0x7f || byte == UInt8(ascii: "\\") {
+                escaped += [UInt8(ascii: "\\"), 0x30 + byte >> 6, 0x30 + (byte >> 3) & 7, 0x30 + byte & 7]
+            } else {
+                escaped.append(byte)
+            }
+        }
+        return String(decoding: escaped, as: UTF8.self)
+    }
+
     /// One line of `events`, without its newline: `EVENT PID NAME` and
     /// `key=value` words.
     public static func eventLine(_ record: ChangeRecord, name: String) -> String {

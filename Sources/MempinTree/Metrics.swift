@@ -21,9 +21,13 @@ public struct MetricsSnapshot: Sendable {
         public var vmPinnedBytes: UInt64?
         /// RLIMIT_MEMLOCK; nil when it could not be read.
         public var memlockLimit: MemlockLimit?
+        /// `VmPin` less the module's charge: io_uring, RDMA and others.
+        public var otherPinnedBytes: UInt64?
+        /// Its cgroup v2 path; nil when it could not be read.
+        public var cgroup: String?
 
         public init(pid: Int32, command: String, pins: Int, detachedPins: Int, pages: UInt64, bytes: UInt64,
-                    vmPinnedBytes: UInt64?, memlockLimit: MemlockLimit?) {
+                    vmPinnedBytes: UInt64?, memlockLimit: MemlockLimit?, cgroup: String? = nil) {
             self.pid = pid
             self.command = command
             self.pins = pins
@@ -32,6 +36,8 @@ public struct MetricsSnapshot: Sendable {
             self.bytes = bytes
             self.vmPinnedBytes = vmPinnedBytes
             self.memlockLimit = memlockLimit
+            self.otherPinnedBytes = vmPinnedBytes.map { $0 > bytes ? $0 - bytes : 0 }
+            self.cgroup = cgroup
         }
     }
 
@@ -71,7 +77,9 @@ public enum PrometheusText {
     /// The whole file: every family with its `# HELP` and `# TYPE`.
     public static func render(_ snapshot: MetricsSnapshot) -> String {
         var text = ""
-        let processes = snapshot.processes.sorted { $0.pid < $1.pid }
+        // Every process with a long-term pin; those of the module first.
+        let all = snapshot.processes.sorted { $0.pid < $1.pid }
+        let processes = all.filter { $0.pins > 0 }
 
         family(&text, "mempin_pins", "gauge", "Long-term pins held through mempinfs.",
                [("", String(processes.reduce(0) { $0 + $1.pins }))])
@@ -92,6 +100,20 @@ public enum PrometheusText {
                    "The module's machine-wide limit of pinned pages (max_pinned_pages; 0: none).",
                    [("", String(limit))])
         }
+
+        let cgroups = Dictionary(grouping: processes) { $0.cgroup ?? "" }.sorted { $0.key < $1.key }
+        func perCgroup(_ name: String, _ help: String, _ value: ([MetricsSnapshot.Process]) -> UInt64) {
+            family(&text, name, "gauge", help, cgroups.map { ("{cgroup=\"\(escaped($0.key))\"}", String(value($0.value))) })
+        }
+        perCgroup("mempin_cgroup_pins", "Pins through mempin of the processes of one cgroup.") { $0.reduce(0) { $0 + UInt64($1.pins) } }
+        perCgroup("mempin_cgroup_pinned_bytes", "Bytes pinned through mempin in the processes of one cgroup.") {
+            $0.reduce(0) { $0 + $1.bytes }
+        }
+        family(&text, "mempin_process_other_pinned_bytes", "gauge",
+               "Bytes of one process that other subsystems hold pinned (VmPin less mempin's: io_uring, RDMA, ...).",
+               all.compactMap { process in
+                   process.otherPinnedBytes.map { ("{pid=\"\(process.pid)\",comm=\"\(escaped(process.command))\"}", String($0)) }
+               })
 
         let labels = processes.map { "{pid=\"\($0.pid)\",comm=\"\(escaped($0.command))\"}" }
         func perProcess(_ name: String, _ help: String, _ value: (MetricsSnapshot.Process) -> String) {

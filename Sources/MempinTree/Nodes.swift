@@ -19,6 +19,10 @@ public protocol PinBackend: Sendable {
     func changeCount() throws(Errno) -> UInt64
     /// The module's version and machine-wide figures.
     func version() throws(Errno) -> ModuleVersion
+    /// What the kernel says of each of these page frames, in order.
+    func frameStates(of frames: [UInt64]) throws(Errno) -> [FrameState]
+    /// The same for `count` consecutive frames from `first`.
+    func frameStates(from first: UInt64, count: Int) throws(Errno) -> [FrameState]
 }
 
 extension MempinDevice: PinBackend {}
@@ -64,12 +68,18 @@ public enum Node: Hashable, Sendable {
     case metrics
     /// `events`, the stream of what changes.
     case events
+    /// `memory/`, one file per memory block.
+    case memoryDirectory
+    /// `memory/memoryN`, the pins that hold pages of block N.
+    case memoryBlock(index: UInt32)
     /// `PID/`.
     case processDirectory(pid: Int32)
     /// `PID/pin`, the control file.
     case pinControl(pid: Int32)
     /// `PID/status`.
     case processStatus(pid: Int32)
+    /// `PID/other_pins`, its memory that other subsystems hold pinned.
+    case otherPins(pid: Int32)
     /// `PID/START-END`, one pin.
     case pinFile(pid: Int32, id: UInt64)
 
@@ -82,9 +92,12 @@ public enum Node: Hashable, Sendable {
         case .stats: 3
         case .metrics: 4
         case .events: 5
+        case .memoryDirectory: 6
         case .processDirectory(let pid): 1 << 32 | UInt64(UInt32(bitPattern: pid))
         case .pinControl(let pid): 2 << 32 | UInt64(UInt32(bitPattern: pid))
         case .processStatus(let pid): 3 << 32 | UInt64(UInt32(bitPattern: pid))
+        case .otherPins(let pid): 4 << 32 | UInt64(UInt32(bitPattern: pid))
+        case .memoryBlock(let index): 5 << 32 | UInt64(index)
         case .pinFile(_, let id): Node.pinFileBit | id
         }
     }
@@ -101,9 +114,12 @@ public enum Node: Hashable, Sendable {
         case (3, _): return .stats
         case (4, _): return .metrics
         case (5, _): return .events
+        case (6, _): return .memoryDirectory
         case (_, 1): return .processDirectory(pid: pid)
         case (_, 2): return .pinControl(pid: pid)
         case (_, 3): return .processStatus(pid: pid)
+        case (_, 4): return .otherPins(pid: pid)
+        case (_, 5): return .memoryBlock(index: UInt32(truncatingIfNeeded: inode))
         default: return nil
         }
     }

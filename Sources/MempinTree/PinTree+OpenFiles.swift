@@ -48,7 +48,9 @@ extension PinTree {
         switch node {
         case .root, .selfLink, .stats, .metrics, .events:
             try openRootFile(node, for: requester, writing: writing)
-        case .processDirectory(let pid), .processStatus(let pid), .pinControl(let pid):
+        case .memoryDirectory, .memoryBlock:
+            try openMemoryFile(node, for: requester, writing: writing)
+        case .processDirectory(let pid), .processStatus(let pid), .pinControl(let pid), .otherPins(let pid):
             try openProcessFile(node, pid: pid, for: requester, writing: writing)
         case .pinFile(let pid, let id):
             try openPinFile(pid: pid, id: id, for: requester, writing: writing)

@@ -1,12 +1,14 @@
 import MempinDevice
 import SystemPackage
 
-// A process's directory: `pin`, `status` and its pin files' names.
+// A process's directory: `pin`, `status`, `other_pins` and its pin files'
+// names.
 extension PinTree {
     func processChild(of pid: Int32, named name: String) throws(Errno) -> Node {
         switch name {
         case "pin": return .pinControl(pid: pid)
         case "status": return .processStatus(pid: pid)
+        case "other_pins": return .otherPins(pid: pid)
         default:
             let id = withState { $0.processes[pid]?.idsByName[name] }
             guard let id else { throw .noSuchFileOrDirectory }
@@ -25,22 +27,24 @@ extension PinTree {
         var entries = [
             DirectoryEntry(name: "pin", node: .pinControl(pid: pid), kind: .regularFile),
             DirectoryEntry(name: "status", node: .processStatus(pid: pid), kind: .regularFile),
+            DirectoryEntry(name: "other_pins", node: .otherPins(pid: pid), kind: .regularFile),
         ]
-        entries.reserveCapacity(names.count + 2)
+        entries.reserveCapacity(names.count + 3)
         for (name, id) in names {
             entries.append(DirectoryEntry(name: name, node: .pinFile(pid: pid, id: id), kind: .regularFile))
         }
         return entries
     }
 
-    /// The directory, `pin` and `status`: owned by the process's real uid,
-    /// like `/proc/PID`.
+    /// The directory, `pin`, `status` and `other_pins`: owned by the
+    /// process's real uid, like `/proc/PID`.
     func processAttributes(of node: Node, pid: Int32, now: UInt64) throws(Errno) -> Attributes {
         let owner: (uid: UInt32, gid: UInt32)
         do { owner = try displayedOwner(of: pid) } catch { throw .noSuchFileOrDirectory }
         let (kind, permissions, links): (Attributes.Kind, UInt16, UInt32) = switch node {
         case .processDirectory: (.directory, 0o755, 2)
         case .pinControl: (.regularFile, 0o200, 1)
+        case .otherPins: (.regularFile, 0o644, 1)
         default: (.regularFile, 0o444, 1)
         }
         return Attributes(inode: node.inode, kind: kind, permissions: permissions, uid: owner.uid,
@@ -68,6 +72,11 @@ extension PinTree {
                 throw error
             }
             return .control(ControlFile(pid: pid, opener: requester, identity: instance))
+        case .otherPins:
+            guard !writing else { throw .permissionDenied }
+            // Its ranges give away the address layout, as pin files do.
+            do { try authorize(requester, toInspect: pid) } catch .noSuchProcess { throw .noSuchFileOrDirectory }
+            return .snapshot(Array(try renderOtherPins(of: pid).utf8))
         default:
             throw .isDirectory
         }
@@ -84,12 +93,17 @@ extension PinTree {
             ("bytes", String(totals.bytes)),
             ("detached_pins", String(totals.detached)),
         ]
-        if let bytes = processes.pinnedBytes(of: pid) { keys.append(("vm_pinned_bytes", String(bytes))) }
+        if let bytes = processes.pinnedBytes(of: pid) {
+            keys.append(("vm_pinned_bytes", String(bytes)))
+            // What io_uring, RDMA and others charged: VmPin less the module's.
+            keys.append(("other_pinned_bytes", String(bytes > totals.bytes ? bytes - totals.bytes : 0)))
+        }
         switch processes.memlockLimit(of: pid) {
         case .bytes(let bytes): keys.append(("memlock_limit_bytes", String(bytes)))
         case .unlimited: keys.append(("memlock_limit_bytes", "unlimited"))
         case nil: break
         }
+        if let cgroup = processes.cgroup(of: pid) { keys.append(("cgroup", Formats.word(cgroup))) }
         return Formats.keyedLines(keys)
     }
 }

@@ -5,8 +5,8 @@ import Glibc
 import MempinDevice
 import SystemPackage
 
-// The root of the tree: `self`, `stats`, `metrics`, `events` and the pid
-// directories.
+// The root of the tree: `self`, `stats`, `metrics`, `events`, `memory` and
+// the pid directories.
 extension PinTree {
     func rootChild(named name: String) throws(Errno) -> Node {
         switch name {
@@ -14,6 +14,7 @@ extension PinTree {
         case "stats": return .stats
         case "metrics": return .metrics
         case "events": return .events
+        case "memory": return .memoryDirectory
         default:
             guard let pid = Self.pid(fromName: name) else { throw .noSuchFileOrDirectory }
             do { _ = try displayedOwner(of: pid) } catch { throw .noSuchFileOrDirectory }
@@ -21,16 +22,37 @@ extension PinTree {
         }
     }
 
-    /// `self`, the files at the root and the pid of every process with a pin.
+    /// `self`, the files at the root, `memory`, and the pid of every
+    /// process with a long-term pin: one of the module's, or a `VmPin`
+    /// above what the module charged it (io_uring, RDMA, ...).
     func rootEntries() -> [DirectoryEntry] {
         refreshIfChanged()
-        let pids = withState { Array($0.processes.keys) }.sorted()
+        let others = otherPinnedProcesses()
+        let pids = withState { state in
+            Set(state.processes.keys).union(others.keys.filter { others[$0]! > (state.processes[$0]?.bytes ?? 0) })
+        }.sorted()
         return [
             DirectoryEntry(name: "self", node: .selfLink, kind: .symbolicLink),
             DirectoryEntry(name: "stats", node: .stats, kind: .regularFile),
             DirectoryEntry(name: "metrics", node: .metrics, kind: .regularFile),
             DirectoryEntry(name: "events", node: .events, kind: .regularFile),
+            DirectoryEntry(name: "memory", node: .memoryDirectory, kind: .directory),
         ] + pids.map { DirectoryEntry(name: String($0), node: .processDirectory(pid: $0), kind: .directory) }
+    }
+
+    /// How long a scan of every process's `VmPin` is reused: a listing
+    /// costs one read of `/proc/PID/status` per process, and a directory
+    /// still leaves listings within a second of its last pin.
+    static let pinnedScanTime: Duration = .milliseconds(500)
+
+    /// Every live process with a `VmPin`, in bytes; scanned at most every
+    /// ``pinnedScanTime``.
+    func otherPinnedProcesses() -> [Int32: UInt64] {
+        let now = ContinuousClock.now
+        if let scan = withState({ $0.pinnedScan }), scan.until > now { return scan.pids }
+        let pids = processes.processesWithPinnedMemory()
+        withState { $0.pinnedScan = (pids, now + Self.pinnedScanTime) }
+        return pids
     }
 
     func rootAttributes(of node: Node, now: UInt64) -> Attributes {
@@ -41,6 +63,9 @@ extension PinTree {
         case .selfLink:
             Attributes(inode: node.inode, kind: .symbolicLink, permissions: 0o777, uid: 0, gid: 0,
                        size: 0, linkCount: 1, modificationTime: now)
+        case .memoryDirectory:
+            Attributes(inode: node.inode, kind: .directory, permissions: 0o555, uid: 0, gid: 0,
+                       size: 0, linkCount: 2, modificationTime: now)
         default:
             Attributes(inode: node.inode, kind: .regularFile, permissions: 0o444, uid: 0, gid: 0,
                        size: 0, linkCount: 1, modificationTime: now)
@@ -94,8 +119,16 @@ extension PinTree {
             MetricsSnapshot.Process(
                 pid: pid, command: processes.command(of: pid) ?? "", pins: pins, detachedPins: detached,
                 pages: pages, bytes: bytes, vmPinnedBytes: processes.pinnedBytes(of: pid),
-                memlockLimit: processes.memlockLimit(of: pid)
+                memlockLimit: processes.memlockLimit(of: pid), cgroup: processes.cgroup(of: pid)
             )
+        }
+        // And the processes only other subsystems pin (io_uring, RDMA).
+        let ours = Set(totals.map(\.0))
+        for (pid, bytes) in otherPinnedProcesses() where !ours.contains(pid) {
+            snapshot.processes.append(MetricsSnapshot.Process(
+                pid: pid, command: processes.command(of: pid) ?? "", pins: 0, detachedPins: 0, pages: 0, bytes: 0,
+                vmPinnedBytes: bytes, memlockLimit: nil, cgroup: processes.cgroup(of: pid)
+            ))
         }
         snapshot.events = events.counts
         if let module = try? backend.version() {

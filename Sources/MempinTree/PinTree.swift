@@ -15,6 +15,7 @@ import Glibc
 public final class PinTree: Sendable {
     let backend: any PinBackend
     let processes: any ProcessFacts
+    let memoryBlocks: any MemoryBlockFacts
     /// The lines of the `events` file.
     public let events = EventLog()
     /// Bounds the `refuse` lines the server makes itself, per user.
@@ -94,6 +95,8 @@ public final class PinTree: Sendable {
         /// The size at which ``owners`` is next pruned: twice what a prune
         /// left, so that pruning stays linear in the inserts.
         var ownersPruneAt = 4096
+        /// The last scan of every process's VmPin, and until when it holds.
+        var pinnedScan: (pids: [Int32: UInt64], until: ContinuousClock.Instant)?
 
         mutating func insert(_ pin: PinRecord) {
             if let old = pins[pin.id] {
@@ -158,9 +161,11 @@ public final class PinTree: Sendable {
         state.withLock { body(&$0) }
     }
 
-    public init(backend: any PinBackend, processes: any ProcessFacts = ProcFS()) {
+    public init(backend: any PinBackend, processes: any ProcessFacts = ProcFS(),
+                memoryBlocks: any MemoryBlockFacts = SysfsMemoryBlocks()) {
         self.backend = backend
         self.processes = processes
+        self.memoryBlocks = memoryBlocks
     }
 
     // MARK: Lookup counting
@@ -176,7 +181,7 @@ public final class PinTree: Sendable {
         }
         var attributes = try self.attributes(of: child)
         switch child {
-        case .processDirectory(let pid), .pinControl(let pid), .processStatus(let pid):
+        case .processDirectory(let pid), .pinControl(let pid), .processStatus(let pid), .otherPins(let pid):
             if instance == nil { instance = try currentInstance(of: pid) }
             attributes.generation = instance ?? 1
         default:
@@ -236,7 +241,9 @@ public final class PinTree: Sendable {
         switch directory {
         case .root: try rootChild(named: name)
         case .processDirectory(let pid): try processChild(of: pid, named: name)
-        case .selfLink, .stats, .metrics, .events, .pinControl, .processStatus, .pinFile: throw .notDirectory
+        case .memoryDirectory: try memoryChild(named: name)
+        case .selfLink, .stats, .metrics, .events, .memoryBlock, .pinControl, .processStatus, .otherPins, .pinFile:
+            throw .notDirectory
         }
     }
 
@@ -254,6 +261,7 @@ public final class PinTree: Sendable {
         switch directory {
         case .root: rootEntries()
         case .processDirectory(let pid): try processEntries(of: pid, for: requester)
+        case .memoryDirectory: memoryEntries()
         default: throw .notDirectory
         }
     }
@@ -264,7 +272,9 @@ public final class PinTree: Sendable {
         switch node {
         case .root, .selfLink, .stats, .metrics, .events:
             return rootAttributes(of: node, now: now)
-        case .processDirectory(let pid), .pinControl(let pid), .processStatus(let pid):
+        case .memoryDirectory, .memoryBlock:
+            return try memoryAttributes(of: node, now: now)
+        case .processDirectory(let pid), .pinControl(let pid), .processStatus(let pid), .otherPins(let pid):
             return try processAttributes(of: node, pid: pid, now: now)
         case .pinFile(let pid, let id):
             return try pinFileAttributes(of: node, pid: pid, id: id)

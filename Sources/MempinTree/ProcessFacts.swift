@@ -57,6 +57,19 @@ public protocol ProcessFacts: Sendable {
     /// file system, whose server (any user may run one) decides whether a
     /// fault there ever ends.
     func mapsFUSEFile(of pid: Int32, from start: UInt64, to end: UInt64) -> Bool
+    /// The cgroup v2 path of `pid`, or nil when it cannot be read.
+    func cgroup(of pid: Int32) -> String?
+    /// Every live process whose `VmPin` is above zero, with it in bytes.
+    func processesWithPinnedMemory() -> [Int32: UInt64]
+    /// The ranges `pid` maps that may hold pages (all but `PROT_NONE`
+    /// reservations), in address order, or nil when it has gone.
+    func mappedRanges(of pid: Int32) -> [Range<UInt64>]?
+    /// The page frame of each of `count` pages of `pid` from `start`
+    /// (`/proc/PID/pagemap`, as root), 0 where no page is present, or nil
+    /// when they cannot be read.
+    func frames(of pid: Int32, from start: UInt64, count: Int) -> [UInt64]?
+    /// Who else the process's open files say pins its memory.
+    func pinHolders(of pid: Int32) -> PinHolders
 }
 
 /// Process facts read from `/proc`, as the server sees them.

@@ -27,9 +27,9 @@ struct FileSystemTests {
             var r = Shell.run("echo 0x10000+16K > \(mp)/\(pid)/pin")
             #expect(r.status == 0, "\(r.error)")
             r = Shell.run("ls \(mp)")
-            #expect(r.output.split(separator: "\n") == ["\(pid)", "events", "metrics", "self", "stats"])
+            #expect(r.output.split(separator: "\n") == ["\(pid)", "events", "memory", "metrics", "self", "stats"])
             r = Shell.run("ls \(mp)/\(pid)")
-            #expect(r.output.split(separator: "\n") == ["00010000-00014000", "pin", "status"])
+            #expect(r.output.split(separator: "\n") == ["00010000-00014000", "other_pins", "pin", "status"])
             r = Shell.run("cat \(mp)/\(pid)/00010000-00014000")
             #expect(r.output.hasPrefix("start 00010000\n") == false)
             #expect(r.output.hasPrefix("start 10000\nend 14000\npages 4\nbytes 16384\nwritable 1\nstate pinned\n"))
@@ -47,7 +47,7 @@ struct FileSystemTests {
             #expect(r.output.hasPrefix("pins 1\npages 4\nbytes 16384\nprocesses 1\n"))
             r = Shell.run("rm \(mp)/\(pid)/00010000-00014000 && ls \(mp) && ls \(mp)/\(pid)")
             #expect(r.status == 0, "\(r.error)")
-            #expect(r.output.split(separator: "\n") == ["events", "metrics", "self", "stats", "pin", "status"])
+            #expect(r.output.split(separator: "\n") == ["events", "memory", "metrics", "self", "stats", "other_pins", "pin", "status"])
             #expect(tree.backend.pinnedPages == 0)
         }
     }
@@ -67,8 +67,8 @@ struct FileSystemTests {
             #expect(first.map { tree.fileSystem.tree.lookupCount(of: $0) } == 1, "\(r.output)")
             r = Shell.run("ls -ln \(mp)/\(pid)")
             let entries = r.output.split(separator: "\n").dropFirst()  // "total 0"
-            #expect(entries.count == 302)
-            #expect(entries.filter { $0.hasPrefix("-rw-r--r-- 1 0 0 0 ") }.count == 300)
+            #expect(entries.count == 303)
+            #expect(entries.filter { $0.hasPrefix("-rw-r--r-- 1 0 0 0 ") }.count == 301)
             #expect(entries.dropLast().last?.hasSuffix(" pin") == true)
             #expect(entries.last?.hasSuffix(" status") == true)
             r = Shell.run("ls \(mp)/\(pid) | head -n 1; stat -c %i \(mp)/\(pid)/00010000-00011000")
@@ -102,7 +102,7 @@ struct FileSystemTests {
             r = Shell.run("p=/opt/mempin/promtool; [ -x $p ] || exit 0; $p check metrics < \(mp)/metrics 2>&1")
             #expect(r.status == 0 && r.output.isEmpty, "\(r.output)")
             r = Shell.run("ls \(mp); stat -c '%a %U' \(mp)/metrics")
-            #expect(r.output.split(separator: "\n") == ["\(pid)", "events", "metrics", "self", "stats", "444 root"])
+            #expect(r.output.split(separator: "\n") == ["\(pid)", "events", "memory", "metrics", "self", "stats", "444 root"])
         }
     }
 
@@ -191,7 +191,7 @@ struct FileSystemTests {
             var r = Shell.run("cat \(mp)/\(pid)/status", as: 65534)
             #expect(r.status == 0 && r.output.hasPrefix("pins 1\n"), "\(r.error)")
             r = Shell.run("ls \(mp)/\(mine.processIdentifier)", as: 65534)
-            #expect(r.output.split(separator: "\n") == ["00010000-00011000", "pin", "status"], "\(r.error)")
+            #expect(r.output.split(separator: "\n") == ["00010000-00011000", "other_pins", "pin", "status"], "\(r.error)")
             r = Shell.run("ls \(mp)/\(mine.processIdentifier)", as: 1000)
             #expect(r.error.contains("Permission denied"), "\(r.error)")
         }
@@ -236,7 +236,7 @@ struct FileSystemTests {
                 print scalar(@a), " ", scalar(@b), "\\n";
                 """
             let r = Shell.run("perl -e '\(script)'")
-            #expect(r.output == "3 4\n", "\(r.output) \(r.error)")
+            #expect(r.output == "4 5\n", "\(r.output) \(r.error)")
         }
     }
 
@@ -248,7 +248,7 @@ struct FileSystemTests {
             #expect(lines.count >= 3)
             #expect(lines[0] == lines[1])
             #expect(lines[2].contains("No such file or directory"))
-            #expect(lines.dropFirst(3) == ["pin", "status"])
+            #expect(lines.dropFirst(3) == ["other_pins", "pin", "status"])
         }
     }
 
@@ -377,6 +377,26 @@ struct FileSystemTests {
             #expect(released.status == 0, "the user's opens were not given back")
             for _ in 0..<100 where tree.fileSystem.openHandleCount > 0 { usleep(20_000) }
             #expect(tree.fileSystem.openHandleCount == 0)
+        }
+    }
+
+    @Test("memory/ lists the host's blocks, root reads one; other_pins of a process with no other pinner is empty")
+    func memoryAndOtherPins() throws {
+        try withMount { tree, target in
+            let mp = tree.mountpoint, pid = target.processIdentifier
+            let blocks = Shell.run("ls /sys/devices/system/memory | grep -c '^memory[0-9]'").output
+            var r = Shell.run("ls \(mp)/memory | wc -l")
+            #expect(r.output == blocks, "\(r.output) \(r.error)")
+            r = Shell.run("stat -c '%a %U' \(mp)/memory \(mp)/memory/memory0; cat \(mp)/memory/memory0")
+            #expect(r.output.hasPrefix("555 root\n400 root\npinned_pages "), "\(r.output) \(r.error)")
+            #expect(r.output.contains("\nmempin_pages 0\n"))
+            r = Shell.run("cat \(mp)/memory/memory0", as: 65534)
+            #expect(r.error.contains("Permission denied"), "\(r.error)")
+            r = Shell.run("cat \(mp)/\(pid)/other_pins && grep -E '^(other_pinned_bytes|cgroup) ' \(mp)/\(pid)/status")
+            let cgroup = Shell.run("sed -n 's/^0:://p' /proc/\(pid)/cgroup").output
+            #expect(r.status == 0 && r.output == "other_pinned_bytes 0\ncgroup \(cgroup)", "\(r.output) \(r.error)")
+            r = Shell.run("cat \(mp)/\(pid)/other_pins", as: 65534)
+            #expect(r.error.contains("Permission denied"), "\(r.error)")
         }
     }
 }

@@ -23,6 +23,7 @@ public final class InMemoryBackend: PinBackend {
         var stalledAddresses: Set<UInt64> = []
         var stalled = 0
         var pagesFetched: UInt64 = 0
+        var otherPinnedFrames: Set<UInt64> = []
     }
 
     private let state = Locked(State())
@@ -170,14 +171,42 @@ public final class InMemoryBackend: PinBackend {
         return ModuleVersion(version: 1, pageSize: 4096, maxPinnedPages: 0, pinnedPages: pages, changes: changes)
     }
 
-    /// Page i of a pin has PFN 0x100000 + i.
+    /// Frames that other subsystems hold pinned, as the kernel would say.
+    public func pinFramesElsewhere(_ frames: some Sequence<UInt64>) {
+        state.withLock { $0.otherPinnedFrames.formUnion(frames) }
+    }
+
+    /// The frame of page `index` of pin `id`.
+    public static func frame(ofPage index: UInt64, of id: UInt64) -> UInt64 {
+        0x10_0000 + (id - 1) << 20 + index
+    }
+
+    /// Frames below 2^40 are online pages; pinned when a pin holds them or
+    /// ``pinFramesElsewhere(_:)`` named them.
+    public func frameStates(of frames: [UInt64]) throws(Errno) -> [FrameState] {
+        state.withLock { state in
+            var held: Set<UInt64> = state.otherPinnedFrames
+            for pin in state.pins.values {
+                for index in 0..<pin.pages { held.insert(Self.frame(ofPage: index, of: pin.id)) }
+            }
+            return frames.map { frame in
+                frame >= 1 << 40 ? [] : held.contains(frame) ? [.online, .pinned] : .online
+            }
+        }
+    }
+
+    public func frameStates(from first: UInt64, count: Int) throws(Errno) -> [FrameState] {
+        try frameStates(of: (0..<UInt64(count)).map { first + $0 })
+    }
+
+    /// Page i of pin n has PFN 0x100000 + (n - 1) << 20 + i.
     public func pages(of id: UInt64, from first: UInt64, count: Int) throws(Errno) -> [PageRecord] {
         guard let pin = state.withLock({ $0.pins[id] }) else { throw .noSuchFileOrDirectory }
         guard first < pin.pages else { return [] }
         let last = min(pin.pages, first + UInt64(count))
         state.withLock { $0.pagesFetched += last - first }
         return (first..<last).map { index in
-            PageRecord(virtualAddress: pin.start + index * Self.pageSize, frameNumber: 0x10_0000 + index)
+            PageRecord(virtualAddress: pin.start + index * Self.pageSize, frameNumber: Self.frame(ofPage: index, of: id))
         }
     }
 }
@@ -217,7 +246,25 @@ public struct FakeProcesses: ProcessFacts {
     public func mapsFUSEFile(of pid: Int32, from start: UInt64, to end: UInt64) -> Bool {
         fuseMappings[pid].map { $0.contains { $0 >= start && $0 < end } } ?? false
     }
-    public func pinnedBytes(of pid: Int32) -> UInt64? { 0 }
+    /// VmPin of each process, 0 when not set.
+    public var vmPinned: [Int32: UInt64] = [:]
+    /// The mapped ranges of each process, none when not set.
+    public var mappings: [Int32: [Range<UInt64>]] = [:]
+    /// The frame of each present page, by process and address.
+    public var pageFrames: [Int32: [UInt64: UInt64]] = [:]
+    /// What each process's open files say.
+    public var holders: [Int32: PinHolders] = [:]
+
+    public func pinnedBytes(of pid: Int32) -> UInt64? { owners[pid] != nil ? vmPinned[pid] ?? 0 : nil }
+    public func cgroup(of pid: Int32) -> String? { owners[pid] != nil ? "/user.slice/fake-\(pid).scope" : nil }
+    public func processesWithPinnedMemory() -> [Int32: UInt64] { vmPinned.filter { owners[$0.key] != nil && $0.value > 0 } }
+    public func mappedRanges(of pid: Int32) -> [Range<UInt64>]? { owners[pid] != nil ? mappings[pid] ?? [] : nil }
+    public func frames(of pid: Int32, from start: UInt64, count: Int) -> [UInt64]? {
+        guard owners[pid] != nil else { return nil }
+        let frames = pageFrames[pid] ?? [:]
+        return (0..<UInt64(count)).map { frames[start + $0 * 4096] ?? 0 }
+    }
+    public func pinHolders(of pid: Int32) -> PinHolders { holders[pid] ?? PinHolders() }
     public func memlockLimit(of pid: Int32) -> MemlockLimit? { .bytes(65536) }
     public func command(of pid: Int32) -> String? { owners[pid] != nil ? "fake \"\(pid)\"" : nil }
 }
@@ -245,4 +292,16 @@ public final class QueuedChanges: ChangeSource {
             usleep(5_000)
         }
     }
+}
+
+/// Memory blocks from a table, for unit tests.
+public struct FakeMemoryBlocks: MemoryBlockFacts {
+    public var blocks: [UInt32: MemoryBlock]
+
+    public init(_ blocks: [MemoryBlock]) {
+        self.blocks = Dictionary(uniqueKeysWithValues: blocks.map { ($0.index, $0) })
+    }
+
+    public func blockIndices() -> [UInt32] { blocks.keys.sorted() }
+    public func block(_ index: UInt32) -> MemoryBlock? { blocks[index] }
 }

@@ -42,7 +42,7 @@ struct EventsTests {
             """)
         #expect(text(after)?.hasPrefix("detach ") == true)
         #expect(text(before) == nil)
-        #expect(try tree.entries(of: .root, for: root).map(\.name) == ["self", "stats", "metrics", "events"])
+        #expect(try tree.entries(of: .root, for: root).map(\.name) == ["self", "stats", "metrics", "events", "memory"])
     }
 
     @Test("a pin made elsewhere joins the tree with its record; its release takes it out")
@@ -54,7 +54,7 @@ struct EventsTests {
         pin.holderPID = 4343
         tree.apply([pin])
         #expect(try tree.entries(of: .processDirectory(pid: 4343), for: root).map(\.name)
-            == ["pin", "status", "00005000-00007000"])
+            == ["pin", "status", "other_pins", "00005000-00007000"])
         var gone = pin
         gone.sequence = 2
         gone.kind = .revoke

@@ -10,7 +10,9 @@ struct MetricsTests {
             .init(pid: 42, command: "dma \"engine\"\\1", pins: 2, detachedPins: 1, pages: 258, bytes: 258 * 4096,
                   vmPinnedBytes: 258 * 4096, memlockLimit: .unlimited),
             .init(pid: 7, command: "sva", pins: 1, detachedPins: 0, pages: 1, bytes: 4096,
-                  vmPinnedBytes: 4096, memlockLimit: .bytes(65536)),
+                  vmPinnedBytes: 4096, memlockLimit: .bytes(65536), cgroup: "/system.slice/sva.service"),
+            .init(pid: 9, command: "uring", pins: 0, detachedPins: 0, pages: 0, bytes: 0,
+                  vmPinnedBytes: 1 << 22, memlockLimit: nil, cgroup: "/system.slice/sva.service"),
         ]
         snapshot.modulePinnedPages = 300
         snapshot.moduleMaxPinnedPages = 0
@@ -38,6 +40,12 @@ struct MetricsTests {
         #expect(lines.contains("mempin_pins_made_total 5"))
         #expect(lines.contains("mempin_refusals_total{operation=\"pin\",errno=\"EINVAL\"} 3"))
         #expect(lines.contains("mempin_refusals_total{operation=\"unpin\",errno=\"EPERM\"} 1"))
+        // Processes only others pin count there alone.
+        #expect(lines.contains("mempin_process_other_pinned_bytes{pid=\"9\",comm=\"uring\"} 4194304"))
+        #expect(lines.contains("mempin_process_other_pinned_bytes{pid=\"7\",comm=\"sva\"} 0"))
+        #expect(!lines.contains { $0.hasPrefix("mempin_process_pins{pid=\"9\"") })
+        #expect(lines.contains("mempin_cgroup_pins{cgroup=\"/system.slice/sva.service\"} 1"))
+        #expect(lines.contains("mempin_cgroup_pinned_bytes{cgroup=\"\"} \(258 * 4096)"))
         // Samples of a family are ordered by pid.
         let pins = lines.filter { $0.hasPrefix("mempin_process_pins{") }
         #expect(pins.first?.contains("pid=\"7\"") == true)
@@ -60,7 +68,7 @@ struct MetricsTests {
                 #expect(String(name) == current, "\(line)")
             }
         }
-        #expect(seen.count == 17)
+        #expect(seen.count == 20)
     }
 
     @Test("an empty tree still describes every family")

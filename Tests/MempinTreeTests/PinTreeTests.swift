@@ -28,9 +28,9 @@ struct PinTreeTests {
         let pins = try pin("7f3a1c000000-7f3a1c100000\n0x1000+4K\n0x5000 8192\n")
         #expect(pins.count == 3)
         let names = try tree.entries(of: .processDirectory(pid: 4242), for: root).map(\.name)
-        #expect(names == ["pin", "status", "00001000-00002000", "00005000-00007000", "7f3a1c000000-7f3a1c100000"])
+        #expect(names == ["pin", "status", "other_pins", "00001000-00002000", "00005000-00007000", "7f3a1c000000-7f3a1c100000"])
         let root = try tree.entries(of: .root, for: root).map(\.name)
-        #expect(root == ["self", "stats", "metrics", "events", "4242"])
+        #expect(root == ["self", "stats", "metrics", "events", "memory", "4242"])
     }
 
     @Test("a write is all or nothing", arguments: [
@@ -42,7 +42,7 @@ struct PinTreeTests {
         backend.makeFault(at: 0x9000)
         #expect(throws: error) { try pin(text) }
         #expect(backend.pinnedPages == 0)
-        #expect(try tree.entries(of: .root, for: root).map(\.name) == ["self", "stats", "metrics", "events"])
+        #expect(try tree.entries(of: .root, for: root).map(\.name) == ["self", "stats", "metrics", "events", "memory"])
     }
 
     @Test("over the limit is ENOMEM and pins nothing")
@@ -107,14 +107,15 @@ struct PinTreeTests {
         let removed = tree.refresh()
         #expect(removed.processes == [4242])
         #expect(removed.pinFiles.map(\.name).sorted() == ["00001000-00002000", "00003000-00004000"])
-        #expect(try tree.entries(of: .root, for: root).map(\.name) == ["self", "stats", "metrics", "events"])
+        #expect(try tree.entries(of: .root, for: root).map(\.name) == ["self", "stats", "metrics", "events", "memory"])
     }
 
     @Test("status and stats are flat key value lines")
     func statusAndStats() throws {
         _ = try pin("1000+8K\n")
         let status = try tree.renderStatus(of: 4242)
-        #expect(status == "pins 1\npages 2\nbytes 8192\ndetached_pins 0\nvm_pinned_bytes 0\nmemlock_limit_bytes 65536\n")
+        #expect(status == "pins 1\npages 2\nbytes 8192\ndetached_pins 0\nvm_pinned_bytes 0\nother_pinned_bytes 0\n"
+            + "memlock_limit_bytes 65536\ncgroup /user.slice/fake-4242.scope\n")
         #expect(tree.renderStats() == "pins 1\npages 2\nbytes 8192\nprocesses 1\ndetached_pins 0\n")
     }
 
@@ -218,11 +219,11 @@ struct PinTreeTests {
         let tree = PinTree(backend: backend, processes: processes)
         let id = try tree.pin(Array("1000+4K\n".utf8), in: 4242, for: root)[0].id
         _ = try tree.pin(Array("1000+4K\n".utf8), in: 500, for: root)
-        #expect(try tree.entries(of: .processDirectory(pid: 4242), for: alice).count == 3)
+        #expect(try tree.entries(of: .processDirectory(pid: 4242), for: alice).count == 4)
         #expect(throws: Errno.permissionDenied) { try tree.entries(of: .processDirectory(pid: 4242), for: bob) }
         // Her own process, but not dumpable (ssh-agent, a setuid program).
         #expect(throws: Errno.permissionDenied) { try tree.entries(of: .processDirectory(pid: 500), for: alice) }
-        #expect(try tree.entries(of: .processDirectory(pid: 500), for: root).count == 3)
+        #expect(try tree.entries(of: .processDirectory(pid: 500), for: root).count == 4)
         #expect(throws: Errno.permissionDenied) { try tree.open(.pinFile(pid: 4242, id: id), for: bob, writing: false) }
         _ = try tree.open(.pinFile(pid: 4242, id: id), for: alice, writing: false)
         // status stays readable by everyone.
@@ -322,7 +323,7 @@ struct PinTreeTests {
         let seed = backend.addSeedPin(pid: 4242, start: 0x1000, end: 0x3000, holder: 4242)
         tree.refresh()
         let names = try tree.entries(of: .processDirectory(pid: 4242), for: root).map(\.name)
-        #expect(names == ["pin", "status", "00001000-00003000"])
+        #expect(names == ["pin", "status", "other_pins", "00001000-00003000"])
         let file = try tree.open(.pinFile(pid: 4242, id: seed.id), for: root, writing: false)
         let text = String(decoding: try tree.read(file, offset: 0, size: 4096), as: UTF8.self)
         #expect(text.contains("\nstate pinned\nvia ioctl\nholder_pid 4242\n"))
@@ -339,7 +340,7 @@ struct PinTreeTests {
         let made = try pin("1000+4K")
         let second = "00001000-00002000.\(made[0].id)"
         let names = try tree.entries(of: .processDirectory(pid: 4242), for: root).map(\.name).sorted()
-        #expect(names == ["00001000-00002000", second, "pin", "status"])
+        #expect(names == ["00001000-00002000", second, "other_pins", "pin", "status"])
         // The restarted server's tree: the older pin keeps the plain name.
         let restarted = PinTree(backend: backend, processes: FakeProcesses([4242: (1000, 1000)]))
         restarted.refresh()
@@ -347,7 +348,7 @@ struct PinTreeTests {
         #expect(again == names)
         // Removing the first leaves the second under its own name.
         _ = try tree.unlink("00001000-00002000", in: 4242, for: root)
-        #expect(try tree.entries(of: .processDirectory(pid: 4242), for: root).map(\.name) == ["pin", "status", second])
+        #expect(try tree.entries(of: .processDirectory(pid: 4242), for: root).map(\.name) == ["pin", "status", "other_pins", second])
         #expect(backend.pinnedPages == 1 && seed.id < made[0].id)
     }
 }
