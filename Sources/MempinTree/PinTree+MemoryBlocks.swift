@@ -70,8 +70,7 @@ extension PinTree {
             holders.append(BlockHolder(pid: pin.pid, name: name, pages: inBlock))
         }
         var otherPages: UInt64 = 0
-        let charged = withState { state in state.processes.mapValues(\.bytes) }
-        for (pid, bytes) in otherPinnedProcesses() where bytes > charged[pid, default: 0] {
+        for pid in processesPinnedByOthers().keys {
             guard let pages = try? otherPinnedPages(of: pid) else { continue }
             let inBlock = UInt64(pages.lazy.filter { frames.contains($0.frame) }.count)
             guard inBlock > 0 else { continue }

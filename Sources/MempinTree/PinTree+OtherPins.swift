@@ -1,10 +1,6 @@
 import MempinDevice
 import SystemPackage
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A run of a process's consecutive pages that something other than the
 /// module holds pinned, as `other_pins` lists it.
 public struct OtherPinnedRun: Hashable, Sendable {
@@ -41,7 +37,7 @@ extension PinTree {
     /// - Throws: `ENOENT` when the process has gone before the scan.
     func otherPinnedPages(of pid: Int32) throws(Errno) -> [(address: UInt64, frame: UInt64)] {
         guard let ranges = processes.mappedRanges(of: pid) else { throw .noSuchFileOrDirectory }
-        let page = UInt64(sysconf(Int32(_SC_PAGESIZE)))
+        let page = Self.pageSize
         let covered = withState { state in
             (state.processes[pid]?.idsByName.values.compactMap { state.pins[$0] } ?? []).map { $0.start..<$0.end }
         }.sorted { $0.lowerBound < $1.lowerBound }
@@ -85,7 +81,7 @@ extension PinTree {
         guard !pages.isEmpty else { return [] }
         let holders = processes.pinHolders(of: pid)
         let buffers = holders.ioUringBuffers.sorted { $0.lowerBound < $1.lowerBound }
-        let page = UInt64(sysconf(Int32(_SC_PAGESIZE)))
+        let page = Self.pageSize
         var runs: [OtherPinnedRun] = []
         for (address, _) in pages {
             let holder: OtherPinnedRun.Holder = buffers.contains { $0.contains(address) } ? .ioUring
@@ -101,7 +97,7 @@ extension PinTree {
 
     /// `PID/other_pins`: `START-END PAGES HOLDER` per run.
     public func renderOtherPins(of pid: Int32) throws(Errno) -> String {
-        let page = UInt64(sysconf(Int32(_SC_PAGESIZE)))
+        let page = Self.pageSize
         return try otherPinnedRuns(of: pid).map { run in
             Formats.pinFileName(start: run.start, end: run.end) + " \((run.end - run.start) / page) \(run.holder.rawValue)\n"
         }.joined()

@@ -162,7 +162,7 @@ extension PinTree {
     /// window: a user cannot push root's lines out of the ring this way.
     func noteRefusal(of range: RequestedRange?, in pid: Int32, by requester: Requester, _ error: Errno) {
         guard serverRefusals.admit(uid: requester.uid, at: .now).admitted else { return }
-        let page = UInt64(sysconf(Int32(_SC_PAGESIZE)))
+        let page = Self.pageSize
         let start = (range?.start ?? 0) & ~(page - 1)
         let end = range.map { ($0.start &+ $0.length &+ page - 1) & ~(page - 1) } ?? 0
         var now = timespec()

@@ -27,10 +27,8 @@ extension PinTree {
     /// above what the module charged it (io_uring, RDMA, ...).
     func rootEntries() -> [DirectoryEntry] {
         refreshIfChanged()
-        let others = otherPinnedProcesses()
-        let pids = withState { state in
-            Set(state.processes.keys).union(others.keys.filter { others[$0]! > (state.processes[$0]?.bytes ?? 0) })
-        }.sorted()
+        let others = processesPinnedByOthers()
+        let pids = withState { Set($0.processes.keys) }.union(others.keys).sorted()
         return [
             DirectoryEntry(name: "self", node: .selfLink, kind: .symbolicLink),
             DirectoryEntry(name: "stats", node: .stats, kind: .regularFile),
@@ -45,14 +43,18 @@ extension PinTree {
     /// still leaves listings within a second of its last pin.
     static let pinnedScanTime: Duration = .milliseconds(500)
 
-    /// Every live process with a `VmPin`, in bytes; scanned at most every
-    /// ``pinnedScanTime``.
-    func otherPinnedProcesses() -> [Int32: UInt64] {
+    /// Every live process whose `VmPin` exceeds what the module charged it
+    /// (io_uring, RDMA, ...), with its `VmPin` in bytes: from a scan of
+    /// every process's `VmPin`, made at most every ``pinnedScanTime``.
+    func processesPinnedByOthers() -> [Int32: UInt64] {
         let now = ContinuousClock.now
-        if let scan = withState({ $0.pinnedScan }), scan.until > now { return scan.pids }
-        let pids = processes.processesWithPinnedMemory()
-        withState { $0.pinnedScan = (pids, now + Self.pinnedScanTime) }
-        return pids
+        var pids = withState { state in state.pinnedScan.flatMap { $0.until > now ? $0.pids : nil } }
+        if pids == nil {
+            let scanned = processes.processesWithPinnedMemory()
+            withState { $0.pinnedScan = (scanned, now + Self.pinnedScanTime) }
+            pids = scanned
+        }
+        return withState { state in pids!.filter { $0.value > (state.processes[$0.key]?.bytes ?? 0) } }
     }
 
     func rootAttributes(of node: Node, now: UInt64) -> Attributes {
@@ -124,7 +126,7 @@ extension PinTree {
         }
         // And the processes only other subsystems pin (io_uring, RDMA).
         let ours = Set(totals.map(\.0))
-        for (pid, bytes) in otherPinnedProcesses() where !ours.contains(pid) {
+        for (pid, bytes) in processesPinnedByOthers() where !ours.contains(pid) {
             snapshot.processes.append(MetricsSnapshot.Process(
                 pid: pid, command: processes.command(of: pid) ?? "", pins: 0, detachedPins: 0, pages: 0, bytes: 0,
                 vmPinnedBytes: bytes, memlockLimit: nil, cgroup: processes.cgroup(of: pid)

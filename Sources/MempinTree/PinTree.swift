@@ -16,6 +16,8 @@ public final class PinTree: Sendable {
     let backend: any PinBackend
     let processes: any ProcessFacts
     let memoryBlocks: any MemoryBlockFacts
+    /// The page size ranges and page counts are in.
+    static let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
     /// The lines of the `events` file.
     public let events = EventLog()
     /// Bounds the `refuse` lines the server makes itself, per user.
