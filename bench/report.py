@@ -111,15 +111,24 @@ def table(series, rows):
     if wc and wc_plain:
         out.append(f"| `wc -l` of the 1 GiB pin's file ({wc['lines']} lines) | {wc['ms']} ms | {wc_plain['ms']} ms (plain) | "
                    f"{int(wc['ms']) / max(1, int(wc_plain['ms'])):.2f}× | |")
-    for row, what in (("other_pins_1g", "`other_pins` of a process with 1 GiB mapped"),
-                      ("memory_block", "one `memory/memoryN` while 1 GiB is pinned")):
-        tries = sorted(int(r["ms"]) for r in rows if r["row"] == row)
-        if tries:
-            block = next((f" ({r['block_mib']} MiB block)" for r in rows if r["row"] == row and "block_mib" in r), "")
-            median = tries[len(tries) // 2]
-            out.append(f"| {what}{block} | {median} ms ({tries[0]}–{tries[-1]}) | — | — | < 1000 ms"
-                       f"{' ✓' if median < 1000 else ' ✗'} |")
-            figures.append({"what": row, "ms": median})
+    def tries(row):
+        return [int(r["ms"]) for r in rows if r["row"] == row]
+    other, floor = sorted(tries("other_pins_1g")), sorted(tries("pagemap_1g"))
+    if other:
+        median = other[len(other) // 2]
+        base = f"{floor[len(floor) // 2]} ms (its pagemap alone)" if floor else "—"
+        ratio = f"{median / max(1, floor[len(floor) // 2]):.2f}×" if floor else "—"
+        out.append(f"| `other_pins` of a process with 1 GiB mapped | {median} ms ({other[0]}–{other[-1]}) | {base} | "
+                   f"{ratio} | < 1000 ms{' ✓' if median < 1000 else ' ✗'} |")
+        figures.append({"what": "other_pins_1g", "ms": median, "pagemap_ms": floor[len(floor) // 2] if floor else None})
+    block = tries("memory_block")
+    if block:
+        mib = next((r["block_mib"] for r in rows if r["row"] == "memory_block" and "block_mib" in r), "?")
+        again = sorted(block[1:]) or block
+        median = again[len(again) // 2]
+        out.append(f"| one `memory/memoryN` ({mib} MiB block) while 1 GiB is pinned: first read, then again | "
+                   f"{block[0]} ms, then {median} ms | — | — | < 1000 ms{' ✓' if max(block[0], median) < 1000 else ' ✗'} |")
+        figures.append({"what": "memory_block", "first_ms": block[0], "ms": median})
     each = timing(rows, "scale", None, "pin_each")
     unpin_each = timing(rows, "scale", None, "unpin_each")
     ls = next((r for r in rows if r["row"] == "scale_ls"), None)

@@ -42,20 +42,28 @@ extension PinTree {
             (state.processes[pid]?.idsByName.values.compactMap { state.pins[$0] } ?? []).map { $0.start..<$0.end }
         }.sorted { $0.lowerBound < $1.lowerBound }
         var found: [(address: UInt64, frame: UInt64)] = []
+        // One batch's present pages that no pin covers: their frames, asked
+        // of the module, and their indices in the batch.
+        var asked: [UInt64] = [], indices: [Int] = []
+        asked.reserveCapacity(Self.scanBatch)
+        indices.reserveCapacity(Self.scanBatch)
         for range in ranges {
             var address = range.lowerBound
             while address < range.upperBound {
                 let count = Int(min((range.upperBound - address) / page, UInt64(Self.scanBatch)))
                 guard count > 0, let frames = processes.frames(of: pid, from: address, count: count) else { return found }
-                var asked: [(address: UInt64, frame: UInt64)] = []
-                for (index, frame) in frames.enumerated() where frame != 0 {
-                    let at = address + UInt64(index) * page
-                    if !Self.contains(covered, at) { asked.append((at, frame)) }
+                asked.removeAll(keepingCapacity: true)
+                indices.removeAll(keepingCapacity: true)
+                for index in frames.indices where frames[index] != 0 {
+                    if covered.isEmpty || !Self.contains(covered, address + UInt64(index) * page) {
+                        asked.append(frames[index])
+                        indices.append(index)
+                    }
                 }
                 if !asked.isEmpty {
-                    let states = try backend.frameStates(of: asked.map(\.frame))
-                    for (index, state) in states.enumerated() where state.contains(.pinned) {
-                        found.append(asked[index])
+                    let states = try backend.frameStates(of: asked)
+                    for (position, state) in zip(indices, states) where state.contains(.pinned) {
+                        found.append((address + UInt64(position) * page, frames[position]))
                     }
                 }
                 address += UInt64(count) * page

@@ -99,6 +99,9 @@ public final class PinTree: Sendable {
         var ownersPruneAt = 4096
         /// The last scan of every process's VmPin, and until when it holds.
         var pinnedScan: (pids: [Int32: UInt64], until: ContinuousClock.Instant)?
+        /// The page frames of pins whose frames a memory block asked for,
+        /// as runs (see ``PinTree/frameRuns(ofPin:pages:)``).
+        var frameRuns: [UInt64: [FrameRun]] = [:]
 
         mutating func insert(_ pin: PinRecord) {
             if let old = pins[pin.id] {
@@ -138,6 +141,7 @@ public final class PinTree: Sendable {
                 }
             }
             guard let pin = pins.removeValue(forKey: id) else { return }
+            frameRuns[id] = nil
             removals &+= 1
             processes[pin.pid]?.remove(pin)
             if processes[pin.pid]?.idsByName.isEmpty == true {

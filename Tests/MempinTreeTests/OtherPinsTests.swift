@@ -118,6 +118,28 @@ struct OtherPinsTests {
         #expect(try tree.renderMemoryBlock(1).hasSuffix("\n\n4343 other 4\n"))
     }
 
+    @Test("memory/memoryN reads a pin's page list once, and none for a block with nothing pinned")
+    func memoryBlockCost() throws {
+        let blocks = [
+            MemoryBlock(index: 2, firstFrame: 0x10_0000, frameCount: 0x1_0000, zone: "normal", state: "online"),
+            MemoryBlock(index: 9, firstFrame: 0x9_0000, frameCount: 0x1000, zone: "normal", state: "online"),
+        ]
+        let tree = makeTree(blocks: blocks)
+        let made = try tree.pin(Array("300000+32K\n".utf8), in: 4242, for: root)[0]
+        let name = Formats.pinFileName(start: made.start, end: made.end)
+        var fetched = backend.pagesFetched
+        #expect(try tree.renderMemoryBlock(9).hasPrefix("pinned_pages 0\nmempin_pages 0\n"))
+        #expect(backend.pagesFetched == fetched)
+        #expect(try tree.renderMemoryBlock(2).hasSuffix("\n\n4242 \(name) 8\n"))
+        #expect(backend.pagesFetched == fetched + 8)
+        fetched = backend.pagesFetched
+        #expect(try tree.renderMemoryBlock(2).hasSuffix("\n\n4242 \(name) 8\n"))
+        #expect(backend.pagesFetched == fetched, "a pin's frames never change: read once")
+        // Gone, it leaves the block (and its frames are forgotten).
+        _ = try tree.unlink(name, in: 4242, for: root)
+        #expect(try tree.renderMemoryBlock(2).hasPrefix("pinned_pages 0\nmempin_pages 0\nother_pages 0\n"))
+    }
+
     @Test("memory/: listed by all, a block's file read by root only; unknown blocks are ENOENT")
     func memoryPermissions() throws {
         let tree = makeTree(blocks: [MemoryBlock(index: 7, firstFrame: 0, frameCount: 16, zone: nil, state: nil)])

@@ -95,3 +95,46 @@ if phases == "pin" || phases == "all" {
         }
     }
 }
+
+// otherpins: `other_pins` of this process with 1 GiB mapped and touched,
+// its first 4 MiB pinned by another subsystem: the real /proc (pagemap,
+// as root) and the tree's scan, the module's per-page test answered by
+// the in-memory backend.
+if phases == "otherpins" || phases == "all" {
+    let pages = 262_144
+    let size = pages * 4096
+    guard let memory = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+          memory != MAP_FAILED
+    else { fatalError("mmap: \(errno)") }
+    _ = madvise(memory, size, MADV_NOHUGEPAGE)
+    for page in stride(from: 0, to: size, by: 4096) { memory.storeBytes(of: 1, toByteOffset: page, as: UInt8.self) }
+    let start = UInt64(UInt(bitPattern: memory))
+    let backend = InMemoryBackend()
+    guard let frames = ProcFS().frames(of: pid, from: start, count: 1024), !frames.contains(0) else {
+        fatalError("otherpins: pagemap gives no frames (run as root)")
+    }
+    backend.pinFramesElsewhere(frames)
+    let tree = PinTree(backend: backend)
+    var text = ""
+    try measure("otherpins", items: pages, each: "page mapped") {
+        text = try tree.renderOtherPins(of: pid)
+    }
+    precondition(text.hasSuffix(" 1024 unknown\n"), text)
+    munmap(memory, size)
+}
+
+// block: one 128 MiB memory block that a 1 GiB pin holds all of, read
+// again (the pin's frames are kept after the first read).
+if phases == "block" || phases == "all" {
+    let backend = InMemoryBackend()
+    let block = MemoryBlock(index: 32, firstFrame: 0x10_0000, frameCount: 32768, zone: "normal", state: "online")
+    let tree = PinTree(backend: backend, processes: FakeProcesses([pid: (0, 0)]), memoryBlocks: FakeMemoryBlocks([block]))
+    _ = try tree.pin(Array("0x7f0000000000+1G".utf8), in: pid, for: me)
+    _ = try tree.renderMemoryBlock(32)
+    let reads = 10
+    var text = ""
+    try measure("block", items: reads * 32768, each: "frame") {
+        for _ in 0..<reads { text = try tree.renderMemoryBlock(32) }
+    }
+    precondition(text.hasPrefix("pinned_pages 32768\nmempin_pages 32768\n"), text)
+}
