@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/io_uring.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,6 +231,103 @@ static void bench_small_write(const char *row, const char *ctl, const char *rm_d
 	free(t);
 }
 
+/* The events reader of bench_events: stamps each "pin PID " line. */
+struct events_reader {
+	int fd;
+	char prefix[32];
+	uint64_t *arrived;
+	int reps, seen, ended;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+};
+
+static void *events_read(void *arg)
+{
+	struct events_reader *r = arg;
+	char buf[8192];
+	size_t used = 0;
+
+	while (r->seen < r->reps) {
+		ssize_t n = read(r->fd, buf + used, sizeof(buf) - 1 - used);
+		uint64_t t = now_ns();
+		char *line = buf, *nl;
+
+		if (n <= 0)
+			break;
+		used += n;
+		buf[used] = 0;
+		while ((nl = strchr(line, '\n'))) {
+			if (!strncmp(line, r->prefix, strlen(r->prefix))) {
+				pthread_mutex_lock(&r->lock);
+				if (r->seen < r->reps)
+					r->arrived[r->seen++] = t;
+				pthread_cond_signal(&r->cond);
+				pthread_mutex_unlock(&r->lock);
+			}
+			line = nl + 1;
+		}
+		used -= line - buf;
+		memmove(buf, line, used);
+	}
+	pthread_mutex_lock(&r->lock);
+	r->ended = 1;		/* the writer stops waiting */
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+/*
+ * How long a pin's line takes to reach a reader already waiting in
+ * read() on @events, from the return of the write to @ctl that made it
+ * (0 when it came first).
+ */
+static void bench_events(const char *events, const char *ctl, const char *dir, char *buf, int reps)
+{
+	struct events_reader r = { .reps = reps, .lock = PTHREAD_MUTEX_INITIALIZER,
+				   .cond = PTHREAD_COND_INITIALIZER };
+	uint64_t *t = calloc(reps, 8), *returned = calloc(reps, 8);
+	uintptr_t a = (uintptr_t)buf;
+	char line[64], file[512];
+	int fd = open(ctl, O_WRONLY), i, len, done = 0;
+	pthread_t reader;
+
+	r.fd = open(events, O_RDONLY);
+	r.arrived = calloc(reps, 8);
+	if (fd < 0 || r.fd < 0)
+		die("open");
+	snprintf(r.prefix, sizeof(r.prefix), "pin %d ", getpid());
+	len = snprintf(line, sizeof(line), "%lx+4K\n", (unsigned long)a);
+	snprintf(file, sizeof(file), "%s/%08lx-%08lx", dir, (unsigned long)a, (unsigned long)(a + 4096));
+	if (pthread_create(&reader, NULL, events_read, &r))
+		die("pthread_create");
+	usleep(100000);		/* the reader is waiting in read() */
+	for (i = 0; i < reps; i++) {
+		if (write(fd, line, len) != len)
+			die("write");
+		returned[i] = now_ns();
+		pthread_mutex_lock(&r.lock);
+		while (r.seen <= i && !r.ended)
+			pthread_cond_wait(&r.cond, &r.lock);
+		pthread_mutex_unlock(&r.lock);
+		if (r.seen <= i)
+			break;
+		t[done] = r.arrived[i] > returned[i] ? r.arrived[i] - returned[i] : 0;
+		done++;
+		if (unlink(file))
+			die("unlink");
+		usleep(2000);	/* the reader waits again before the next pin */
+	}
+	report("events_latency", 4096, "pin_to_reader", t, done);
+	/* Having seen every line, the reader has returned (else exit ends it). */
+	if (done == reps)
+		pthread_join(reader, NULL);
+	close(r.fd);
+	close(fd);
+	free(r.arrived);
+	free(returned);
+	free(t);
+}
+
 /* stat, open+read+close of a small file, and a full readdir. */
 static void bench_fsops(const char *row, const char *status, const char *dir, int reps)
 {
@@ -366,6 +464,13 @@ int main(int argc, char **argv)
 		bench_small_write("tree_small_write", ctl, dir, buf, 501);
 		snprintf(ctl, sizeof(ctl), "%s/pin", argv[3]);
 		bench_small_write("nullfs_write", ctl, NULL, buf, 501);
+	} else if (!strcmp(cmd, "events") && argc == 3) {
+		char *buf = buffer(2 << 20, 0), ctl[512], dir[256], events[256];
+
+		snprintf(dir, sizeof(dir), "%s/%d", argv[2], getpid());
+		snprintf(ctl, sizeof(ctl), "%s/pin", dir);
+		snprintf(events, sizeof(events), "%s/events", argv[2]);
+		bench_events(events, ctl, dir, buf, 101);
 	} else if (!strcmp(cmd, "fsops") && argc == 5) {
 		bench_fsops(argv[2], argv[3], argv[4], 201);
 	} else if (!strcmp(cmd, "readall") && argc == 4) {
@@ -381,8 +486,8 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		pause();
 	} else {
-		fprintf(stderr, "usage: pinbench pin MP | thp | write MP NULLFS | fsops ROW STATUS DIR |\n"
-			"       readall ROW FILE | scale MP N | hold MIB\n");
+		fprintf(stderr, "usage: pinbench pin MP | thp | write MP NULLFS | events MP |\n"
+			"       fsops ROW STATUS DIR | readall ROW FILE | scale MP N | hold MIB\n");
 		return 2;
 	}
 	return 0;

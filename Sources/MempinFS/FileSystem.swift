@@ -162,9 +162,9 @@ public final class FileSystem: Sendable {
     func requester(of req: fuse_req_t) -> Requester {
         let context = fuse_req_ctx(req)!.pointee
         let tid = Int32(context.pid)
-        let credentials = processes.credentials(of: tid)
-        return Requester(uid: context.uid, gid: context.gid, pid: credentials?.threadGroup ?? tid,
-                         isRoot: credentials?.isAdministrator ?? false)
+        let sender = processes.sender(tid)
+        return Requester(uid: context.uid, gid: context.gid, pid: sender?.threadGroup ?? tid,
+                         isRoot: sender?.isAdministrator ?? false)
     }
 
     /// A `stat` for the kernel.

@@ -44,6 +44,10 @@ public protocol ProcessFacts: Sendable {
     func owner(of pid: Int32) throws(Errno) -> (uid: UInt32, gid: UInt32)
     /// The credentials of the thread or process `tid`, or nil if it has gone.
     func credentials(of tid: Int32) -> ProcessCredentials?
+    /// What every request asks of its sender, the thread `tid`: its thread
+    /// group and whether it is root (see
+    /// ``ProcessCredentials/isAdministrator``); nil if it has gone.
+    func sender(_ tid: Int32) -> (threadGroup: Int32, isAdministrator: Bool)?
     /// What tells this process from a later one with the same pid (its
     /// start time), or nil if it has gone.
     func identity(of pid: Int32) -> UInt64?
@@ -72,6 +76,12 @@ public protocol ProcessFacts: Sendable {
     func pinHolders(of pid: Int32) -> PinHolders
 }
 
+extension ProcessFacts {
+    public func sender(_ tid: Int32) -> (threadGroup: Int32, isAdministrator: Bool)? {
+        credentials(of: tid).map { ($0.threadGroup, $0.isAdministrator) }
+    }
+}
+
 /// Process facts read from `/proc`, as the server sees them.
 ///
 /// Every request asks these, so they are parsed straight from the bytes of
@@ -95,9 +105,7 @@ public struct ProcFS: ProcessFacts {
               let gids = Self.numbers("Gid", in: status), gids.count >= 3,
               let capabilities = Self.field("CapEff", in: status).flatMap(Self.hexadecimal)
         else { return nil }
-        // CAP_SYS_ADMIN counts in our own user namespace only.
-        let administrator = capabilities & (1 << 21) != 0
-            && Self.userNamespace(of: "\(tid)") == Self.userNamespace(of: "self")
+        let administrator = Self.isAdministrator(tid, capabilities: capabilities)
         // The kernel shows a process's files as root's when it is not
         // dumpable (task_dump_owner()); its directory always as its euid.
         var st = stat()
@@ -108,6 +116,26 @@ public struct ProcFS: ProcessFacts {
             isDumpable: dumpable
         )
     }
+
+    /// One read of `/proc/TID/status`, and for a sender with
+    /// CAP_SYS_ADMIN one of its namespace link: a request's sender needs
+    /// no more (its uid and gid come with the request).
+    public func sender(_ tid: Int32) -> (threadGroup: Int32, isAdministrator: Bool)? {
+        guard tid > 0, let status = Self.contents(of: "/proc/\(tid)/status"),
+              let tgid = Self.number("Tgid", in: status),
+              let capabilities = Self.field("CapEff", in: status).flatMap(Self.hexadecimal)
+        else { return nil }
+        return (Int32(truncatingIfNeeded: tgid), Self.isAdministrator(tid, capabilities: capabilities))
+    }
+
+    /// CAP_SYS_ADMIN, counted in the server's own user namespace only.
+    static func isAdministrator(_ tid: Int32, capabilities: UInt64) -> Bool {
+        capabilities & (1 << 21) != 0 && userNamespace(of: "\(tid)") == ownUserNamespace
+    }
+
+    /// The server's user namespace, which never changes (a process that
+    /// is not single-threaded cannot `setns` or `unshare` one).
+    static let ownUserNamespace = userNamespace(of: "self")
 
     public func identity(of pid: Int32) -> UInt64? {
         // Field 22 of /proc/PID/stat, counted after the command's ")".

@@ -1,0 +1,27 @@
+import MempinTree
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The facts the server reads from this host's /proc.
+@Suite("/proc as the server reads it")
+struct ProcFSTests {
+    let proc = ProcFS()
+
+    @Test("a request's sender: its thread's group, and root only as its credentials say")
+    func sender() throws {
+        // "/proc/thread-self" links to "PID/task/TID".
+        var link = [CChar](repeating: 0, count: 64)
+        let count = readlink("/proc/thread-self", &link, link.count)
+        let path = String(decoding: link.prefix(max(0, count)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let tid = try #require(path.split(separator: "/").last.flatMap { Int32($0) })
+        let sender = try #require(proc.sender(tid))
+        let credentials = try #require(proc.credentials(of: tid))
+        #expect(sender.threadGroup == getpid())
+        #expect(sender.isAdministrator == credentials.isAdministrator)
+        #expect(proc.sender(Int32.max) == nil)
+        #expect(proc.sender(0) == nil)
+    }
+}
