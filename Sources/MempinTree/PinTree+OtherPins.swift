@@ -39,7 +39,7 @@ extension PinTree {
         guard let ranges = processes.mappedRanges(of: pid) else { throw .noSuchFileOrDirectory }
         let page = Self.pageSize
         let covered = withState { state in
-            (state.processes[pid]?.idsByName.values.compactMap { state.pins[$0] } ?? []).map { $0.start..<$0.end }
+            (state.processes[pid]?.ids.values.compactMap { state.pins[$0] } ?? []).map { $0.start..<$0.end }
         }.sorted { $0.lowerBound < $1.lowerBound }
         var found: [(address: UInt64, frame: UInt64)] = []
         // One batch's present pages that no pin covers: their frames, asked

@@ -34,7 +34,7 @@ extension PinTree {
     }
 
     private func unpin(_ name: String, in pid: Int32, for requester: Requester) throws(Errno) -> PinRecord {
-        let pin: PinRecord? = withState { state in state.processes[pid]?.idsByName[name].flatMap { state.pins[$0] } }
+        let pin: PinRecord? = withState { state in state.processes[pid]?.id(named: name).flatMap { state.pins[$0] } }
         guard let pin else {
             if name == "pin" || name == "status" { throw .notPermitted }
             throw .noSuchFileOrDirectory

@@ -10,7 +10,7 @@ extension PinTree {
         case "status": return .processStatus(pid: pid)
         case "other_pins": return .otherPins(pid: pid)
         default:
-            let id = withState { $0.processes[pid]?.idsByName[name] }
+            let id = withState { $0.processes[pid]?.id(named: name) }
             guard let id else { throw .noSuchFileOrDirectory }
             return .pinFile(pid: pid, id: id)
         }
@@ -88,7 +88,7 @@ extension PinTree {
         let totals = withState { $0.processes[pid] } ?? ProcessPins()
         // What cannot be read is left out, never shown as 0 or unlimited.
         var keys: [(key: String, value: String)] = [
-            ("pins", String(totals.idsByName.count)),
+            ("pins", String(totals.count)),
             ("pages", String(totals.pages)),
             ("bytes", String(totals.bytes)),
             ("detached_pins", String(totals.detached)),

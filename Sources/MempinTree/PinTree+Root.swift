@@ -115,7 +115,7 @@ extension PinTree {
             snapshot.pinsMade = state.pinsMade
             snapshot.pinsRemoved = state.pinsRemoved
             snapshot.refusals = state.refusals
-            return state.processes.map { ($0.key, $0.value.idsByName.count, $0.value.detached, $0.value.pages, $0.value.bytes) }
+            return state.processes.map { ($0.key, $0.value.count, $0.value.detached, $0.value.pages, $0.value.bytes) }
         }
         snapshot.processes = totals.map { pid, pins, detached, pages, bytes in
             MetricsSnapshot.Process(

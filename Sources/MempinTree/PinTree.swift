@@ -27,23 +27,75 @@ public final class PinTree: Sendable {
     ///
     /// Names follow the contract: `START-END`, or `START-END.ID` for a pin
     /// whose range already names another pin of the process; a name never
-    /// changes while its pin lives, so the name each pin got is kept by id.
+    /// changes while its pin lives, so which pins got the suffix is kept.
     struct ProcessPins {
+        /// A pin file's name, kept as numbers (a pin costs no string until
+        /// a listing shows it): `START-END`, with `.ID` when `suffix` is
+        /// not 0.
+        struct Name: Hashable {
+            var start: UInt64
+            var end: UInt64
+            var suffix: UInt64 = 0
+
+            var text: String {
+                let plain = Formats.pinFileName(start: start, end: end)
+                return suffix == 0 ? plain : plain + "." + String(suffix)
+            }
+
+            /// The name `text` spells, only as ``text`` would spell it.
+            init?(_ text: String) {
+                let utf8 = Array(text.utf8)
+                guard let dash = utf8.firstIndex(of: UInt8(ascii: "-")), dash > 0,
+                      let start = ProcFS.hexadecimal(utf8[..<dash])
+                else { return nil }
+                let dot = utf8[dash...].firstIndex(of: UInt8(ascii: ".")) ?? utf8.endIndex
+                guard dot > dash + 1, let end = ProcFS.hexadecimal(utf8[(dash + 1)..<dot]) else { return nil }
+                var suffix: UInt64 = 0
+                if dot < utf8.endIndex {
+                    guard dot + 1 < utf8.endIndex, let id = ProcFS.decimal(utf8[(dot + 1)...]), id > 0 else { return nil }
+                    suffix = id
+                }
+                self.init(start: start, end: end, suffix: suffix)
+                guard self.text == text else { return nil }
+            }
+
+            init(start: UInt64, end: UInt64, suffix: UInt64 = 0) {
+                self.start = start
+                self.end = end
+                self.suffix = suffix
+            }
+        }
+
         /// Pin ids by file name.
-        var idsByName: [String: UInt64] = [:]
-        /// File names by pin id.
-        var namesByID: [UInt64: String] = [:]
+        private(set) var ids: [Name: UInt64] = [:]
+        /// The pins whose name has their id as suffix (rare: a range that
+        /// already named a pin of the process).
+        private var suffixed: Set<UInt64> = []
         var pages: UInt64 = 0
         var bytes: UInt64 = 0
         var detached = 0
         /// The names in address order; rebuilt on demand after a change.
         var ordered: [(name: String, id: UInt64)]?
 
+        var count: Int { ids.count }
+
+        /// The pin named `text`, if any.
+        func id(named text: String) -> UInt64? {
+            Name(text).flatMap { ids[$0] }
+        }
+
+        /// The name of `pin`, one of this process's.
+        func name(of pin: PinRecord) -> Name {
+            Name(start: pin.start, end: pin.end, suffix: suffixed.contains(pin.id) ? pin.id : 0)
+        }
+
         mutating func add(_ pin: PinRecord) {
-            var name = Formats.pinFileName(start: pin.start, end: pin.end)
-            if idsByName[name] != nil { name += "." + String(pin.id) }
-            idsByName[name] = pin.id
-            namesByID[pin.id] = name
+            var name = Name(start: pin.start, end: pin.end)
+            if ids[name] != nil {
+                name.suffix = pin.id
+                suffixed.insert(pin.id)
+            }
+            ids[name] = pin.id
             pages += pin.pages
             bytes += pin.bytes
             detached += pin.isDetached ? 1 : 0
@@ -51,7 +103,10 @@ public final class PinTree: Sendable {
         }
 
         mutating func remove(_ pin: PinRecord) {
-            if let name = namesByID.removeValue(forKey: pin.id) { idsByName[name] = nil }
+            let name = name(of: pin)
+            guard ids[name] == pin.id else { return }
+            ids[name] = nil
+            suffixed.remove(pin.id)
             pages -= pin.pages
             bytes -= pin.bytes
             detached -= pin.isDetached ? 1 : 0
@@ -125,7 +180,7 @@ public final class PinTree: Sendable {
         /// The file name of the pin `id`, if the tree has it.
         func name(of id: UInt64) -> String? {
             guard let pin = pins[id] else { return nil }
-            return processes[pin.pid]?.namesByID[id]
+            return processes[pin.pid]?.name(of: pin).text
         }
 
         static let recentNameLimit = 8192
@@ -144,7 +199,7 @@ public final class PinTree: Sendable {
             frameRuns[id] = nil
             removals &+= 1
             processes[pin.pid]?.remove(pin)
-            if processes[pin.pid]?.idsByName.isEmpty == true {
+            if processes[pin.pid]?.count == 0 {
                 processes[pin.pid] = nil
             }
         }
@@ -152,9 +207,9 @@ public final class PinTree: Sendable {
         /// The pin files of `pid` in address order.
         mutating func orderedNames(of pid: Int32) -> [(name: String, id: UInt64)] {
             if let ordered = processes[pid]?.ordered { return ordered }
-            guard let ids = processes[pid]?.idsByName else { return [] }
-            let ordered = ids.map { (name: $0.key, id: $0.value) }
-                .sorted { (pins[$0.id]?.start ?? 0) < (pins[$1.id]?.start ?? 0) }
+            guard let ids = processes[pid]?.ids else { return [] }
+            let ordered = ids.sorted { ($0.key.start, $0.key.end, $0.key.suffix) < ($1.key.start, $1.key.end, $1.key.suffix) }
+                .map { (name: $0.key.text, id: $0.value) }
             processes[pid]?.ordered = ordered
             return ordered
         }

@@ -346,6 +346,14 @@ struct PinTreeTests {
         restarted.refresh()
         let again = try restarted.entries(of: .processDirectory(pid: 4242), for: root).map(\.name).sorted()
         #expect(again == names)
+        // Only the names as listed find the pins: no other spelling.
+        #expect(try tree.lookup(parent: Node.processDirectory(pid: 4242).inode, name: second).kind == .regularFile)
+        for alias in ["00001000-00002000.0\(made[0].id)", "00001000-00002000.", "0001000-00002000", "00001000-00002000.+1",
+                      "00001000-0000200a".uppercased(), "0x1000-0x2000", "00001000+00002000", "-00002000", "00001000-"] {
+            #expect(throws: Errno.noSuchFileOrDirectory, "\(alias)") {
+                try tree.lookup(parent: Node.processDirectory(pid: 4242).inode, name: alias)
+            }
+        }
         // Removing the first leaves the second under its own name.
         _ = try tree.unlink("00001000-00002000", in: 4242, for: root)
         #expect(try tree.entries(of: .processDirectory(pid: 4242), for: root).map(\.name) == ["pin", "status", "other_pins", second])
