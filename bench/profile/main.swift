@@ -2,7 +2,7 @@
 // loops that callgrind can count (mount-scripts/profile runs it under
 // valgrind, one phase per run). Each phase prints its wall time per item.
 //
-// Usage: mempin-profile [parse|pages|listing|pin|all]
+// Usage: mempin-profile [parse|pages|listing|pin|otherpins|block|memory|all]
 
 import MempinDevice
 import MempinTestSupport
