@@ -20,6 +20,8 @@ let package = Package(
         ),
         // The module's uapi header (kernel/include/uapi/linux/mempinfd.h), imported as is.
         .systemLibrary(name: "CMempin"),
+        // capget(2) and pidfd_open(2), which Swift cannot call through syscall(2).
+        .systemLibrary(name: "CProcess"),
         // A lock ThreadSanitizer sees, for state shared between threads.
         .target(name: "MempinLocking"),
         // /dev/mempinfd: typed wrappers over the ioctls.
@@ -36,6 +38,7 @@ let package = Package(
         .target(
             name: "MempinTree",
             dependencies: [
+                "CProcess",
                 "MempinDevice",
                 "MempinLocking",
                 .product(name: "SystemPackage", package: "swift-system"),

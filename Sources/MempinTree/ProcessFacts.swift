@@ -1,3 +1,4 @@
+import CProcess
 import SystemPackage
 
 #if canImport(Glibc)
@@ -117,15 +118,22 @@ public struct ProcFS: ProcessFacts {
         )
     }
 
-    /// One read of `/proc/TID/status`, and for a sender with
-    /// CAP_SYS_ADMIN one of its namespace link: a request's sender needs
-    /// no more (its uid and gid come with the request).
+    /// Two system calls (`capget` and `pidfd_open`), and for a sender
+    /// with CAP_SYS_ADMIN a read of its namespace link: every request asks
+    /// this, and the text of `/proc/TID/status` costs the kernel more than
+    /// the rest of a small request. Only a thread that does not lead its
+    /// process has `status` read, for its thread group. (The sender's uid
+    /// and gid come with the request.)
     public func sender(_ tid: Int32) -> (threadGroup: Int32, isAdministrator: Bool)? {
-        guard tid > 0, let status = Self.contents(of: "/proc/\(tid)/status"),
-              let tgid = Self.number("Tgid", in: status),
-              let capabilities = Self.field("CapEff", in: status).flatMap(Self.hexadecimal)
-        else { return nil }
-        return (Int32(truncatingIfNeeded: tgid), Self.isAdministrator(tid, capabilities: capabilities))
+        var capabilities: UInt64 = 0
+        guard CProcess_effective_capabilities(tid, &capabilities) == 0 else { return nil }
+        var group = tid
+        if CProcess_leads_thread_group(tid) == 0 {
+            guard let status = Self.contents(of: "/proc/\(tid)/status"), let tgid = Self.number("Tgid", in: status)
+            else { return nil }
+            group = Int32(truncatingIfNeeded: tgid)
+        }
+        return (group, Self.isAdministrator(tid, capabilities: capabilities))
     }
 
     /// CAP_SYS_ADMIN, counted in the server's own user namespace only.

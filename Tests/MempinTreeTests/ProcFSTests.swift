@@ -10,17 +10,21 @@ import Glibc
 struct ProcFSTests {
     let proc = ProcFS()
 
-    @Test("a request's sender: its thread's group, and root only as its credentials say")
+    @Test("a request's sender: its thread's group (from a thread or the leader), and root only as its credentials say")
     func sender() throws {
         // "/proc/thread-self" links to "PID/task/TID".
         var link = [CChar](repeating: 0, count: 64)
         let count = readlink("/proc/thread-self", &link, link.count)
         let path = String(decoding: link.prefix(max(0, count)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let tid = try #require(path.split(separator: "/").last.flatMap { Int32($0) })
+        #expect(tid != getpid(), "tests run on worker threads: this is the path of a non-leader")
         let sender = try #require(proc.sender(tid))
         let credentials = try #require(proc.credentials(of: tid))
         #expect(sender.threadGroup == getpid())
         #expect(sender.isAdministrator == credentials.isAdministrator)
+        // The process's leader, as a shell's echo or rm is: no status read.
+        #expect(proc.sender(getpid())?.threadGroup == getpid())
+        #expect(proc.sender(getpid())?.isAdministrator == proc.credentials(of: getpid())?.isAdministrator)
         #expect(proc.sender(Int32.max) == nil)
         #expect(proc.sender(0) == nil)
     }

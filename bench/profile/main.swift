@@ -2,7 +2,7 @@
 // loops that callgrind can count (mount-scripts/profile runs it under
 // valgrind, one phase per run). Each phase prints its wall time per item.
 //
-// Usage: mempin-profile [parse|pages|listing|pin|otherpins|block|memory|all]
+// Usage: mempin-profile [parse|pages|listing|pin|otherpins|block|memory|sender|all]
 
 import MempinDevice
 import MempinTestSupport
@@ -170,4 +170,20 @@ if phases == "memory" || phases == "all" {
     let listed = heap() - before
     print("memory: \(count) pins: tree \((pinned - backendBytes) / count) B a pin, "
           + "\((listed - backendBytes) / count) B once listed (backend's records \(backendBytes / count) B apart)")
+}
+
+// sender: who sent a request (every request asks), from the real /proc
+// and system calls, for this process's leader; beside it the full
+// credentials read that the ptrace rule needs.
+if phases == "sender" || phases == "all" {
+    let proc = ProcFS()
+    let rounds = 100_000
+    var admitted = 0
+    try measure("sender", items: rounds, each: "request") {
+        for _ in 0..<rounds where proc.sender(pid)?.isAdministrator == true { admitted += 1 }
+    }
+    try measure("credentials", items: rounds, each: "read") {
+        for _ in 0..<rounds where proc.credentials(of: pid)?.isAdministrator == true { admitted += 1 }
+    }
+    precondition(admitted == 0 || admitted == 2 * rounds)
 }
