@@ -20,6 +20,12 @@ let package = Package(
         ),
         // The module's uapi header (kernel/include/uapi/linux/mempinfd.h), imported as is.
         .systemLibrary(name: "CMempin"),
+        // libsystemd's sd_notify(3): readiness, stopping and the watchdog.
+        .systemLibrary(
+            name: "CSystemd",
+            pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
         // capget(2) and pidfd_open(2), which Swift cannot call through syscall(2).
         .systemLibrary(name: "CProcess"),
         // A lock ThreadSanitizer sees, for state shared between threads.
@@ -49,6 +55,7 @@ let package = Package(
             name: "MempinFS",
             dependencies: [
                 "CFuse",
+                "CSystemd",
                 "MempinTree",
                 "MempinDevice",
                 "MempinLocking",

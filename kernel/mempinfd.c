@@ -1993,4 +1993,4 @@ module_exit(mempin_exit);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("Accounted, visible, revocable long-term memory pins");
-MODULE_VERSION("0.3.0");
+MODULE_VERSION("0.4.0");

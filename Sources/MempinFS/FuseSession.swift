@@ -89,21 +89,47 @@ public final class FuseSession: @unchecked Sendable {
         retained.release()
     }
 
+    /// What the session tells whoever watches it, from a thread of its own
+    /// that asks the mount itself: an open of one of its files goes through
+    /// the kernel to the request loop, so an answer means the loop serves.
+    public struct Heartbeat: Sendable {
+        /// Called once, after the mount first answered.
+        public var ready: @Sendable () -> Void
+        /// Called after each later answer, every `interval`; nil asks for
+        /// none (the thread ends after `ready`).
+        public var alive: (@Sendable () -> Void)?
+        /// How often to ask.
+        public var interval: Duration
+
+        public init(interval: Duration, ready: @escaping @Sendable () -> Void,
+                    alive: (@Sendable () -> Void)? = nil) {
+            self.ready = ready
+            self.alive = alive
+            self.interval = interval
+        }
+    }
+
     /// Serves requests on up to `threads` threads until the mount goes away
     /// or a signal stops it.
     ///
+    /// - Parameter heartbeat: what to tell once the mount answers, and
+    ///   while it does (the service manager's readiness and watchdog).
     /// - Returns: 0, or the libfuse loop's error.
     @discardableResult
-    public func run(threads: UInt32 = 16) -> Int32 {
+    public func run(threads: UInt32 = 16, heartbeat: Heartbeat? = nil) -> Int32 {
         stopping.store(false, ordering: .relaxed)
         // The pins live in the module's ledger, not in this process: a
         // restarted server shows the tree its predecessor showed.
         fileSystem.tree.refresh()
-        let refresher = startRefresher()
+        let refresher = startThread { $0.refreshUntilStopped() }
+        let prober = heartbeat.flatMap { heartbeat in startThread { $0.beat(heartbeat) } }
         let result = CFuse_session_loop_mt(session, threads)
         stopping.store(true, ordering: .relaxed)
         var joined: UnsafeMutableRawPointer?
         if let refresher { pthread_join(refresher, &joined) }
+        // A prober stuck in its open of the mount is let go by the unmount
+        // that follows; it holds its own reference to the session.
+        if let prober { pthread_detach(prober) }
         return result
     }
 
@@ -115,9 +141,19 @@ public final class FuseSession: @unchecked Sendable {
 
     // MARK: Freshness
 
-    private func startRefresher() -> pthread_t? {
+    /// A thread running `body` with the session, which it keeps alive.
+    private func startThread(_ body: @escaping @Sendable (FuseSession) -> Void) -> pthread_t? {
+        final class Start: @unchecked Sendable {
+            // @unchecked: handed to one thread, used there only.
+            let session: FuseSession
+            let body: @Sendable (FuseSession) -> Void
+            init(session: FuseSession, body: @escaping @Sendable (FuseSession) -> Void) {
+                self.session = session
+                self.body = body
+            }
+        }
         var thread = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
+        let context = Unmanaged.passRetained(Start(session: self, body: body)).toOpaque()
         // The signals libfuse handles go to its loop, never to this thread:
         // it starts with them blocked, as libfuse's own workers do.
         var blocked = sigset_t(), previous = sigset_t()
@@ -126,15 +162,60 @@ public final class FuseSession: @unchecked Sendable {
         pthread_sigmask(SIG_BLOCK, &blocked, &previous)
         defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
         let created = pthread_create(&thread, nil, { context in
-            let session = Unmanaged<FuseSession>.fromOpaque(context!).takeRetainedValue()
-            session.refreshUntilStopped()
+            let start = Unmanaged<Start>.fromOpaque(context!).takeRetainedValue()
+            start.body(start.session)
             return nil
         }, context)
         guard created == 0 else {
-            Unmanaged<FuseSession>.fromOpaque(context).release()
+            Unmanaged<Start>.fromOpaque(context).release()
             return nil
         }
         return thread
+    }
+
+    // MARK: Heartbeat
+
+    /// Asks the mount, says `ready` at its first answer and `alive` at
+    /// each later one, until the session stops.
+    private func beat(_ heartbeat: Heartbeat) {
+        var answered = false
+        while !stopping.load(ordering: .relaxed) && fuse_session_exited(session) == 0 {
+            if mountAnswers() {
+                if !answered {
+                    heartbeat.ready()
+                    answered = true
+                    if heartbeat.alive == nil { return }
+                } else {
+                    heartbeat.alive?()
+                }
+            }
+            pause(answered ? heartbeat.interval : .milliseconds(20))
+        }
+    }
+
+    /// Whether an open of the mount's `stats` is answered: the kernel sends
+    /// every open to the request loop (FUSE_OPEN) whatever it has cached,
+    /// and `stats` is the root's cheapest file (the root's own listing
+    /// would read every process's status).
+    private func mountAnswers() -> Bool {
+        let descriptor = open(mountpoint + "/stats", O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        close(descriptor)
+        return true
+    }
+
+    /// Sleeps for `duration` in steps of at most a quarter of a second,
+    /// ending early when the session stops.
+    private func pause(_ duration: Duration) {
+        var left = duration
+        let step = Duration.milliseconds(250)
+        while left > .zero && !stopping.load(ordering: .relaxed) {
+            let now = min(left, step)
+            let (seconds, attoseconds) = now.components
+            var time = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+            nanosleep(&time, nil)
+            left -= now
+        }
     }
 
     /// Follows the module's change records as they come (or, for a backend

@@ -11,13 +11,22 @@ import Glibc
 /// cost about 3 ms per line under the test VM's emulation (more than the
 /// pin itself), so lines are built from bytes here: a UTC timestamp, the
 /// level, the message, then `key=value` metadata in key order.
+///
+/// When standard error is the journal's (the server under systemd), a line
+/// is the message and metadata after the syslog priority in sd-daemon(3)'s
+/// `<N>` prefix: the journal adds the time and the process itself, and
+/// keeps the priority.
 public struct StandardErrorLogHandler: LogHandler {
     public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]
     private let label: String
+    private let forJournal: Bool
 
-    public init(label: String) {
+    /// - Parameter forJournal: write priority prefixes instead of times
+    ///   and the label (``ServiceManager/standardErrorIsJournal()``).
+    public init(label: String, forJournal: Bool = false) {
         self.label = label
+        self.forJournal = forJournal
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -26,16 +35,7 @@ public struct StandardErrorLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var line = Self.timestamp()
-        // rawValue: interpolating the enum itself goes through reflection.
-        line += " " + event.level.rawValue + " " + label + ": " + event.message.description
-        let extra = event.metadata ?? [:]
-        let merged = extra.isEmpty ? metadata : metadata.merging(extra) { $1 }
-        for key in merged.keys.sorted() {
-            line += " " + key + "=" + merged[key]!.description
-        }
-        line += "\n"
-        var bytes = Array(line.utf8)
+        var bytes = Array(line(for: event).utf8)
         bytes.withUnsafeMutableBytes { buffer in
             var written = 0
             while written < buffer.count {
@@ -45,6 +45,23 @@ public struct StandardErrorLogHandler: LogHandler {
                 written += n
             }
         }
+    }
+
+    /// The line `event` is written as, its newline included.
+    func line(for event: LogEvent) -> String {
+        var line: String
+        if forJournal {
+            line = "<\(SyslogLogHandler.priority(of: event.level))>" + event.message.description
+        } else {
+            // rawValue: interpolating the enum itself goes through reflection.
+            line = Self.timestamp() + " " + event.level.rawValue + " " + label + ": " + event.message.description
+        }
+        let extra = event.metadata ?? [:]
+        let merged = extra.isEmpty ? metadata : metadata.merging(extra) { $1 }
+        for key in merged.keys.sorted() {
+            line += " " + key + "=" + merged[key]!.description
+        }
+        return line + "\n"
     }
 
     /// Now, as `YYYY-MM-DDTHH:MM:SSZ`.

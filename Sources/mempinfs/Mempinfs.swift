@@ -20,9 +20,15 @@ struct Mempinfs: ParsableCommand {
             """,
         discussion: """
             Write a range to PID/pin to pin it, read PID/START-END for its pages, rm it to unpin. \
-            Stopping the server (unmount, SIGTERM, crash) releases its pins.
+            The pins are the module's: stopping the server (unmount, SIGTERM, crash) leaves them \
+            in place, and the next server shows them again. Under systemd (Type=notify, with -f) \
+            the server says when the tree answers, pings the watchdog while it does, and logs to \
+            the journal with priorities.
             """
     )
+
+    @Flag(help: "Print the server's and the loaded module's versions, then exit.")
+    var version = false
 
     @Flag(name: .short, help: "Stay in the foreground.")
     var foreground = false
@@ -48,6 +54,7 @@ struct Mempinfs: ParsableCommand {
     var source: String { operands.count == 2 ? operands[0] : "mempinfs" }
 
     func validate() throws {
+        if version { return }
         guard (1...2).contains(operands.count) else {
             throw ValidationError("expected a mount point, optionally after a source (mempinfs [SOURCE] MOUNTPOINT)")
         }
@@ -57,11 +64,19 @@ struct Mempinfs: ParsableCommand {
     }
 
     func run() throws {
-        // In the foreground, log to standard error; as a daemon, to syslog
-        // once forked (failures before that still reach the terminal).
+        if version {
+            printVersions()
+            return
+        }
+        // In the foreground, log to standard error (the journal's, with
+        // priorities, under systemd); as a daemon, to syslog once forked
+        // (failures before that still reach the terminal).
         let foreground = self.foreground
+        let forJournal = ServiceManager.standardErrorIsJournal()
         LoggingSystem.bootstrap { label in
-            foreground ? StandardErrorLogHandler(label: label) as any LogHandler : ServerLogHandler(label: label)
+            foreground
+                ? StandardErrorLogHandler(label: label, forJournal: forJournal) as any LogHandler
+                : ServerLogHandler(label: label)
         }
         var logger = Logger(label: "mempinfs")
         logger.logLevel = logLevel
@@ -94,12 +109,68 @@ struct Mempinfs: ParsableCommand {
         if !foreground { ServerLogHandler.isDaemonized.store(true, ordering: .relaxed) }
         // In the foreground a hangup is the terminal's, not a request to stop.
         if foreground { signal(SIGHUP, SIG_IGN) }
-        logger.info("serving \(device) at \(mountpoint)")
-        let result = session.run()
+        logger.info("mempinfs \(MempinRelease.version) serving \(device) at \(mountpoint): \(moduleSummary(of: container))")
+        let result = session.run(heartbeat: heartbeat())
+        ServiceManager.notifyStopping(status: "unmounting \(mountpoint)")
         session.unmount()
         logger.info("unmounted \(mountpoint); the pins stay in the module's ledger")
         // libfuse's loop reports the signal that stopped it: a clean stop.
         if result != 0 && ![SIGINT, SIGTERM, SIGHUP].contains(result) { throw ExitCode(1) }
+    }
+}
+
+extension Mempinfs {
+    /// The module's release (sysfs, readable by anyone) and, for root, its
+    /// manager interface's version.
+    func printVersions() {
+        print("mempinfs \(MempinRelease.version)")
+        guard let release = Self.loadedModuleRelease() else {
+            print("mempinfd: not loaded")
+            return
+        }
+        let interface: String
+        do {
+            interface = "manager interface \(try MempinDevice(path: FilePath(device)).version().version)"
+        } catch .notPermitted {
+            interface = "manager interface: ask as root"
+        } catch {
+            interface = "manager interface: \(error)"
+        }
+        print("mempinfd \(release) (\(interface))")
+    }
+
+    /// `/sys/module/mempinfd/version`, or nil when the module is not loaded.
+    static func loadedModuleRelease() -> String? {
+        guard let file = fopen("/sys/module/mempinfd/version", "r") else { return nil }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 64)
+        guard fgets(&line, Int32(line.count), file) != nil else { return nil }
+        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return text.hasSuffix("\n") ? String(text.dropLast()) : text
+    }
+
+    /// The module's release, interface version and limits, for the start-up
+    /// log line.
+    func moduleSummary(of device: MempinDevice) -> String {
+        let release = Self.loadedModuleRelease() ?? "unknown"
+        guard let facts = try? device.version() else { return "mempinfd \(release)" }
+        let pages = { (count: UInt64) in "\(count) pages (\(count * facts.pageSize / 1_048_576) MiB)" }
+        let limit = facts.maxPinnedPages == 0 ? "none" : pages(facts.maxPinnedPages)
+        return "mempinfd \(release), manager interface \(facts.version), machine limit \(limit), "
+            + "\(pages(facts.pinnedPages)) pinned now"
+    }
+
+    /// Under a service manager: ready once the tree answers, then the
+    /// watchdog's pings while it does. Nil outside one.
+    func heartbeat() -> FuseSession.Heartbeat? {
+        guard ServiceManager.isListening else { return nil }
+        let status = "serving \(device) at \(mountpoint)"
+        guard let interval = ServiceManager.watchdogInterval() else {
+            return FuseSession.Heartbeat(interval: .seconds(1)) { ServiceManager.notifyReady(status: status) }
+        }
+        return FuseSession.Heartbeat(
+            interval: interval, ready: { ServiceManager.notifyReady(status: status) },
+            alive: { ServiceManager.notifyAlive() })
     }
 }
 

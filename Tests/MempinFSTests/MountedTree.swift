@@ -16,7 +16,9 @@ final class MountedTree: @unchecked Sendable {
     private var server: Thread?
     private let finished = DispatchSemaphore(value: 0)
 
-    init() throws {
+    /// - Parameter heartbeat: what the session tells as it would the
+    ///   service manager.
+    init(heartbeat: FuseSession.Heartbeat? = nil) throws {
         var template = Array("/tmp/mempinfs-test-XXXXXX".utf8CString)
         guard mkdtemp(&template) != nil else { throw POSIXError(.EIO) }
         mountpoint = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -29,7 +31,7 @@ final class MountedTree: @unchecked Sendable {
         self.session = session
         let finished = self.finished
         let thread = Thread {
-            session.run(threads: 8)
+            session.run(threads: 8, heartbeat: heartbeat)
             finished.signal()
         }
         thread.start()

@@ -1943,15 +1943,18 @@ static void test_query_pfns_sees_every_pinner(void)
 static void test_query_pfns_bounds_and_errors(void)
 {
 	char *buf = map_anon(4 * page_size);
-	uint64_t far = 1ULL << 50, pfn = pagemap_pfn((uintptr_t)buf);
+	uint64_t far = 1ULL << 50, pfn;
 	uint8_t *states = calloc(65536 + 64, 1);
 	struct mempin_pfns q = {
-		.argsz = sizeof(q), .flags = MEMPIN_PFNS_RANGE, .first = pfn,
+		.argsz = sizeof(q), .flags = MEMPIN_PFNS_RANGE,
 		.states = (uintptr_t)states, .count = 65536 + 64,
 	};
 	int fd = open_dev();
 
 	CHECK_OK(pin(fd, buf, page_size));
+	/* After the pin: a page of ZONE_MOVABLE moved out to be pinned. */
+	pfn = pagemap_pfn((uintptr_t)buf);
+	q.first = pfn;
 	/* A range: clamped to 65536 frames, the pinned page among them. */
 	CHECK_OK(ioctl(fd, MEMPIN_QUERY_PFNS, &q));
 	CHECK(q.count == 65536, "count %u", q.count);

@@ -95,6 +95,52 @@ err=$(as_nobody cat "$mem" 2>&1)
 check "nobody may not read a memory block (EACCES)" grep -q "Permission denied" <<<"$err"
 check "nobody lists memory/" as_nobody sh -c "ls $MP/memory >/dev/null"
 
+# A block offlined while its file is open: the read goes on to its end
+# with what the block held at open (the file is rendered then), a new open
+# says offline, and the block comes back. Only a block wholly in
+# ZONE_MOVABLE and without boot-time allocations (reserved pages, which
+# /proc/kpageflags shows) offlines without the kernel dumping the pages it
+# could not move; the test VM has four blocks there (lib.sh TEST_BOOT).
+# reserved_free BLOCK: no page of memory block BLOCK is reserved (KPF_RESERVED).
+reserved_free() {
+	python3 - "$1" "$block_size" "$page" <<-'PY'
+		import struct, sys
+		block, size, page = (int(a) for a in sys.argv[1:])
+		frames = size // page
+		with open("/proc/kpageflags", "rb") as f:
+		    f.seek(block * frames * 8)
+		    data = f.read(frames * 8)
+		flags = struct.unpack(f"{len(data) // 8}Q", data)
+		sys.exit(len(flags) != frames or any(x >> 32 & 1 for x in flags))
+	PY
+}
+movable=""
+for d in /sys/devices/system/memory/memory*; do
+	n=${d##*/memory}
+	[ "$(cat "$d/state")" = online ] && [ "$(cat "$d/valid_zones")" = Movable ] && reserved_free "$n" &&
+		{ movable=memory$n; break; }
+done
+if [ -z "$movable" ]; then
+	echo "ok - $TEST: a block offlined mid-read # SKIP no online block of ZONE_MOVABLE without reserved pages"
+else
+	exec 3<"$MP/memory/$movable"
+	head=$(dd bs=1 count=12 <&3 2>/dev/null)
+	if err=$(timeout 120 sh -c "echo offline >/sys/devices/system/memory/$movable/state" 2>&1); then
+		rest=$(cat <&3)
+		exec 3<&-
+		check "a block offlined mid-read reads to its end, as it was at open" \
+			grep -qx "state online" <<<"$head$rest"
+		check "a new open of $movable says offline" grep -qx "state offline" "$MP/memory/$movable"
+		check "an offline block has no pinned pages" grep -qx "pinned_pages 0" "$MP/memory/$movable"
+		check "the block comes back online (movable)" \
+			sh -c "echo online_movable >/sys/devices/system/memory/$movable/state"
+		check "a new open of $movable says online" grep -qx "state online" "$MP/memory/$movable"
+	else
+		exec 3<&-
+		not_ok "offline $movable (a block of ZONE_MOVABLE): $err; $(cat /sys/devices/system/memory/$movable/state)"
+	fi
+fi
+
 # Unregistering takes the line, the charge and the directory away.
 kill -USR1 "$PINNER"
 for _ in $(seq 100); do grep -q released "$POUT" && break; sleep 0.05; done
