@@ -50,7 +50,7 @@ extension PinTree {
                 // In id order, so that the older of two pins of one range
                 // keeps the plain name, as when they were made.
                 for pin in current where !known.contains(pin.id) && state.pins[pin.id] == nil {
-                    state.insert(pin)
+                    state.insertMade(pin)
                 }
             }
             defer {
@@ -151,6 +151,9 @@ extension PinTree {
             } ?? plain
         case .unpin, .revoke, .exit, .close:
             return withState { state in
+                // Its maker may not have entered it yet, or may enter it
+                // again after this record took it out: it must not.
+                state.noteEnded(record.id)
                 guard let name = state.name(of: record.id), let pin = state.pins[record.id] else {
                     return state.recentNames[record.id]
                 }

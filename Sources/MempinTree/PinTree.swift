@@ -138,6 +138,12 @@ public final class PinTree: Sendable {
         /// follow their removal (at most ``recentNameLimit``).
         var recentNames: [UInt64: String] = [:]
         var recentOrder: [UInt64] = []
+        /// Pins whose end the change records told: a pin this server made,
+        /// whose process exited while the ioctl returned, is not entered
+        /// after its end (at most ``recentNameLimit``, the oldest dropped
+        /// first; ids only grow, so a pin being made is among the newest).
+        var endedUnknown: Set<UInt64> = []
+        var endedOrder: [UInt64] = []
         /// The last change record applied.
         var lastChange: UInt64?
         /// Who may see events of a process, as last seen (see
@@ -202,6 +208,24 @@ public final class PinTree: Sendable {
             if processes[pin.pid]?.count == 0 {
                 processes[pin.pid] = nil
             }
+        }
+
+        /// Remembers that the pin `id`, not in the tree, has ended.
+        mutating func noteEnded(_ id: UInt64) {
+            guard endedUnknown.insert(id).inserted else { return }
+            endedOrder.append(id)
+            if endedOrder.count > Self.recentNameLimit {
+                let dropped = endedOrder.prefix(Self.recentNameLimit / 2)
+                endedUnknown.subtract(dropped)
+                endedOrder.removeFirst(dropped.count)
+            }
+        }
+
+        /// Enters a pin this server made or listed, unless its end's record
+        /// came first.
+        mutating func insertMade(_ pin: PinRecord) {
+            guard !endedUnknown.contains(pin.id) else { return }
+            insert(pin)
         }
 
         /// The pin files of `pid` in address order.

@@ -217,8 +217,8 @@ public struct ProcFS: ProcessFacts {
         return String(decoding: comm, as: UTF8.self)
     }
 
-    /// A whole small file, or nil.
-    static func contents(of path: String) -> [UInt8]? {
+    /// A whole small file of procfs or sysfs, or nil.
+    public static func contents(of path: String) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }

@@ -141,12 +141,8 @@ extension Mempinfs {
 
     /// `/sys/module/mempinfd/version`, or nil when the module is not loaded.
     static func loadedModuleRelease() -> String? {
-        guard let file = fopen("/sys/module/mempinfd/version", "r") else { return nil }
-        defer { fclose(file) }
-        var line = [CChar](repeating: 0, count: 64)
-        guard fgets(&line, Int32(line.count), file) != nil else { return nil }
-        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return text.hasSuffix("\n") ? String(text.dropLast()) : text
+        guard let text = ProcFS.contents(of: "/sys/module/mempinfd/version") else { return nil }
+        return String(decoding: text.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
     }
 
     /// The module's release, interface version and limits, for the start-up

@@ -24,6 +24,7 @@ public final class InMemoryBackend: PinBackend {
         var stalled = 0
         var pagesFetched: UInt64 = 0
         var otherPinnedFrames: Set<UInt64> = []
+        var afterPin: (@Sendable (PinRecord) -> Void)?
     }
 
     private let state = Locked(State())
@@ -64,6 +65,12 @@ public final class InMemoryBackend: PinBackend {
     /// More than `pages` pinned in all fails with ENOMEM.
     public func limitPages(to pages: UInt64) {
         state.withLock { $0.pageLimit = pages }
+    }
+
+    /// Runs `body` with each new pin before ``pin(_:)`` returns it, as
+    /// another thread may while the module's ioctl returns.
+    public func afterEachPin(_ body: @escaping @Sendable (PinRecord) -> Void) {
+        state.withLock { $0.afterPin = body }
     }
 
     /// A process exits: its pins go, as the module's release notifier does.
@@ -125,7 +132,9 @@ public final class InMemoryBackend: PinBackend {
             state.pins[pin.id] = pin
             return .success(pin)
         }
-        return try result.get()
+        let pin = try result.get()
+        state.withLock { $0.afterPin }?(pin)
+        return pin
     }
 
     public func unpin(id: UInt64, requesterUID: UInt32 = 0, requesterPID: Int32 = 0) throws(Errno) {

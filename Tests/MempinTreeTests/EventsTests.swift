@@ -67,6 +67,26 @@ struct EventsTests {
             """)
     }
 
+    @Test("a pin whose process exits while its ioctl returns is not entered after its end's record",
+          arguments: [false, true])
+    func exitBeforeTheMakerEntersIt(fetchedFirst: Bool) throws {
+        let tree = tree, backend = backend
+        backend.afterEachPin { pin in
+            // The change-record thread, while the writer's ioctl returns.
+            if fetchedFirst { tree.apply([record(1, .pin, id: pin.id)]) }
+            backend.processExited(4242)
+            if !fetchedFirst { tree.apply([record(1, .pin, id: pin.id)]) }
+            tree.apply([record(2, .exit, id: pin.id)])
+        }
+        let made = try tree.pin(Array("1000+4K\n".utf8), in: 4242, for: root)
+        #expect(made.count == 1)
+        #expect(try tree.entries(of: .processDirectory(pid: 4242), for: root).map(\.name) == ["pin", "status", "other_pins"])
+        #expect(tree.renderStats().contains("pages 0\n"))
+        // A later listing does not bring it back either.
+        tree.refresh()
+        #expect(tree.renderStats().contains("pins 0\n"))
+    }
+
     @Test("a refusal names the range asked for, its errno and which limit")
     func refusal() {
         let reader = tree.events.reader(for: root)

@@ -100,8 +100,8 @@ check "nobody lists memory/" as_nobody sh -c "ls $MP/memory >/dev/null"
 # says offline, and the block comes back. Only a block wholly in
 # ZONE_MOVABLE and without boot-time allocations (reserved pages, which
 # /proc/kpageflags shows) offlines without the kernel dumping the pages it
-# could not move; the test VM has four blocks there with
-# MEMPIN_MOVABLECORE=512M (lib.sh TEST_BOOT), and none by default.
+# could not move; the test VM has four blocks there (lib.sh TEST_BOOT;
+# none with MEMPIN_MOVABLECORE set empty).
 # reserved_free BLOCK: no page of memory block BLOCK is reserved (KPF_RESERVED).
 reserved_free() {
 	python3 - "$1" "$block_size" "$page" <<-'PY'
