@@ -58,7 +58,9 @@
 #include <linux/cred.h>
 #include <linux/fs.h>
 #include <linux/hmm.h>
+#include <linux/completion.h>
 #include <linux/kref.h>
+#include <linux/kthread.h>
 #include <linux/llist.h>
 #include <linux/lockdep.h>
 #include <linux/magic.h>
@@ -826,14 +828,83 @@ static bool mempin_maps_fuse(struct mm_struct *mm, unsigned long addr,
 	return false;
 }
 
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0)
+/**
+ * struct mempin_fast_pin - a lockless pin of another process's pages
+ * @work: runs on mempin_wq, a kernel thread, which adopts @mm
+ * @done: completed when @ret is set
+ * @mm: the target; the caller holds a user reference
+ * @addr: first page
+ * @npages: pages to pin, at most a chunk
+ * @pages: where the pinned pages go
+ * @ret: the pages pinned, 0 if the first could not be
+ */
+struct mempin_fast_pin {
+	struct work_struct work;
+	struct completion done;
+	struct mm_struct *mm;
+	unsigned long addr;
+	unsigned long npages;
+	struct page **pages;
+	long ret;
+};
+
+static void mempin_fast_pin_work(struct work_struct *work)
+{
+	struct mempin_fast_pin *f = container_of(work, struct mempin_fast_pin,
+						 work);
+
+	kthread_use_mm(f->mm);
+	f->ret = pin_user_pages_fast_only(f->addr, f->npages,
+					  FOLL_WRITE | FOLL_LONGTERM, f->pages);
+	kthread_unuse_mm(f->mm);
+	complete(&f->done);
+}
+
+/*
+ * Pin what the lockless walk of @mm's page tables finds present, writable,
+ * exclusive and pinnable long-term, from @addr on, in a worker that adopts
+ * @mm: 6.1's slow GUP takes a THP 4 KiB at a time, its fast walk a whole
+ * PMD. The walk never faults, locks or sleeps, so the caller's wait is
+ * short and needs no cancelling; what it leaves (a page to fault in, to
+ * unshare or to migrate) the caller pins the slow way. 6.2 dropped
+ * pin_user_pages_fast_only(); 6.12's slow GUP walks a THP at once.
+ * Returns the pages pinned.
+ */
+static long mempin_gup_fast_remote(struct mm_struct *mm, unsigned long addr,
+				   unsigned long npages, struct page **pages)
+{
+	struct mempin_fast_pin f = {
+		.mm = mm,
+		.addr = addr,
+		.npages = npages,
+		.pages = pages,
+	};
+
+	INIT_WORK_ONSTACK(&f.work, mempin_fast_pin_work);
+	init_completion(&f.done);
+	queue_work(mempin_wq, &f.work);
+	wait_for_completion(&f.done);
+	destroy_work_on_stack(&f.work);
+	return f.ret;
+}
+#else
+static long mempin_gup_fast_remote(struct mm_struct *mm, unsigned long addr,
+				   unsigned long npages, struct page **pages)
+{
+	return 0;
+}
+#endif
+
 /*
  * Pin up to @npages pages (at most a chunk) of @mm from @addr into @pages,
  * writable and long-term: the caller's own memory with the lockless fast
- * path, another process's under its mmap_lock, held across the call with
- * locked == NULL (6.1 refuses a locked pointer with FOLL_LONGTERM), so no
- * VMA changes between the check for FUSE files and the pinning. Returns
- * the pages pinned, maybe fewer, or a negative errno (-EFAULT for a FUSE
- * file). The one place that knows the kernel's GUP signatures.
+ * path; another process's with a lockless walk where the kernel offers
+ * one (mempin_gup_fast_remote()), else under its mmap_lock, held across
+ * the call with locked == NULL (6.1 refuses a locked pointer with
+ * FOLL_LONGTERM), so no VMA changes between the check for FUSE files and
+ * the pinning, and a fault never waits for userfaultfd. Returns the pages
+ * pinned, maybe fewer, or a negative errno (-EFAULT for a FUSE file).
  */
 static long mempin_gup(struct mm_struct *mm, unsigned long addr,
 		       unsigned long npages, struct page **pages)
@@ -843,6 +914,9 @@ static long mempin_gup(struct mm_struct *mm, unsigned long addr,
 
 	if (mm == current->mm)
 		return pin_user_pages_fast(addr, npages, gup_flags, pages);
+	ret = mempin_gup_fast_remote(mm, addr, npages, pages);
+	if (ret)
+		return ret;
 	if (mmap_read_lock_killable(mm))
 		return -EINTR;
 	if (mempin_maps_fuse(mm, addr, npages)) {

@@ -1256,6 +1256,70 @@ static void test_shared_file_pages_are_refused(void)
 }
 
 /*
+ * Another process's memory, as the tree pins it: a THP-backed range is
+ * pinned whole and contiguous (6.1 takes it with the lockless walk in the
+ * target's mm), and pages of a shared ext4 file that are mapped, written
+ * and so present in its page tables are still refused, leaving nothing.
+ */
+static void test_manager_pins_another_process_thp_and_file(void)
+{
+	const char *dir = getenv("MEMPIN_EXT4");
+	size_t len = 4UL << 20;
+	long long base = foll_pin_balance();
+	struct mempin_page_info pages[2];
+	struct mempin_pin_info info[2];
+	uint64_t addrs[2] = { 0, 0 };
+	int fd = open_dev(), fds[2];
+	struct mempin_pin p;
+	pid_t child;
+
+	CHECK_OK(pipe(fds));
+	child = fork();
+	if (child == 0) {
+		char *raw = mmap(NULL, len * 2, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		char *buf = (char *)(((uintptr_t)raw + (2UL << 20) - 1) &
+				     ~((2UL << 20) - 1));
+		char path[512];
+
+		madvise(buf, len, MADV_HUGEPAGE);
+		memset(buf, 1, len);
+		addrs[0] = (uintptr_t)buf;
+		if (dir) {
+			snprintf(path, sizeof(path), "%s/remote", dir);
+			addrs[1] = (uintptr_t)map_file(path, 16, MAP_SHARED);
+		}
+		if (write(fds[1], addrs, sizeof(addrs)) != sizeof(addrs))
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(fds[1]);
+	CHECK(read(fds[0], addrs, sizeof(addrs)) == sizeof(addrs), "child");
+	close(fds[0]);
+	CHECK_OK(mgr_pin(fd, child, addrs[0], len, 0, ROOT_FLAGS, &p));
+	CHECK(vm_pin_pages(child) == (long)(len / page_size), "VmPin %ld",
+	      vm_pin_pages(child));
+	CHECK(mgr_list(fd, child, info, 2) == 1, "list");
+	CHECK(mgr_pages(fd, p.id, 0, pages, 2) == 2, "pages");
+	if (info[0].huge_pages)
+		CHECK(pages[1].pfn == pages[0].pfn + 1, "THP not contiguous");
+	printf("#   %llu of %llu pages huge\n",
+	       (unsigned long long)info[0].huge_pages,
+	       (unsigned long long)info[0].pages);
+	CHECK_OK(mgr_unpin(fd, p.id));
+	CHECK(dir != NULL, "MEMPIN_EXT4 is not set: no ext4 file system");
+	if (addrs[1])
+		CHECK_ERRNO(mgr_pin(fd, child, addrs[1], 16 * page_size, 0,
+				    ROOT_FLAGS, NULL), EFAULT);
+	CHECK(vm_pin_pages(child) == 0, "VmPin %ld", vm_pin_pages(child));
+	CHECK(foll_pin_balance() == base, "foll_pin leaked %lld",
+	      foll_pin_balance() - base);
+	end_target(child);
+	close(fd);
+}
+
+/*
  * Four processes of one user, each with RLIMIT_MEMLOCK 1 MiB, pin 1 MiB of
  * their own at once: the user's total allows one.
  */
@@ -2015,6 +2079,7 @@ static const struct test tests[] = {
 	T(test_pageout_keeps_pin_attached),
 	T(test_zap_racing_the_pin_is_seen),
 	T(test_shared_file_pages_are_refused),
+	T(test_manager_pins_another_process_thp_and_file),
 	T(test_user_limit_spans_processes),
 	T(test_user_limit_spans_manager_pins),
 	T(test_ptrace_rule_guards_other_processes),
