@@ -68,8 +68,9 @@ public final class InMemoryBackend: PinBackend {
     }
 
     /// Runs `body` with each new pin before ``pin(_:)`` returns it, as
-    /// another thread may while the module's ioctl returns.
-    public func afterEachPin(_ body: @escaping @Sendable (PinRecord) -> Void) {
+    /// another thread may while the module's ioctl returns; nil stops it
+    /// (a `body` that holds the tree holds this backend too).
+    public func afterEachPin(_ body: (@Sendable (PinRecord) -> Void)?) {
         state.withLock { $0.afterPin = body }
     }
 

@@ -71,6 +71,8 @@ struct EventsTests {
           arguments: [false, true])
     func exitBeforeTheMakerEntersIt(fetchedFirst: Bool) throws {
         let tree = tree, backend = backend
+        // The hook holds the tree, which holds the backend: undone below.
+        defer { backend.afterEachPin(nil) }
         backend.afterEachPin { pin in
             // The change-record thread, while the writer's ioctl returns.
             if fetchedFirst { tree.apply([record(1, .pin, id: pin.id)]) }
