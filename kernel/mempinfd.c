@@ -55,10 +55,10 @@
 
 #include <linux/atomic.h>
 #include <linux/capability.h>
+#include <linux/completion.h>
 #include <linux/cred.h>
 #include <linux/fs.h>
 #include <linux/hmm.h>
-#include <linux/completion.h>
 #include <linux/kref.h>
 #include <linux/kthread.h>
 #include <linux/llist.h>
@@ -828,6 +828,9 @@ static bool mempin_maps_fuse(struct mm_struct *mm, unsigned long addr,
 	return false;
 }
 
+/* How every pin is taken: writable (a device may write), long-term. */
+#define MEMPIN_GUP_FLAGS	(FOLL_WRITE | FOLL_LONGTERM)
+
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0)
 /**
  * struct mempin_fast_pin - a lockless pin of another process's pages
@@ -855,8 +858,8 @@ static void mempin_fast_pin_work(struct work_struct *work)
 						 work);
 
 	kthread_use_mm(f->mm);
-	f->ret = pin_user_pages_fast_only(f->addr, f->npages,
-					  FOLL_WRITE | FOLL_LONGTERM, f->pages);
+	f->ret = pin_user_pages_fast_only(f->addr, f->npages, MEMPIN_GUP_FLAGS,
+					  f->pages);
 	kthread_unuse_mm(f->mm);
 	complete(&f->done);
 }
@@ -909,7 +912,7 @@ static long mempin_gup_fast_remote(struct mm_struct *mm, unsigned long addr,
 static long mempin_gup(struct mm_struct *mm, unsigned long addr,
 		       unsigned long npages, struct page **pages)
 {
-	const unsigned int gup_flags = FOLL_WRITE | FOLL_LONGTERM;
+	const unsigned int gup_flags = MEMPIN_GUP_FLAGS;
 	long ret;
 
 	if (mm == current->mm)

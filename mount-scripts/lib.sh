@@ -114,7 +114,7 @@ DEBUG_BOOT="slub_debug=FZPU page_poison=1 init_on_free=1 kfence.sample_interval=
 # kernel's "unmovable page" dumps, and the e2e tests offline one mid-read.
 # Pins are slower to make there (each page migrates first), which widens
 # races: it found the server entering a pin after the record of its
-# target's exit (fixed 2026-12-02, PinTree's endedUnknown).
+# target's exit (fixed 2026-12-02, PinTree's endedPins).
 MEMPIN_MOVABLECORE=${MEMPIN_MOVABLECORE-512M}
 TEST_BOOT="$DEBUG_BOOT${MEMPIN_MOVABLECORE:+ movablecore=$MEMPIN_MOVABLECORE}"
 

@@ -50,7 +50,7 @@ extension PinTree {
                 // In id order, so that the older of two pins of one range
                 // keeps the plain name, as when they were made.
                 for pin in current where !known.contains(pin.id) && state.pins[pin.id] == nil {
-                    state.insertMade(pin)
+                    state.insertUnlessEnded(pin)
                 }
             }
             defer {

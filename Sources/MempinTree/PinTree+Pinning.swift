@@ -125,7 +125,7 @@ extension PinTree {
             }
         }
         withState { state in
-            for pin in made { state.insertMade(pin) }
+            for pin in made { state.insertUnlessEnded(pin) }
             state.pinsMade += UInt64(made.count)
         }
         return made

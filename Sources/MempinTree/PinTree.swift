@@ -142,7 +142,7 @@ public final class PinTree: Sendable {
         /// whose process exited while the ioctl returned, is not entered
         /// after its end (at most ``recentNameLimit``, the oldest dropped
         /// first; ids only grow, so a pin being made is among the newest).
-        var endedUnknown: Set<UInt64> = []
+        var endedPins: Set<UInt64> = []
         var endedOrder: [UInt64] = []
         /// The last change record applied.
         var lastChange: UInt64?
@@ -210,21 +210,21 @@ public final class PinTree: Sendable {
             }
         }
 
-        /// Remembers that the pin `id`, not in the tree, has ended.
+        /// Remembers that the pin `id` has ended, in the tree or not yet.
         mutating func noteEnded(_ id: UInt64) {
-            guard endedUnknown.insert(id).inserted else { return }
+            guard endedPins.insert(id).inserted else { return }
             endedOrder.append(id)
             if endedOrder.count > Self.recentNameLimit {
                 let dropped = endedOrder.prefix(Self.recentNameLimit / 2)
-                endedUnknown.subtract(dropped)
+                endedPins.subtract(dropped)
                 endedOrder.removeFirst(dropped.count)
             }
         }
 
         /// Enters a pin this server made or listed, unless its end's record
         /// came first.
-        mutating func insertMade(_ pin: PinRecord) {
-            guard !endedUnknown.contains(pin.id) else { return }
+        mutating func insertUnlessEnded(_ pin: PinRecord) {
+            guard !endedPins.contains(pin.id) else { return }
             insert(pin)
         }
 
