@@ -46,15 +46,25 @@ extension PinTree {
     /// Every live process whose `VmPin` exceeds what the module charged it
     /// (io_uring, RDMA, ...), with its `VmPin` in bytes: from a scan of
     /// every process's `VmPin`, made at most every ``pinnedScanTime``.
+    ///
+    /// The excess is judged when the scan is made, against the module's
+    /// pins before and after it (the larger), so that a reused scan does not
+    /// show a process as pinned by others once its last pin of ours is gone:
+    /// an unpin leaves the tree only after the kernel has dropped its pages.
     func processesPinnedByOthers() -> [Int32: UInt64] {
         let now = ContinuousClock.now
-        var pids = withState { state in state.pinnedScan.flatMap { $0.until > now ? $0.pids : nil } }
-        if pids == nil {
-            let scanned = processes.processesWithPinnedMemory()
-            withState { $0.pinnedScan = (scanned, now + Self.pinnedScanTime) }
-            pids = scanned
+        if let scan = withState({ state in state.pinnedScan.flatMap { $0.until > now ? $0.pids : nil } }) {
+            return withState { state in scan.filter { $0.value > (state.processes[$0.key]?.bytes ?? 0) } }
         }
-        return withState { state in pids!.filter { $0.value > (state.processes[$0.key]?.bytes ?? 0) } }
+        let oursBefore = withState { state in state.processes.mapValues(\.bytes) }
+        let scanned = processes.processesWithPinnedMemory()
+        return withState { state in
+            let others = scanned.filter { pid, vmPinned in
+                vmPinned > max(oursBefore[pid] ?? 0, state.processes[pid]?.bytes ?? 0)
+            }
+            state.pinnedScan = (others, now + Self.pinnedScanTime)
+            return others
+        }
     }
 
     func rootAttributes(of node: Node, now: UInt64) -> Attributes {

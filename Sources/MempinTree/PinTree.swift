@@ -158,7 +158,9 @@ public final class PinTree: Sendable {
         /// The size at which ``owners`` is next pruned: twice what a prune
         /// left, so that pruning stays linear in the inserts.
         var ownersPruneAt = 4096
-        /// The last scan of every process's VmPin, and until when it holds.
+        /// The processes that the last scan of every `VmPin` found pinned by
+        /// others (see ``PinTree/processesPinnedByOthers()``), and until when
+        /// it holds.
         var pinnedScan: (pids: [Int32: UInt64], until: ContinuousClock.Instant)?
         /// The page frames of pins whose frames a memory block asked for,
         /// as runs (see ``PinTree/frameRuns(ofPin:pages:)``).

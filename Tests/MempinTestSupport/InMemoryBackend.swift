@@ -261,8 +261,13 @@ public struct FakeProcesses: ProcessFacts {
     public func mapsFUSEFile(of pid: Int32, from start: UInt64, to end: UInt64) -> Bool {
         fuseMappings[pid].map { $0.contains { $0 >= start && $0 < end } } ?? false
     }
-    /// VmPin of each process, 0 when not set.
-    public var vmPinned: [Int32: UInt64] = [:]
+    /// VmPin of each process, 0 when not set; shared by every copy, as the
+    /// kernel's figure would be.
+    public var vmPinned: [Int32: UInt64] {
+        get { vmPinnedTable.withLock { $0 } }
+        nonmutating set { vmPinnedTable.withLock { $0 = newValue } }
+    }
+    private let vmPinnedTable = Locked<[Int32: UInt64]>([:])
     /// The mapped ranges of each process, none when not set.
     public var mappings: [Int32: [Range<UInt64>]] = [:]
     /// The frame of each present page, by process and address.

@@ -8,7 +8,7 @@ import Testing
 /// root listing of processes pinned by others, and `memory/`.
 @Suite("Other pinners and memory blocks")
 struct OtherPinsTests {
-    let backend = InMemoryBackend { [4242, 4343].contains($0) }
+    let backend = InMemoryBackend { [4242, 4343, 4545].contains($0) }
     let root = Requester(uid: 0, gid: 0, pid: 1, isRoot: true)
     let alice = Requester(uid: 1000, gid: 1000, pid: 500, isRoot: false)
     let bob = Requester(uid: 1001, gid: 1001, pid: 501, isRoot: false)
@@ -53,6 +53,21 @@ struct OtherPinsTests {
         let tree = makeTree()
         let names = try tree.entries(of: .root, for: root).map(\.name)
         #expect(names == ["self", "stats", "metrics", "events", "memory", "4242", "4343"])
+    }
+
+    @Test("a process whose last pin of the module goes is not listed as pinned by others")
+    func unpinnedProcessLeavesTheRoot() throws {
+        let processes = FakeProcesses([4545: (1000, 1000)])
+        let tree = PinTree(backend: backend, processes: processes, memoryBlocks: FakeMemoryBlocks([]))
+        _ = try tree.pin(Array("300000+16K\n".utf8), in: 4545, for: root)
+        processes.vmPinned = [4545: 4 * Self.page]
+        #expect(try tree.entries(of: .root, for: root).map(\.name).last == "4545")
+        // The kernel drops the pages; the listing within the scan's reuse
+        // must not take the VmPin it read for another subsystem's.
+        _ = try tree.unlink("00300000-00304000", in: 4545, for: root)
+        processes.vmPinned = [:]
+        #expect(try tree.entries(of: .root, for: root).map(\.name).last == "memory")
+        #expect(!tree.renderMetrics().contains("pid=\"4545\""))
     }
 
     @Test("other_pins: runs of pinned pages no pin of the module covers, with their holder")
