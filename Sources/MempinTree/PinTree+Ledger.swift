@@ -137,7 +137,8 @@ extension PinTree {
         switch record.kind {
         case .pin:
             if withState({ $0.pins[record.id] }) == nil, let fresh = try? backend.pin(id: record.id) {
-                withState { if $0.pins[fresh.id] == nil { $0.insert(fresh) } }
+                // Unless it ended while fetched (rm here, or a listing found it gone).
+                withState { if $0.pins[fresh.id] == nil { $0.insertUnlessEnded(fresh) } }
             }
             return withState { $0.name(of: record.id) ?? $0.recentNames[record.id] } ?? plain
         case .detach:

@@ -193,7 +193,11 @@ public final class PinTree: Sendable {
 
         static let recentNameLimit = 8192
 
+        /// Takes the pin `id` out, for good: it has ended (unpinned here,
+        /// its end's record read, or gone from the module's listing), and
+        /// no fetch or listing made before may enter it again.
         mutating func remove(id: UInt64) {
+            noteEnded(id)
             if let name = name(of: id) {
                 recentNames[id] = name
                 recentOrder.append(id)

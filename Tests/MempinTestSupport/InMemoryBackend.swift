@@ -25,6 +25,7 @@ public final class InMemoryBackend: PinBackend {
         var pagesFetched: UInt64 = 0
         var otherPinnedFrames: Set<UInt64> = []
         var afterPin: (@Sendable (PinRecord) -> Void)?
+        var afterFetch: (@Sendable (PinRecord) -> Void)?
     }
 
     private let state = Locked(State())
@@ -72,6 +73,12 @@ public final class InMemoryBackend: PinBackend {
     /// (a `body` that holds the tree holds this backend too).
     public func afterEachPin(_ body: (@Sendable (PinRecord) -> Void)?) {
         state.withLock { $0.afterPin = body }
+    }
+
+    /// Runs `body` with each pin ``pin(id:)`` found, before it returns it,
+    /// as another thread may while the module's ioctl returns; nil stops it.
+    public func afterEachFetch(_ body: (@Sendable (PinRecord) -> Void)?) {
+        state.withLock { $0.afterFetch = body }
     }
 
     /// A process exits: its pins go, as the module's release notifier does.
@@ -169,7 +176,9 @@ public final class InMemoryBackend: PinBackend {
     }
 
     public func pin(id: UInt64) throws(Errno) -> PinRecord? {
-        state.withLock { $0.pins[id] }
+        let (pin, hook) = state.withLock { ($0.pins[id], $0.afterFetch) }
+        if let pin { hook?(pin) }
+        return pin
     }
 
     public func changeCount() throws(Errno) -> UInt64 {

@@ -89,6 +89,24 @@ struct EventsTests {
         #expect(tree.renderStats().contains("pins 0\n"))
     }
 
+    @Test("a pin unpinned here while its record's thread fetches it is not entered again")
+    func unpinWhileTheRecordThreadFetches() throws {
+        let tree = tree, backend = backend, root = root
+        // Made elsewhere (the seed ioctl): the tree learns of it from its record.
+        let pin = try backend.pin(PinRequest(pid: 4242, address: 0x1000, length: 4096, requesterUID: 0,
+                                             requesterGID: 0, requesterPID: 1, requesterIsRoot: true))
+        defer { backend.afterEachFetch(nil) }
+        backend.afterEachFetch { _ in
+            backend.afterEachFetch(nil)
+            // While the record's thread fetches it: a listing finds it, rm takes it.
+            tree.refresh()
+            #expect(throws: Never.self) { _ = try tree.unlink("00001000-00002000", in: 4242, for: root) }
+        }
+        tree.apply([record(1, .pin, id: pin.id)])
+        #expect(try tree.entries(of: .processDirectory(pid: 4242), for: root).map(\.name) == ["pin", "status", "other_pins"])
+        #expect(tree.renderStats().contains("pins 0\n"))
+    }
+
     @Test("a refusal names the range asked for, its errno and which limit")
     func refusal() {
         let reader = tree.events.reader(for: root)
