@@ -835,31 +835,51 @@ static bool mempin_maps_fuse(struct mm_struct *mm, unsigned long addr,
 /**
  * struct mempin_fast_pin - a lockless pin of another process's pages
  * @work: runs on mempin_wq, a kernel thread, which adopts @mm
- * @done: completed when @ret is set
+ * @done: completed when @ret is final
  * @mm: the target; the caller holds a user reference
+ * @caller: the task waiting on @done; the walk stops once it is killed
  * @addr: first page
- * @npages: pages to pin, at most a chunk
+ * @npages: pages to pin
  * @pages: where the pinned pages go
- * @ret: the pages pinned, 0 if the first could not be
+ * @ret: the pages pinned so far, from @addr on
  */
 struct mempin_fast_pin {
 	struct work_struct work;
 	struct completion done;
 	struct mm_struct *mm;
+	struct task_struct *caller;
 	unsigned long addr;
 	unsigned long npages;
 	struct page **pages;
-	long ret;
+	unsigned long ret;
 };
 
+/*
+ * The whole range in one pass, a chunk at a time with cond_resched()
+ * between chunks: adopting an mm and waking the caller cost more than a
+ * chunk's walk, so they are paid once per request.
+ */
 static void mempin_fast_pin_work(struct work_struct *work)
 {
 	struct mempin_fast_pin *f = container_of(work, struct mempin_fast_pin,
 						 work);
 
 	kthread_use_mm(f->mm);
-	f->ret = pin_user_pages_fast_only(f->addr, f->npages, MEMPIN_GUP_FLAGS,
-					  f->pages);
+	while (f->ret < f->npages) {
+		unsigned long todo = min(f->npages - f->ret, MEMPIN_CHUNK);
+		int n;
+
+		n = pin_user_pages_fast_only(f->addr + (f->ret << PAGE_SHIFT),
+					     todo, MEMPIN_GUP_FLAGS,
+					     f->pages + f->ret);
+		if (n <= 0)
+			break;
+		f->ret += n;
+		/* A racy read of the waiter's signals: it only ends the walk early. */
+		if (n < todo || fatal_signal_pending(f->caller))
+			break;
+		cond_resched();
+	}
 	kthread_unuse_mm(f->mm);
 	complete(&f->done);
 }
@@ -868,17 +888,21 @@ static void mempin_fast_pin_work(struct work_struct *work)
  * Pin what the lockless walk of @mm's page tables finds present, writable,
  * exclusive and pinnable long-term, from @addr on, in a worker that adopts
  * @mm: 6.1's slow GUP takes a THP 4 KiB at a time, its fast walk a whole
- * PMD. The walk never faults, locks or sleeps, so the caller's wait is
- * short and needs no cancelling; what it leaves (a page to fault in, to
- * unshare or to migrate) the caller pins the slow way. 6.2 dropped
- * pin_user_pages_fast_only(); 6.12's slow GUP walks a THP at once.
- * Returns the pages pinned.
+ * PMD. The walk never faults, locks or sleeps but in cond_resched(), and
+ * stops between chunks once the caller is killed, so the caller's
+ * uninterruptible wait is bounded by the walk of @npages present pages;
+ * what it leaves (a page to fault in, to unshare or to migrate) the caller
+ * pins the slow way. 6.2 dropped pin_user_pages_fast_only(); 6.12's slow
+ * GUP walks a THP at once. Returns the pages pinned from @addr on.
  */
-static long mempin_gup_fast_remote(struct mm_struct *mm, unsigned long addr,
-				   unsigned long npages, struct page **pages)
+static unsigned long mempin_gup_fast_remote(struct mm_struct *mm,
+					    unsigned long addr,
+					    unsigned long npages,
+					    struct page **pages)
 {
 	struct mempin_fast_pin f = {
 		.mm = mm,
+		.caller = current,
 		.addr = addr,
 		.npages = npages,
 		.pages = pages,
@@ -892,8 +916,10 @@ static long mempin_gup_fast_remote(struct mm_struct *mm, unsigned long addr,
 	return f.ret;
 }
 #else
-static long mempin_gup_fast_remote(struct mm_struct *mm, unsigned long addr,
-				   unsigned long npages, struct page **pages)
+static unsigned long mempin_gup_fast_remote(struct mm_struct *mm,
+					    unsigned long addr,
+					    unsigned long npages,
+					    struct page **pages)
 {
 	return 0;
 }
@@ -902,8 +928,7 @@ static long mempin_gup_fast_remote(struct mm_struct *mm, unsigned long addr,
 /*
  * Pin up to @npages pages (at most a chunk) of @mm from @addr into @pages,
  * writable and long-term: the caller's own memory with the lockless fast
- * path; another process's with a lockless walk where the kernel offers
- * one (mempin_gup_fast_remote()), else under its mmap_lock, held across
+ * path; another process's under its mmap_lock, held across
  * the call with locked == NULL (6.1 refuses a locked pointer with
  * FOLL_LONGTERM), so no VMA changes between the check for FUSE files and
  * the pinning, and a fault never waits for userfaultfd. Returns the pages
@@ -917,9 +942,6 @@ static long mempin_gup(struct mm_struct *mm, unsigned long addr,
 
 	if (mm == current->mm)
 		return pin_user_pages_fast(addr, npages, gup_flags, pages);
-	ret = mempin_gup_fast_remote(mm, addr, npages, pages);
-	if (ret)
-		return ret;
 	if (mmap_read_lock_killable(mm))
 		return -EINTR;
 	if (mempin_maps_fuse(mm, addr, npages)) {
@@ -938,9 +960,11 @@ static long mempin_gup(struct mm_struct *mm, unsigned long addr,
 
 /*
  * Pin all of [@start, @start + @npages pages) of @mm into @pages, or
- * nothing: a chunk at a time, with cond_resched() and a check for a fatal
- * signal between chunks; a refusal unpins what was pinned before the error
- * returns. The caller holds a user reference on @mm.
+ * nothing: another process's first with one lockless walk where the kernel
+ * offers one (mempin_gup_fast_remote()), then a chunk at a time, with
+ * cond_resched() and a check for a fatal signal between chunks; a refusal
+ * unpins what was pinned before the error returns. The caller holds a user
+ * reference on @mm.
  */
 static int mempin_pin_pages(struct mm_struct *mm, unsigned long start,
 			    unsigned long npages, struct page **pages)
@@ -948,6 +972,16 @@ static int mempin_pin_pages(struct mm_struct *mm, unsigned long start,
 	unsigned long done = 0, i;
 	long ret;
 
+	if (mm != current->mm) {
+		done = mempin_gup_fast_remote(mm, start, npages, pages);
+		for (i = 0; i < done; i++)
+			if (!mempin_page_allowed(pages[i]))
+				break;
+		if (i < done) {
+			ret = -EFAULT;
+			goto unpin;
+		}
+	}
 	while (done < npages) {
 		unsigned long todo = min(npages - done, MEMPIN_CHUNK);
 
