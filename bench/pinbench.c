@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -139,6 +140,53 @@ static void bench_manager(char *buf, uint64_t size, int reps)
 	close(fd);
 	free(tp);
 	free(tu);
+}
+
+/*
+ * The manager ioctls of another process's memory, as the tree makes every
+ * pin: a child pins its parent's @buf (kept out of the child with
+ * MADV_DONTFORK, so that no page is shared copy-on-write). The kernel's
+ * remote path alone, without the server.
+ */
+static void bench_manager_remote(char *buf, uint64_t size, int reps)
+{
+	pid_t parent = getpid(), child;
+	int status;
+
+	if (madvise(buf, size, MADV_DONTFORK))
+		die("MADV_DONTFORK");
+	child = fork();
+	if (child < 0)
+		die("fork");
+	if (child == 0) {
+		uint64_t *tp = calloc(reps, 8), *tu = calloc(reps, 8), t0;
+		int fd = open("/dev/mempinfd", O_RDWR), i;
+
+		for (i = 0; i < reps; i++) {
+			struct mempin_pin p = { .argsz = sizeof(p), .pid = parent,
+				.flags = MEMPIN_PIN_NO_RLIMIT | MEMPIN_PIN_ROOT,
+				.addr = (uintptr_t)buf,
+				.length = size };
+			struct mempin_unpin u = { .argsz = sizeof(u) };
+
+			t0 = now_ns();
+			if (ioctl(fd, MEMPIN_PIN, &p))
+				die("MEMPIN_PIN of the parent");
+			tp[i] = now_ns() - t0;
+			u.id = p.id;
+			t0 = now_ns();
+			if (ioctl(fd, MEMPIN_UNPIN, &u))
+				die("MEMPIN_UNPIN of the parent");
+			tu[i] = now_ns() - t0;
+		}
+		report("manager_remote", size, "pin", tp, reps);
+		report("manager_remote", size, "unpin", tu, reps);
+		_exit(0);
+	}
+	if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status))
+		die("the remote pinner");
+	if (madvise(buf, size, MADV_DOFORK))
+		die("MADV_DOFORK");
 }
 
 /* io_uring buffer registration: the kernel's own accounted long-term pin. */
@@ -446,8 +494,17 @@ int main(int argc, char **argv)
 
 			bench_raw("raw_ioctl", buf, sizes[i], reps);
 			bench_manager(buf, sizes[i], reps);
+			bench_manager_remote(buf, sizes[i], reps);
 			bench_io_uring(buf, sizes[i], reps);
 			bench_tree(argv[2], buf, sizes[i], reps);
+		}
+	} else if (!strcmp(cmd, "remote")) {
+		/* The kernel paths alone: the caller's own pages and another's. */
+		char *buf = buffer(1 << 30, 0);
+
+		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			bench_raw("raw_ioctl", buf, sizes[i], reps_for(sizes[i]));
+			bench_manager_remote(buf, sizes[i], reps_for(sizes[i]));
 		}
 	} else if (!strcmp(cmd, "thp")) {
 		char *huge = buffer(64 << 20, 1), *small = buffer(64 << 20, 0);
@@ -486,7 +543,7 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		pause();
 	} else {
-		fprintf(stderr, "usage: pinbench pin MP | thp | write MP NULLFS | events MP |\n"
+		fprintf(stderr, "usage: pinbench pin MP | remote | thp | write MP NULLFS | events MP |\n"
 			"       fsops ROW STATUS DIR | readall ROW FILE | scale MP N | hold MIB\n");
 		return 2;
 	}

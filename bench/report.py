@@ -82,6 +82,11 @@ def table(series, rows):
             timing(rows, "raw_ioctl", size, "pin"), "≤ 1.10×" if size >= (2 << 20) else None, "raw ")
         add(f"pin {size_name(size)}: tree vs manager ioctl", timing(rows, "tree", size, "pin"),
             timing(rows, "manager_ioctl", size, "pin"), None, "mgr ")
+        # Where a tree pin's time goes: the kernel's remote path, then the server.
+        add(f"pin {size_name(size)}: manager ioctl of another process vs raw ioctl",
+            timing(rows, "manager_remote", size, "pin"), timing(rows, "raw_ioctl", size, "pin"), None, "raw ")
+        add(f"pin {size_name(size)}: tree vs manager ioctl of another process", timing(rows, "tree", size, "pin"),
+            timing(rows, "manager_remote", size, "pin"), None, "remote ")
         add(f"unpin {size_name(size)}: tree (rm) vs raw ioctl", timing(rows, "tree", size, "unpin"),
             timing(rows, "raw_ioctl", size, "unpin"), "≤ 1.5×" if big else None, "raw ")
     for size in (4096, 2 << 20, 64 << 20, 1 << 30):
