@@ -112,14 +112,14 @@ static void bench_raw(const char *row, char *buf, uint64_t size, int reps)
 	free(tu);
 }
 
-/* The manager ioctls, as mempinfs calls them. */
-static void bench_manager(char *buf, uint64_t size, int reps)
+/* The manager ioctls of @pid's @buf, as mempinfs calls them, as @row. */
+static void bench_manager_of(const char *row, pid_t pid, char *buf, uint64_t size, int reps)
 {
 	uint64_t *tp = calloc(reps, 8), *tu = calloc(reps, 8), t0;
 	int fd = open("/dev/mempinfd", O_RDWR), i, n = 0;
 
 	for (i = 0; i < reps; i++) {
-		struct mempin_pin p = { .argsz = sizeof(p), .pid = getpid(),
+		struct mempin_pin p = { .argsz = sizeof(p), .pid = pid,
 			.flags = MEMPIN_PIN_NO_RLIMIT | MEMPIN_PIN_ROOT,
 			.addr = (uintptr_t)buf,
 			.length = size };
@@ -135,11 +135,17 @@ static void bench_manager(char *buf, uint64_t size, int reps)
 			die("MEMPIN_UNPIN");
 		tu[n++] = now_ns() - t0;
 	}
-	report("manager_ioctl", size, "pin", tp, n);
-	report("manager_ioctl", size, "unpin", tu, n);
+	report(row, size, "pin", tp, n);
+	report(row, size, "unpin", tu, n);
 	close(fd);
 	free(tp);
 	free(tu);
+}
+
+/* The manager ioctls of the caller's own memory. */
+static void bench_manager(char *buf, uint64_t size, int reps)
+{
+	bench_manager_of("manager_ioctl", getpid(), buf, size, reps);
 }
 
 /*
@@ -159,28 +165,7 @@ static void bench_manager_remote(char *buf, uint64_t size, int reps)
 	if (child < 0)
 		die("fork");
 	if (child == 0) {
-		uint64_t *tp = calloc(reps, 8), *tu = calloc(reps, 8), t0;
-		int fd = open("/dev/mempinfd", O_RDWR), i;
-
-		for (i = 0; i < reps; i++) {
-			struct mempin_pin p = { .argsz = sizeof(p), .pid = parent,
-				.flags = MEMPIN_PIN_NO_RLIMIT | MEMPIN_PIN_ROOT,
-				.addr = (uintptr_t)buf,
-				.length = size };
-			struct mempin_unpin u = { .argsz = sizeof(u) };
-
-			t0 = now_ns();
-			if (ioctl(fd, MEMPIN_PIN, &p))
-				die("MEMPIN_PIN of the parent");
-			tp[i] = now_ns() - t0;
-			u.id = p.id;
-			t0 = now_ns();
-			if (ioctl(fd, MEMPIN_UNPIN, &u))
-				die("MEMPIN_UNPIN of the parent");
-			tu[i] = now_ns() - t0;
-		}
-		report("manager_remote", size, "pin", tp, reps);
-		report("manager_remote", size, "unpin", tu, reps);
+		bench_manager_of("manager_remote", parent, buf, size, reps);
 		_exit(0);
 	}
 	if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status))
