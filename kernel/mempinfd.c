@@ -809,6 +809,17 @@ static bool mempin_page_allowed(struct page *page)
 	return shmem_mapping(mapping);
 }
 
+/* Whether each of the @n pages at @pages may stay pinned long-term. */
+static bool mempin_pages_allowed(struct page **pages, unsigned long n)
+{
+	unsigned long i;
+
+	for (i = 0; i < n; i++)
+		if (!mempin_page_allowed(pages[i]))
+			return false;
+	return true;
+}
+
 /*
  * Whether [@addr, @addr + @npages pages) of @mm maps a file of a FUSE file
  * system. Faulting such a page in waits for a user-space server, which may
@@ -968,23 +979,19 @@ static long mempin_gup(struct mm_struct *mm, unsigned long addr,
  * Pin all of [@start, @start + @npages pages) of @mm into @pages, or
  * nothing: another process's first with one lockless walk where the kernel
  * offers one (mempin_gup_fast_remote(), for MEMPIN_FAST_REMOTE_MIN pages or
- * more), then a chunk at a time, with
- * cond_resched() and a check for a fatal signal between chunks; a refusal
- * unpins what was pinned before the error returns. The caller holds a user
- * reference on @mm.
+ * more), then a chunk at a time, with cond_resched() and a check for a
+ * fatal signal between chunks; a refusal unpins what was pinned before the
+ * error returns. The caller holds a user reference on @mm.
  */
 static int mempin_pin_pages(struct mm_struct *mm, unsigned long start,
 			    unsigned long npages, struct page **pages)
 {
-	unsigned long done = 0, i;
+	unsigned long done = 0;
 	long ret;
 
 	if (mm != current->mm && npages >= MEMPIN_FAST_REMOTE_MIN) {
 		done = mempin_gup_fast_remote(mm, start, npages, pages);
-		for (i = 0; i < done; i++)
-			if (!mempin_page_allowed(pages[i]))
-				break;
-		if (i < done) {
+		if (!mempin_pages_allowed(pages, done)) {
 			ret = -EFAULT;
 			goto unpin;
 		}
@@ -998,11 +1005,8 @@ static int mempin_pin_pages(struct mm_struct *mm, unsigned long start,
 			ret = mempin_gup_errno(ret);
 			goto unpin;
 		}
-		for (i = done; i < done + ret; i++)
-			if (!mempin_page_allowed(pages[i]))
-				break;
 		done += ret;
-		if (i < done) {
+		if (!mempin_pages_allowed(pages + done - ret, ret)) {
 			ret = -EFAULT;
 			goto unpin;
 		}
