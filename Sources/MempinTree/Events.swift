@@ -66,6 +66,9 @@ public final class EventLog: Sendable {
     }
 
     private let state = Locked(State())
+    /// How many readers other than root have the file open: only their
+    /// lines need an audience, root sees every line.
+    private let unprivilegedReaders = ReaderCount()
     /// Told of lines appended outside the follower's batches (see
     /// ``announce()``): the server's waiting readers.
     private let listener = Locked<(@Sendable (EventLog) -> Void)?>(nil)
@@ -100,8 +103,17 @@ public final class EventLog: Sendable {
 
     /// A new reader, from now on.
     public func reader(for requester: Requester) -> EventReader {
-        EventReader(requester: requester, from: state.withLock { $0.next })
+        // Counted before its first line is fixed, so that lines from then
+        // on get their audience.
+        let counted = requester.isRoot ? nil : unprivilegedReaders
+        counted?.count.withLock { $0 += 1 }
+        return EventReader(requester: requester, from: state.withLock { $0.next }, counted: counted)
     }
+
+    /// Whether a reader other than root has the file open, so that a new
+    /// line needs its audience (which costs a read of its process's
+    /// credentials).
+    public var hasUnprivilegedReaders: Bool { unprivilegedReaders.count.withLock { $0 > 0 } }
 
     /// Up to `size` bytes of whole lines for `reader` (a line longer than
     /// `size` is cut, the rest read next), moving it on; nil when it has
@@ -168,10 +180,17 @@ public final class EventReader: Sendable {
     }
 
     private let cursor: Locked<Cursor>
+    /// The count of readers other than root it is one of, if it is.
+    private let counted: ReaderCount?
 
-    init(requester: Requester, from next: UInt64) {
+    init(requester: Requester, from next: UInt64, counted: ReaderCount?) {
         self.requester = requester
+        self.counted = counted
         cursor = Locked(Cursor(next: next))
+    }
+
+    deinit {
+        counted?.count.withLock { $0 -= 1 }
     }
 
     func withCursor<R>(_ body: (inout Cursor) -> R) -> R {
@@ -183,4 +202,10 @@ public final class EventReader: Sendable {
         guard let audience = entry.audience else { return false }
         return audience.uid == requester.uid && audience.gid == requester.gid
     }
+}
+
+/// How many readers of a kind have `events` open; each reader counts
+/// itself out when it goes.
+final class ReaderCount: Sendable {
+    let count = Locked(0)
 }

@@ -120,7 +120,7 @@ extension PinTree {
             }
             let name = follow(record, removed: &removed)
             events.append(Formats.eventLine(record, name: name), kind: record.kind.rawValue,
-                          audience: audience(of: record.pid, refresh: record.kind == .pin))
+                          audience: lineAudience(of: record))
         }
         if lost {
             let found = refresh()
@@ -169,6 +169,32 @@ extension PinTree {
         case .refuse:
             return plain
         }
+    }
+
+    /// The audience of `record`'s line. None is needed while only root
+    /// reads `events`, and finding it costs a read of the process's
+    /// credentials for each pin: the tree then notes that it skipped some,
+    /// for the next reader other than root (``refreshSkippedAudiences()``).
+    private func lineAudience(of record: ChangeRecord) -> EventLog.Audience? {
+        guard events.hasUnprivilegedReaders else {
+            withState { $0.audiencesSkipped = true }
+            return nil
+        }
+        return audience(of: record.pid, refresh: record.kind == .pin)
+    }
+
+    /// Reads afresh the audience of each process with pins here if lines
+    /// were made without one since the last time: for a reader other than
+    /// root that has just opened `events`, whose later lines of those
+    /// processes need it (an `exit`, when /proc no longer has the process).
+    /// At most one read of credentials per process with pins.
+    func refreshSkippedAudiences() {
+        let pids: [Int32] = withState { state in
+            guard state.audiencesSkipped else { return [] }
+            state.audiencesSkipped = false
+            return Array(state.processes.keys)
+        }
+        for pid in pids { _ = audience(of: pid, refresh: true) }
     }
 
     /// Who besides root may see events of `pid`: read afresh when it makes

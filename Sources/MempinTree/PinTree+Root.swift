@@ -90,7 +90,10 @@ extension PinTree {
         switch node {
         case .stats: return .snapshot(Array(renderStats().utf8))
         case .metrics: return .snapshot(Array(renderMetrics().utf8))
-        case .events: return .events(events.reader(for: requester))
+        case .events:
+            let reader = events.reader(for: requester)
+            if !requester.isRoot { refreshSkippedAudiences() }
+            return .events(reader)
         case .root: throw .isDirectory
         default: throw .tooManySymbolicLinkLevels
         }

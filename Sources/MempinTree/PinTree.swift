@@ -149,6 +149,9 @@ public final class PinTree: Sendable {
         /// Who may see events of a process, as last seen (see
         /// ``EventLog/Audience``); `.some(nil)` for root only.
         var audiences: [Int32: EventLog.Audience?] = [:]
+        /// Whether lines were made without their audience (only root read
+        /// `events` then), so that `audiences` may be stale.
+        var audiencesSkipped = false
         /// What the `metrics` file counts since the server started.
         var pinsMade: UInt64 = 0
         var pinsRemoved: UInt64 = 0

@@ -222,31 +222,51 @@ public struct ProcFS: ProcessFacts {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: 4096)
-        var count = 0
-        while true {
-            if count == bytes.count { bytes.append(contentsOf: repeatElement(0, count: bytes.count)) }
-            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + count, $0.count - count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            count += n
+        // Read into room left uninitialized: zeroing it cost more than
+        // parsing what the read put there.
+        var bytes: [UInt8] = []
+        var ended = false
+        while !ended {
+            let chunk = [UInt8](unsafeUninitializedCapacity: max(4096, bytes.count)) { buffer, count in
+                count = 0
+                while count < buffer.count {
+                    let n = read(fd, buffer.baseAddress! + count, buffer.count - count)
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 {
+                        ended = true
+                        break
+                    }
+                    count += n
+                }
+            }
+            if bytes.isEmpty { bytes = chunk } else { bytes += chunk }
         }
-        bytes.removeSubrange(count...)
         return bytes
     }
 
     /// What follows `name` and `separator` on the line that starts with them.
     static func rest(ofLine name: String, in text: [UInt8], separator: UInt8 = UInt8(ascii: ":")) -> ArraySlice<UInt8>? {
-        let key = Array(name.utf8) + [separator]
-        var lineStart = 0
-        while lineStart < text.count {
-            let lineEnd = text[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? text.count
-            if lineEnd - lineStart > key.count && text[lineStart..<(lineStart + key.count)].elementsEqual(key) {
-                return text[(lineStart + key.count)..<lineEnd]
+        var name = name
+        let found = name.withUTF8 { key in
+            text.withUnsafeBufferPointer { bytes -> Range<Int>? in
+                guard let base = bytes.baseAddress, let keyBase = key.baseAddress else { return nil }
+                var lineStart = 0
+                while lineStart < bytes.count {
+                    var lineEnd = bytes.count
+                    if let newline = memchr(base + lineStart, 0x0A, bytes.count - lineStart) {
+                        lineEnd = UnsafeRawPointer(newline) - UnsafeRawPointer(base)
+                    }
+                    let matches = lineEnd - lineStart > key.count + 1 && bytes[lineStart + key.count] == separator
+                        && memcmp(base + lineStart, keyBase, key.count) == 0
+                    if matches {
+                        return (lineStart + key.count + 1)..<lineEnd
+                    }
+                    lineStart = lineEnd + 1
+                }
+                return nil
             }
-            lineStart = lineEnd + 1
         }
-        return nil
+        return found.map { text[$0] }
     }
 
     /// The first word after `name` and `separator` at the start of a line.

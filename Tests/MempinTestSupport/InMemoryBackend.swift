@@ -245,6 +245,12 @@ public struct FakeProcesses: ProcessFacts {
     /// Start times other than 1, shared by every copy: a test that sets
     /// one makes a pid name a new process.
     public let startTimes = Locked<[Int32: UInt64]>([:])
+    /// Processes gone since, shared by every copy: /proc no longer has
+    /// their credentials.
+    public let exited = Locked<Set<Int32>>([])
+    /// How many times credentials were read, by every copy.
+    public var credentialReads: Int { credentialReadCount.withLock { $0 } }
+    private let credentialReadCount = Locked(0)
 
     public init(_ owners: [Int32: (uid: UInt32, gid: UInt32)], nonDumpable: Set<Int32> = []) {
         self.owners = owners
@@ -257,7 +263,8 @@ public struct FakeProcesses: ProcessFacts {
     }
 
     public func credentials(of tid: Int32) -> ProcessCredentials? {
-        guard let owner = owners[tid] else { return nil }
+        credentialReadCount.withLock { $0 += 1 }
+        guard let owner = owners[tid], !exited.withLock({ $0.contains(tid) }) else { return nil }
         return ProcessCredentials(
             threadGroup: tid, uids: [owner.uid, owner.uid, owner.uid], gids: [owner.gid, owner.gid, owner.gid],
             isAdministrator: false, isDumpable: !nonDumpable.contains(tid)

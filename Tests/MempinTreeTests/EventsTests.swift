@@ -130,6 +130,36 @@ struct EventsTests {
         #expect(!tree.events.hasLines(for: forAlice))
     }
 
+    @Test("while only root reads events, a line costs no read of its process's credentials")
+    func rootReadersNeedNoAudience() throws {
+        let processes = FakeProcesses([4242: (1000, 1000)])
+        let tree = PinTree(backend: backend, processes: processes)
+        let forRoot = tree.events.reader(for: root)
+        let made = try tree.pin(Array("1000+4K\n".utf8), in: 4242, for: root)
+        let reads = processes.credentialReads
+        tree.apply([record(1, .pin, id: made[0].id), record(2, .refuse, id: 0)])
+        #expect(processes.credentialReads == reads)
+        #expect(tree.events.read(forRoot, size: 65536).map { String(decoding: $0, as: UTF8.self) }?
+            .split(separator: "\n").count == 2)
+    }
+
+    @Test("a reader other than root who opens after lines made for root alone sees its process's exit")
+    func audiencesAfterRootAlone() throws {
+        let processes = FakeProcesses([4242: (1000, 1000)])
+        let tree = PinTree(backend: backend, processes: processes)
+        let made = try tree.pin(Array("1000+4K\n".utf8), in: 4242, for: root)
+        tree.apply([record(1, .pin, id: made[0].id)])
+        guard case .events(let forAlice) = try tree.open(.events, for: alice, writing: false) else {
+            Issue.record("events did not open as events")
+            return
+        }
+        processes.exited.withLock { _ = $0.insert(4242) }
+        try backend.unpin(id: made[0].id)
+        tree.apply([record(2, .exit, id: made[0].id)])
+        let lines = tree.events.read(forAlice, size: 65536).map { String(decoding: $0, as: UTF8.self) }
+        #expect(lines?.hasPrefix("exit 4242 00001000-00002000 ") == true)
+    }
+
     @Test("a reader more than 4096 events behind gets lost N, then the rest")
     func lost() {
         let reader = tree.events.reader(for: root)
