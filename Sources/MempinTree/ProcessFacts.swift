@@ -91,7 +91,7 @@ public struct ProcFS: ProcessFacts {
     public init() {}
 
     public func owner(of pid: Int32) throws(Errno) -> (uid: UInt32, gid: UInt32) {
-        guard pid > 0, let status = Self.contents(of: "/proc/\(pid)/status") else { throw .noSuchProcess }
+        guard pid > 0, let status = Self.contents(of: "/proc/\(pid)/status", inOneRead: true) else { throw .noSuchProcess }
         guard Self.number("Tgid", in: status) == UInt64(pid),
               Self.field("State", in: status)?.first != UInt8(ascii: "Z"),
               let uid = Self.number("Uid", in: status), let gid = Self.number("Gid", in: status)
@@ -100,7 +100,7 @@ public struct ProcFS: ProcessFacts {
     }
 
     public func credentials(of tid: Int32) -> ProcessCredentials? {
-        guard tid > 0, let status = Self.contents(of: "/proc/\(tid)/status"),
+        guard tid > 0, let status = Self.contents(of: "/proc/\(tid)/status", inOneRead: true),
               let tgid = Self.number("Tgid", in: status),
               let uids = Self.numbers("Uid", in: status), uids.count >= 3,
               let gids = Self.numbers("Gid", in: status), gids.count >= 3,
@@ -129,7 +129,7 @@ public struct ProcFS: ProcessFacts {
         guard CProcess_effective_capabilities(tid, &capabilities) == 0 else { return nil }
         var group = tid
         if CProcess_leads_thread_group(tid) == 0 {
-            guard let status = Self.contents(of: "/proc/\(tid)/status"), let tgid = Self.number("Tgid", in: status)
+            guard let status = Self.contents(of: "/proc/\(tid)/status", inOneRead: true), let tgid = Self.number("Tgid", in: status)
             else { return nil }
             group = Int32(truncatingIfNeeded: tgid)
         }
@@ -147,7 +147,7 @@ public struct ProcFS: ProcessFacts {
 
     public func identity(of pid: Int32) -> UInt64? {
         // Field 22 of /proc/PID/stat, counted after the command's ")".
-        guard pid > 0, let stat = Self.contents(of: "/proc/\(pid)/stat"),
+        guard pid > 0, let stat = Self.contents(of: "/proc/\(pid)/stat", inOneRead: true),
               let close = stat.lastIndex(of: UInt8(ascii: ")"))
         else { return nil }
         let fields = stat[(close + 1)...].split(separator: UInt8(ascii: " "))
@@ -156,14 +156,14 @@ public struct ProcFS: ProcessFacts {
     }
 
     public func pinnedBytes(of pid: Int32) -> UInt64? {
-        guard let status = Self.contents(of: "/proc/\(pid)/status"), let kb = Self.number("VmPin", in: status)
+        guard let status = Self.contents(of: "/proc/\(pid)/status", inOneRead: true), let kb = Self.number("VmPin", in: status)
         else { return nil }
         return kb * 1024
     }
 
     public func memlockLimit(of pid: Int32) -> MemlockLimit? {
         // "Max locked memory         8388608              8388608              bytes"
-        guard let limits = Self.contents(of: "/proc/\(pid)/limits"),
+        guard let limits = Self.contents(of: "/proc/\(pid)/limits", inOneRead: true),
               let soft = Self.field("Max locked memory", in: limits, separator: UInt8(ascii: " "))
         else { return nil }
         if soft.elementsEqual("unlimited".utf8) { return .unlimited }
@@ -212,13 +212,18 @@ public struct ProcFS: ProcessFacts {
     }
 
     public func command(of pid: Int32) -> String? {
-        guard pid > 0, var comm = Self.contents(of: "/proc/\(pid)/comm") else { return nil }
+        guard pid > 0, var comm = Self.contents(of: "/proc/\(pid)/comm", inOneRead: true) else { return nil }
         if comm.last == UInt8(ascii: "\n") { comm.removeLast() }
         return String(decoding: comm, as: UTF8.self)
     }
 
     /// A whole small file of procfs or sysfs, or nil.
-    public static func contents(of path: String) -> [UInt8]? {
+    ///
+    /// - Parameter inOneRead: the file is one record of procfs (made by
+    ///   one `single_open()` show: `stat`, `status`, `comm`, `limits`,
+    ///   `cgroup`), so a read shorter than asked returned all of it and the
+    ///   read of its end is spared.
+    public static func contents(of path: String, inOneRead: Bool = false) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -237,6 +242,10 @@ public struct ProcFS: ProcessFacts {
                         break
                     }
                     count += n
+                    if inOneRead && count < buffer.count {
+                        ended = true
+                        break
+                    }
                 }
             }
             if bytes.isEmpty { bytes = chunk } else { bytes += chunk }

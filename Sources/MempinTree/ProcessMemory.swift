@@ -25,7 +25,7 @@ public struct PinHolders: Hashable, Sendable {
 extension ProcFS {
     public func cgroup(of pid: Int32) -> String? {
         // cgroup v2: the one line "0::/system.slice/foo.service".
-        guard pid > 0, let text = Self.contents(of: "/proc/\(pid)/cgroup"),
+        guard pid > 0, let text = Self.contents(of: "/proc/\(pid)/cgroup", inOneRead: true),
               let path = Self.rest(ofLine: "0:", in: text)
         else { return nil }
         return String(decoding: path, as: UTF8.self)

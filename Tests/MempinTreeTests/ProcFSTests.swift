@@ -28,4 +28,17 @@ struct ProcFSTests {
         #expect(proc.sender(Int32.max) == nil)
         #expect(proc.sender(0) == nil)
     }
+
+    @Test("a file is read whole: one record in one read, a longer file in as many as it takes")
+    func wholeFiles() throws {
+        let status = try #require(ProcFS.contents(of: "/proc/self/status", inOneRead: true))
+        #expect(status.last == UInt8(ascii: "\n"))
+        #expect(String(decoding: status, as: UTF8.self).contains("\nTgid:\t\(getpid())\n"))
+        // Several KiB of maps, more than one buffer: every line, to the end.
+        let maps = try #require(ProcFS.contents(of: "/proc/self/maps"))
+        #expect(maps.count > 4096)
+        #expect(maps.last == UInt8(ascii: "\n"))
+        #expect(String(decoding: maps, as: UTF8.self).contains("[stack]"))
+        #expect(ProcFS.contents(of: "/proc/self/no-such-file") == nil)
+    }
 }
