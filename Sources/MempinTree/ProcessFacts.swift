@@ -150,9 +150,20 @@ public struct ProcFS: ProcessFacts {
         guard pid > 0, let stat = Self.contents(of: "/proc/\(pid)/stat", inOneRead: true),
               let close = stat.lastIndex(of: UInt8(ascii: ")"))
         else { return nil }
-        let fields = stat[(close + 1)...].split(separator: UInt8(ascii: " "))
-        guard fields.count > 19 else { return nil }
-        return Self.decimal(fields[19])
+        // The 20th word after it, found without splitting the line: every
+        // request to a pid directory asks this.
+        let space = UInt8(ascii: " "), newline = UInt8(ascii: "\n")
+        var index = close + 1
+        var word = 0
+        while index < stat.count {
+            while index < stat.count && stat[index] == space { index += 1 }
+            let start = index
+            while index < stat.count && stat[index] != space && stat[index] != newline { index += 1 }
+            guard index > start else { return nil }
+            if word == 19 { return Self.decimal(stat[start..<index]) }
+            word += 1
+        }
+        return nil
     }
 
     public func pinnedBytes(of pid: Int32) -> UInt64? {

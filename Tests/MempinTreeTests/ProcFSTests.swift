@@ -41,4 +41,17 @@ struct ProcFSTests {
         #expect(String(decoding: maps, as: UTF8.self).contains("[stack]"))
         #expect(ProcFS.contents(of: "/proc/self/no-such-file") == nil)
     }
+
+    @Test("a process's identity is its start time, field 22 of /proc/PID/stat")
+    func identity() throws {
+        for pid in [getpid(), 1] {
+            let stat = try #require(ProcFS.contents(of: "/proc/\(pid)/stat"))
+            let close = try #require(stat.lastIndex(of: UInt8(ascii: ")")))
+            let fields = stat[(close + 1)...].split(separator: UInt8(ascii: " "))
+            let want = UInt64(String(decoding: fields[19], as: UTF8.self))
+            #expect(proc.identity(of: pid) == want)
+        }
+        #expect(proc.identity(of: Int32.max) == nil)
+        #expect(proc.identity(of: 0) == nil)
+    }
 }

@@ -2,7 +2,7 @@
 // loops that callgrind can count (mount-scripts/profile runs it under
 // valgrind, one phase per run). Each phase prints its wall time per item.
 //
-// Usage: mempin-profile [parse|pages|listing|pin|otherpins|block|memory|sender|all]
+// Usage: mempin-profile [parse|pages|listing|pin|otherpins|status|block|memory|sender|all]
 
 import MempinDevice
 import MempinTestSupport
@@ -121,6 +121,23 @@ if phases == "otherpins" || phases == "all" {
     }
     precondition(text.hasSuffix(" 1024 unknown\n"), text)
     munmap(memory, size)
+}
+
+// status: open and read of a pid directory's status, as cat does, for
+// this process through the real /proc (its VmPin, limits and cgroup), its
+// pins in the in-memory backend.
+if phases == "status" || phases == "all" {
+    let tree = PinTree(backend: InMemoryBackend())
+    _ = try tree.pin(Array("0x7f0000000000+4K\n0x7f0000010000+1M\n".utf8), in: pid, for: me)
+    let rounds = 10_000
+    var bytes = 0
+    try measure("status", items: rounds, each: "open and read") {
+        for _ in 0..<rounds {
+            let file = try tree.open(.processStatus(pid: pid), for: me, writing: false)
+            bytes += try tree.read(file, offset: 0, size: 4096).count
+        }
+    }
+    precondition(bytes > 0)
 }
 
 // block: one 128 MiB memory block that a 1 GiB pin holds all of, read
