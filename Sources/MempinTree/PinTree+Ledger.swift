@@ -171,11 +171,12 @@ extension PinTree {
         }
     }
 
-    /// The audience of `record`'s line. None is needed while only root
-    /// reads `events`, and finding it costs a read of the process's
-    /// credentials for each pin: the tree then notes that it skipped some,
-    /// for the next reader other than root (``refreshSkippedAudiences()``).
-    private func lineAudience(of record: ChangeRecord) -> EventLog.Audience? {
+    /// The audience of `record`'s line, the module's or the server's own.
+    /// None is needed while only root reads `events`, and finding it costs
+    /// a read of the process's credentials for each pin: the tree then
+    /// notes that it skipped some, for the next reader other than root
+    /// (``refreshSkippedAudiences()``).
+    func lineAudience(of record: ChangeRecord) -> EventLog.Audience? {
         guard events.hasUnprivilegedReaders else {
             withState { $0.audiencesSkipped = true }
             return nil

@@ -172,7 +172,7 @@ extension PinTree {
             uid: requester.uid, error: error, timeNanoseconds: UInt64(now.tv_sec) * 1_000_000_000
         )
         events.append(Formats.eventLine(record, name: range == nil ? "-" : Formats.pinFileName(start: start, end: end)),
-                      kind: ChangeKind.refuse.rawValue, audience: audience(of: pid, refresh: false))
+                      kind: ChangeKind.refuse.rawValue, audience: lineAudience(of: record))
         events.announce()
     }
 }
