@@ -80,7 +80,7 @@ private func handleLookup(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ name: Unsa
         if case .pinFile(let pid, _) = try? fs.tree.node(forInode: attributes.inode) {
             // A pin file's name is part of the address layout.
             do throws(Errno) {
-                try fs.tree.authorize(fs.requester(of: req!), toInspect: pid)
+                try fs.tree.authorize(fs.requester(of: req!, processNeeded: false), toInspect: pid)
             } catch {
                 fs.tree.forget(inode: attributes.inode, count: 1)
                 throw error == .noSuchProcess ? .noSuchFileOrDirectory : error
@@ -247,8 +247,10 @@ private func handleWrite(_ req: fuse_req_t?, _ _: fuse_ino_t, _ buf: UnsafePoint
     let bytes = UnsafeRawBufferPointer(start: buf, count: size)
     fs.replying(req!, "write", FileSystem.firstLine(of: bytes)) { () throws(Errno) in
         guard case .file(.control(let file)) = fs.handle(fi!.pointee.fh) else { throw .badFileDescriptor }
-        let who = fs.requester(of: req!)
-        let pins = try fs.tree.write(bytes, to: file, by: who)
+        // The pins are made as the file's opener (its process is in the
+        // log line); of the writer only its user and root-ness count.
+        let writer = fs.requester(of: req!, processNeeded: false)
+        let pins = try fs.tree.write(bytes, to: file, by: writer)
         if fuse_reply_write(req, size) != 0 {
             // The writer was interrupted or killed: it never learned.
             fs.tree.undo(pins)
@@ -256,7 +258,7 @@ private func handleWrite(_ req: fuse_req_t?, _ _: fuse_ino_t, _ buf: UnsafePoint
         }
         for pin in pins {
             fs.logger.log(level: .info, "pinned \(file.pid)/\(Formats.pinFileName(start: pin.start, end: pin.end)): \(pin.pages) pages",
-                           metadata: ["uid": "\(who.uid)", "pid": "\(who.pid)"], source: FileSystem.logSource)
+                           metadata: ["uid": "\(file.opener.uid)", "pid": "\(file.opener.pid)"], source: FileSystem.logSource)
         }
     }
 }

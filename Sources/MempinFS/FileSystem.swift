@@ -159,9 +159,17 @@ public final class FileSystem: Sendable {
     /// Who sent `req`: its uid and gid, whether it is root (CAP_SYS_ADMIN,
     /// read afresh from /proc: every permission decision uses it), and the
     /// thread group of its thread.
-    func requester(of req: fuse_req_t) -> Requester {
+    ///
+    /// - Parameter processNeeded: false for a decision made by uid, gid
+    ///   and root-ness alone (the ptrace rule of a lookup, a writer's
+    ///   right to write): `pid` is then the sending thread's own id, and
+    ///   the system call that finds its thread group is spared.
+    func requester(of req: fuse_req_t, processNeeded: Bool = true) -> Requester {
         let context = fuse_req_ctx(req)!.pointee
         let tid = Int32(context.pid)
+        guard processNeeded else {
+            return Requester(uid: context.uid, gid: context.gid, pid: tid, isRoot: processes.isAdministrator(tid))
+        }
         let sender = processes.sender(tid)
         return Requester(uid: context.uid, gid: context.gid, pid: sender?.threadGroup ?? tid,
                          isRoot: sender?.isAdministrator ?? false)

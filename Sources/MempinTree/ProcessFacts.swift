@@ -49,6 +49,10 @@ public protocol ProcessFacts: Sendable {
     /// group and whether it is root (see
     /// ``ProcessCredentials/isAdministrator``); nil if it has gone.
     func sender(_ tid: Int32) -> (threadGroup: Int32, isAdministrator: Bool)?
+    /// Whether the thread `tid` is root (see
+    /// ``ProcessCredentials/isAdministrator``), for a request whose answer
+    /// needs no thread group; false if it has gone.
+    func isAdministrator(_ tid: Int32) -> Bool
     /// What tells this process from a later one with the same pid (its
     /// start time), or nil if it has gone.
     func identity(of pid: Int32) -> UInt64?
@@ -80,6 +84,10 @@ public protocol ProcessFacts: Sendable {
 extension ProcessFacts {
     public func sender(_ tid: Int32) -> (threadGroup: Int32, isAdministrator: Bool)? {
         credentials(of: tid).map { ($0.threadGroup, $0.isAdministrator) }
+    }
+
+    public func isAdministrator(_ tid: Int32) -> Bool {
+        sender(tid)?.isAdministrator ?? false
     }
 }
 
@@ -118,7 +126,7 @@ public struct ProcFS: ProcessFacts {
         )
     }
 
-    /// Two system calls (`capget` and `pidfd_open`), and for a sender
+    /// Two system calls (`capget` and `tgkill`), and for a sender
     /// with CAP_SYS_ADMIN a read of its namespace link: every request asks
     /// this, and the text of `/proc/TID/status` costs the kernel more than
     /// the rest of a small request. Only a thread that does not lead its
@@ -134,6 +142,13 @@ public struct ProcFS: ProcessFacts {
             group = Int32(truncatingIfNeeded: tgid)
         }
         return (group, Self.isAdministrator(tid, capabilities: capabilities))
+    }
+
+    /// `capget`, and for a thread with CAP_SYS_ADMIN its namespace link.
+    public func isAdministrator(_ tid: Int32) -> Bool {
+        var capabilities: UInt64 = 0
+        guard CProcess_effective_capabilities(tid, &capabilities) == 0 else { return false }
+        return Self.isAdministrator(tid, capabilities: capabilities)
     }
 
     /// CAP_SYS_ADMIN, counted in the server's own user namespace only.

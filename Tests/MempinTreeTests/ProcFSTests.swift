@@ -10,7 +10,7 @@ import Glibc
 struct ProcFSTests {
     let proc = ProcFS()
 
-    @Test("a request's sender: its thread's group (from a thread or the leader), and root only as its credentials say")
+    @Test("a request's sender: its thread's group (from a thread or the leader), and root only as its credentials say, with or without the group")
     func sender() throws {
         // "/proc/thread-self" links to "PID/task/TID".
         var link = [CChar](repeating: 0, count: 64)
@@ -27,6 +27,11 @@ struct ProcFSTests {
         #expect(proc.sender(getpid())?.isAdministrator == proc.credentials(of: getpid())?.isAdministrator)
         #expect(proc.sender(Int32.max) == nil)
         #expect(proc.sender(0) == nil)
+        // Root-ness alone, for a request that needs no thread group.
+        #expect(proc.isAdministrator(tid) == credentials.isAdministrator)
+        #expect(proc.isAdministrator(getpid()) == credentials.isAdministrator)
+        #expect(!proc.isAdministrator(Int32.max))
+        #expect(!proc.isAdministrator(0))
     }
 
     @Test("a file is read whole: one record in one read, a longer file in as many as it takes")
