@@ -52,7 +52,7 @@ extension PinTree {
     /// show a process as pinned by others once its last pin of ours is gone:
     /// an unpin leaves the tree only after the kernel has dropped its pages.
     func processesPinnedByOthers() -> [Int32: UInt64] {
-        let now = ContinuousClock.now
+        let now = TickTime.now
         if let scan = withState({ state in state.pinnedScan.flatMap { $0.until > now ? $0.pids : nil } }) {
             return withState { state in scan.filter { $0.value > (state.processes[$0.key]?.bytes ?? 0) } }
         }

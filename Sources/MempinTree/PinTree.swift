@@ -157,14 +157,14 @@ public final class PinTree: Sendable {
         var pinsRemoved: UInt64 = 0
         var refusals: [MetricsSnapshot.Refusal: UInt64] = [:]
         /// Recently read owners of processes, for display (see ``PinTree/displayedOwner(of:)``).
-        var owners: [Int32: (uid: UInt32, gid: UInt32, until: ContinuousClock.Instant)] = [:]
+        var owners: [Int32: (uid: UInt32, gid: UInt32, until: TickTime)] = [:]
         /// The size at which ``owners`` is next pruned: twice what a prune
         /// left, so that pruning stays linear in the inserts.
         var ownersPruneAt = 4096
         /// The processes that the last scan of every `VmPin` found pinned by
         /// others (see ``PinTree/processesPinnedByOthers()``), and until when
         /// it holds.
-        var pinnedScan: (pids: [Int32: UInt64], until: ContinuousClock.Instant)?
+        var pinnedScan: (pids: [Int32: UInt64], until: TickTime)?
         /// The page frames of pins whose frames a memory block asked for,
         /// as runs (see ``PinTree/frameRuns(ofPin:pages:)``).
         var frameRuns: [UInt64: [FrameRun]] = [:]
@@ -383,7 +383,7 @@ public final class PinTree: Sendable {
     /// to a second, like the kernel's own attribute cache. Permission
     /// decisions never use it (``authorize(_:toChange:)`` reads afresh).
     func displayedOwner(of pid: Int32) throws(Errno) -> (uid: UInt32, gid: UInt32) {
-        let now = ContinuousClock.now
+        let now = TickTime.now
         if let cached = state.withLock({ $0.owners[pid] }), cached.until > now {
             return (cached.uid, cached.gid)
         }
