@@ -1,7 +1,7 @@
 // Two facts about a thread that every request of the tree asks, from the
 // system calls that state them, without the text of /proc/TID/status. In C
-// because Swift cannot call the variadic syscall(2), and glibc 2.36
-// declares no capget(2).
+// because Swift cannot call the variadic syscall(2), and glibc 2.36 wraps
+// neither capget(2) nor pidfd_open(2).
 #ifndef CPROCESS_H
 #define CPROCESS_H
 
@@ -33,16 +33,21 @@ static inline int CProcess_effective_capabilities(pid_t tid, uint64_t *caps)
 }
 
 // 1 when @tid leads its thread group (its pid is the process's), 0 when
-// it is another thread of a process or gone. tgkill(2) with signal 0
-// sends nothing: it finds the thread @tid in the thread group @tid or
-// answers ESRCH, and only then checks the permission to signal it (EPERM
-// still means found). One system call and no file, where pidfd_open(2)
-// makes a descriptor to close.
+// it is another thread of a process or gone: pidfd_open(2) without
+// PIDFD_THREAD opens only thread-group leaders. It needs no permission,
+// and any failure answers 0 (the caller then reads the thread group from
+// /proc). tgkill(@tid, @tid, 0) would spare the close, but it answers
+// EPERM both for a leader that a server without CAP_KILL may not signal
+// (the service's bounding set has none) and, from a seccomp filter, for
+// every thread: its failure would not tell a leader from the rest.
 static inline int CProcess_leads_thread_group(pid_t tid)
 {
-	if (tid <= 0)
+	int fd = tid > 0 ? (int)syscall(SYS_pidfd_open, tid, 0) : -1;
+
+	if (fd < 0)
 		return 0;
-	return syscall(SYS_tgkill, tid, tid, 0) == 0 || errno == EPERM;
+	close(fd);
+	return 1;
 }
 
 #endif

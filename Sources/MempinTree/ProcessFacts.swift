@@ -126,7 +126,7 @@ public struct ProcFS: ProcessFacts {
         )
     }
 
-    /// Two system calls (`capget` and `tgkill`), and for a sender
+    /// Two system calls (`capget` and `pidfd_open`), and for a sender
     /// with CAP_SYS_ADMIN a read of its namespace link: every request asks
     /// this, and the text of `/proc/TID/status` costs the kernel more than
     /// the rest of a small request. Only a thread that does not lead its
