@@ -41,7 +41,9 @@ public struct Requester: Hashable, Sendable {
     /// The uid and gid the kernel checks access with (the fsuid and fsgid).
     public var uid: UInt32
     public var gid: UInt32
-    /// The requesting process (thread-group id).
+    /// The requesting process (thread-group id); for a decision that needs
+    /// only the user and root-ness (a lookup's ptrace rule, a writer's
+    /// right), the server may leave here the sending thread's own id.
     public var pid: Int32
     /// CAP_SYS_ADMIN in the server's user namespace: what this tree calls
     /// root (uid 0 without the capability is not).
