@@ -45,7 +45,9 @@
  *    across pinning, mmu_interval_notifier_remove(), a mmap lock or
  *    copy_to_user();
  *  - a target's mmap_lock, read, around each chunk of pin_user_pages_remote()
- *    and each chunk of a verification;
+ *    and each chunk of a verification; on 6.2 and later also taken, inside
+ *    pin_user_pages_fast(), by the worker of mempin_gup_fast_remote(),
+ *    which holds no other lock;
  *  - pin->lock (mutex) protects pin->pages. The release notifier takes it,
  *    so nothing that waits for notifiers may hold it;
  *  - mempin_events_lock (spinlock) protects the ring; taken last, also
@@ -848,13 +850,21 @@ static bool mempin_maps_fuse(struct mm_struct *mm, unsigned long addr,
 /* How every pin is taken: writable (a device may write), long-term. */
 #define MEMPIN_GUP_FLAGS	(FOLL_WRITE | FOLL_LONGTERM)
 
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0)
+/* States of a struct mempin_fast_pin, changed with atomic_cmpxchg(). */
+enum {
+	MEMPIN_FAST_RUNNING,
+	MEMPIN_FAST_DONE,
+	MEMPIN_FAST_ABANDONED,
+};
+
 /**
  * struct mempin_fast_pin - a lockless pin of another process's pages
- * @work: runs on mempin_wq, a kernel thread, which adopts @mm
- * @done: completed when @ret is final
- * @mm: the target; the caller holds a user reference
- * @caller: the task waiting on @done; the walk stops once it is killed
+ * @work: runs on mempin_wq, in a kernel thread that adopts @mm
+ * @done: completed when @ret is final, unless the caller abandoned it
+ * @state: MEMPIN_FAST_*; whoever moves it from RUNNING owns the end: the
+ *	worker (DONE) completes @done, the killed caller (ABANDONED) hands
+ *	the worker @pages, which it unpins and frees, and the request
+ * @mm: the target; the request holds a user reference
  * @addr: first page
  * @npages: pages to pin
  * @pages: where the pinned pages go
@@ -863,13 +873,32 @@ static bool mempin_maps_fuse(struct mm_struct *mm, unsigned long addr,
 struct mempin_fast_pin {
 	struct work_struct work;
 	struct completion done;
+	atomic_t state;
 	struct mm_struct *mm;
-	struct task_struct *caller;
 	unsigned long addr;
 	unsigned long npages;
 	struct page **pages;
 	unsigned long ret;
 };
+
+/*
+ * One chunk of the walk, in the adopted mm: what is present, writable,
+ * exclusive and pinnable long-term, never a fault. 6.1 offers a walk
+ * that takes no lock; 6.2 dropped pin_user_pages_fast_only(), and
+ * pin_user_pages_fast() with FOLL_NOFAULT finishes a chunk that the
+ * lockless walk leaves under the mm's mmap_lock, which a writer holds
+ * only for bounded work: no fault waits for userfaultfd or a FUSE server.
+ */
+static long mempin_fast_chunk(unsigned long addr, unsigned long npages,
+			      struct page **pages)
+{
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0)
+	return pin_user_pages_fast_only(addr, npages, MEMPIN_GUP_FLAGS, pages);
+#else
+	return pin_user_pages_fast(addr, npages,
+				   MEMPIN_GUP_FLAGS | FOLL_NOFAULT, pages);
+#endif
+}
 
 /*
  * The whole range in one pass, a chunk at a time with cond_resched()
@@ -882,65 +911,79 @@ static void mempin_fast_pin_work(struct work_struct *work)
 						 work);
 
 	kthread_use_mm(f->mm);
-	while (f->ret < f->npages) {
+	while (f->ret < f->npages &&
+	       atomic_read(&f->state) == MEMPIN_FAST_RUNNING) {
 		unsigned long todo = min(f->npages - f->ret, MEMPIN_CHUNK);
-		int n;
+		long n;
 
-		n = pin_user_pages_fast_only(f->addr + (f->ret << PAGE_SHIFT),
-					     todo, MEMPIN_GUP_FLAGS,
-					     f->pages + f->ret);
+		n = mempin_fast_chunk(f->addr + (f->ret << PAGE_SHIFT), todo,
+				      f->pages + f->ret);
 		if (n <= 0)
 			break;
 		f->ret += n;
-		/* A racy read of the waiter's signals: it only ends the walk early. */
-		if (n < todo || fatal_signal_pending(f->caller))
+		if (n < todo)
 			break;
 		cond_resched();
 	}
 	kthread_unuse_mm(f->mm);
-	complete(&f->done);
+	if (atomic_cmpxchg(&f->state, MEMPIN_FAST_RUNNING,
+			   MEMPIN_FAST_DONE) == MEMPIN_FAST_RUNNING) {
+		mmput_async(f->mm);
+		complete(&f->done);
+		return;
+	}
+	/* Abandoned: nothing wrote through these pins, they end clean. */
+	mempin_unpin_pages(f->pages, f->ret, false);
+	kvfree(f->pages);
+	mmput_async(f->mm);
+	kfree(f);
 }
 
 /*
- * Pin what the lockless walk of @mm's page tables finds present, writable,
+ * Pin what the walk of @mm's page tables finds present, writable,
  * exclusive and pinnable long-term, from @addr on, in a worker that adopts
- * @mm: 6.1's slow GUP takes a THP 4 KiB at a time, its fast walk a whole
- * PMD. The walk never faults, locks or sleeps but in cond_resched(), and
- * stops between chunks once the caller is killed, so the caller's
- * uninterruptible wait is bounded by the walk of @npages present pages;
- * what it leaves (a page to fault in, to unshare or to migrate) the caller
- * pins the slow way. 6.2 dropped pin_user_pages_fast_only(); 6.12's slow
- * GUP walks a THP at once. Returns the pages pinned from @addr on.
+ * @mm: 6.1's slow GUP takes a THP 4 KiB at a time and both kernels' slow
+ * GUP walks each 4 KiB page from the top, the fast walk a page table at
+ * once. What the walk leaves (a page to fault in, to unshare or to
+ * migrate) the caller pins the slow way. The caller's wait is killable:
+ * a killed caller hands @pages to the worker, which stops at the next
+ * chunk, unpins what it pinned and frees them; *@pagesp is then NULL.
+ * Returns the pages pinned from @addr on (none if the request cannot be
+ * allocated: the slow way pins them all), or -EINTR.
  */
-static unsigned long mempin_gup_fast_remote(struct mm_struct *mm,
-					    unsigned long addr,
-					    unsigned long npages,
-					    struct page **pages)
+static long mempin_gup_fast_remote(struct mm_struct *mm, unsigned long addr,
+				   unsigned long npages,
+				   struct page ***pagesp)
 {
-	struct mempin_fast_pin f = {
-		.mm = mm,
-		.caller = current,
-		.addr = addr,
-		.npages = npages,
-		.pages = pages,
-	};
+	struct mempin_fast_pin *f;
+	long ret;
 
-	INIT_WORK_ONSTACK(&f.work, mempin_fast_pin_work);
-	init_completion(&f.done);
-	queue_work(mempin_wq, &f.work);
-	wait_for_completion(&f.done);
-	destroy_work_on_stack(&f.work);
-	return f.ret;
+	f = kzalloc(sizeof(*f), GFP_KERNEL);
+	if (!f)
+		return 0;
+	INIT_WORK(&f->work, mempin_fast_pin_work);
+	init_completion(&f->done);
+	atomic_set(&f->state, MEMPIN_FAST_RUNNING);
+	mmget(mm);
+	f->mm = mm;
+	f->addr = addr;
+	f->npages = npages;
+	f->pages = *pagesp;
+	queue_work(mempin_wq, &f->work);
+	if (wait_for_completion_killable(&f->done)) {
+		if (atomic_cmpxchg(&f->state, MEMPIN_FAST_RUNNING,
+				   MEMPIN_FAST_ABANDONED) ==
+		    MEMPIN_FAST_RUNNING) {
+			*pagesp = NULL;
+			return -EINTR;
+		}
+		/* The worker is done and about to complete: a short wait. */
+		wait_for_completion(&f->done);
+	}
+	ret = f->ret;
+	kfree(f);
+	return ret;
 }
-#else
-static unsigned long mempin_gup_fast_remote(struct mm_struct *mm,
-					    unsigned long addr,
-					    unsigned long npages,
-					    struct page **pages)
-{
-	return 0;
-}
-#endif
 
 /*
  * Pin up to @npages pages (at most a chunk) of @mm from @addr into @pages,
@@ -976,21 +1019,27 @@ static long mempin_gup(struct mm_struct *mm, unsigned long addr,
 }
 
 /*
- * Pin all of [@start, @start + @npages pages) of @mm into @pages, or
- * nothing: another process's first with one lockless walk where the kernel
- * offers one (mempin_gup_fast_remote(), for MEMPIN_FAST_REMOTE_MIN pages or
- * more), then a chunk at a time, with cond_resched() and a check for a
- * fatal signal between chunks; a refusal unpins what was pinned before the
- * error returns. The caller holds a user reference on @mm.
+ * Pin all of [@start, @start + @npages pages) of @mm into *@pagesp, or
+ * nothing: another process's first with one walk in a worker that adopts
+ * @mm (mempin_gup_fast_remote(), for MEMPIN_FAST_REMOTE_MIN pages or
+ * more), then what is left a chunk at a time, with cond_resched() and a
+ * check for a fatal signal between chunks; a refusal unpins what was
+ * pinned before the error returns. If the caller is killed while the
+ * worker runs, the worker keeps the pages: *@pagesp is then NULL and
+ * -EINTR returned. The caller holds a user reference on @mm.
  */
 static int mempin_pin_pages(struct mm_struct *mm, unsigned long start,
-			    unsigned long npages, struct page **pages)
+			    unsigned long npages, struct page ***pagesp)
 {
+	struct page **pages = *pagesp;
 	unsigned long done = 0;
 	long ret;
 
 	if (mm != current->mm && npages >= MEMPIN_FAST_REMOTE_MIN) {
-		done = mempin_gup_fast_remote(mm, start, npages, pages);
+		ret = mempin_gup_fast_remote(mm, start, npages, pagesp);
+		if (ret < 0)
+			return ret;
+		done = ret;
 		if (!mempin_pages_allowed(pages, done)) {
 			ret = -EFAULT;
 			goto unpin;
@@ -1132,7 +1181,7 @@ static int mempin_create(struct mempin_container *c,
 	seq = mmu_interval_read_begin(&pin->notifier);
 	pin->pinned_at_ns = ktime_get_real_ns();
 	t0 = ktime_get_ns();
-	ret = mempin_pin_pages(pin->mm, pin->start, pin->npages, pages);
+	ret = mempin_pin_pages(pin->mm, pin->start, pin->npages, &pages);
 	if (ret) {
 		if (ret == -ENOMEM)
 			reason = MEMPIN_REASON_MIGRATION;

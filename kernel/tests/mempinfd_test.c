@@ -1506,6 +1506,64 @@ static void test_large_pin_drops_the_target_lock_between_chunks(void)
 	close(fd);
 }
 
+/*
+ * A manager killed while another process's 512 MiB are being pinned (the
+ * walk in a worker that adopts the target's mm) returns at once, and the
+ * worker unpins what it pinned: nothing is left pinned. The kill lands
+ * at several points of the walk; a pin that was made before it outlives
+ * its manager, as every manager pin does, and is unpinned here.
+ */
+static void test_killed_manager_leaves_nothing_pinned(void)
+{
+	size_t npages = (512UL << 20) / page_size;
+	long long base = foll_pin_balance();
+	struct mempin_pin_info info[4];
+	int delays_ms[] = { 1, 5, 20, 60, 200 };
+	char made[] = "-----";
+	unsigned int i;
+	uint64_t addr;
+	pid_t target = spawn_target(npages, &addr, 0);
+	int fd = open_dev();
+
+	for (i = 0; i < sizeof(delays_ms) / sizeof(delays_ms[0]); i++) {
+		pid_t manager = fork();
+		int status, waited, n;
+
+		if (manager == 0) {
+			int mfd = open_dev();
+
+			mgr_pin(mfd, target, addr, npages * page_size, 0,
+				ROOT_FLAGS, NULL);
+			for (;;)
+				pause();
+		}
+		usleep(delays_ms[i] * 1000);
+		kill(manager, SIGKILL);
+		CHECK(waitpid(manager, &status, 0) == manager &&
+		      WIFSIGNALED(status), "the manager did not end by its kill");
+		/* A pin made before the kill outlives its manager: undo it. */
+		n = mgr_list(fd, target, info, 4);
+		CHECK(n == 0 || (n == 1 && delays_ms[i] >= 20),
+		      "%d pins listed after the kill at %d ms", n, delays_ms[i]);
+		if (n == 1)
+			CHECK_OK(mgr_unpin(fd, info[0].id));
+		made[i] = n == 1 ? '1' : '0';
+		for (waited = 0; waited < 500; waited++) {
+			if (foll_pin_balance() == base)
+				break;
+			usleep(10000);
+		}
+		CHECK(foll_pin_balance() == base,
+		      "%lld pages still pinned %d ms after the kill at %d ms",
+		      foll_pin_balance() - base, waited * 10, delays_ms[i]);
+	}
+	printf("#   kills at 1, 5, 20, 60, 200 ms; the pin was made before: %s\n",
+	       made);
+	CHECK(mgr_list(fd, target, info, 4) == 0, "a pin of the target is left");
+	end_target(target);
+	close(fd);
+}
+
 /* A number from the cgroup v2 file @dir/@name, or -1. */
 static long long cgroup_read(const char *dir, const char *name)
 {
@@ -2084,6 +2142,7 @@ static const struct test tests[] = {
 	T(test_user_limit_spans_manager_pins),
 	T(test_ptrace_rule_guards_other_processes),
 	T(test_large_pin_drops_the_target_lock_between_chunks),
+	T(test_killed_manager_leaves_nothing_pinned),
 	T(test_limits_are_checked_before_allocating),
 	T(test_manager_pins_outlive_the_managers_file),
 	T(test_ids_are_unique_machine_wide),
