@@ -205,7 +205,7 @@ static void bench_io_uring(char *buf, uint64_t size, int reps)
 }
 
 /* Through the tree: write the range to MP/PID/pin, rm MP/PID/NAME. */
-static void bench_tree(const char *mp, char *buf, uint64_t size, int reps)
+static void bench_tree_row(const char *row, const char *mp, char *buf, uint64_t size, int reps)
 {
 	uint64_t *tp = calloc(reps, 8), *tu = calloc(reps, 8), t0;
 	char ctl[256], file[256], line[64];
@@ -230,11 +230,16 @@ static void bench_tree(const char *mp, char *buf, uint64_t size, int reps)
 			die("unlink pin file");
 		tu[n++] = now_ns() - t0;
 	}
-	report("tree", size, "pin", tp, n);
-	report("tree", size, "unpin", tu, n);
+	report(row, size, "pin", tp, n);
+	report(row, size, "unpin", tu, n);
 	close(fd);
 	free(tp);
 	free(tu);
+}
+
+static void bench_tree(const char *mp, char *buf, uint64_t size, int reps)
+{
+	bench_tree_row("tree", mp, buf, size, reps);
 }
 
 /* One small write to a control file: ours pins 4 KiB, nullfs just replies. */
@@ -464,6 +469,33 @@ static void bench_scale(const char *mp, int count)
 	free(t);
 }
 
+/*
+ * N pins of 4 KiB each through the seed interface (no server involved), one
+ * page apart, held until a byte arrives on stdin; closing the device then
+ * unpins them all. The ledger a server lists at its start.
+ */
+static void seed_pins(int count)
+{
+	char *buf = buffer((size_t)count * 8192, 0), byte;
+	int fd = open("/dev/mempinfd", O_RDWR), i;
+
+	if (fd < 0)
+		die("/dev/mempinfd");
+	for (i = 0; i < count; i++) {
+		struct mem_pin_address a = {
+			.addr = (uintptr_t)(buf + (size_t)i * 8192), .size = 4096,
+		};
+
+		if (ioctl(fd, MEM_CMD_PIN, &a))
+			die("MEM_CMD_PIN");
+	}
+	printf("row=seed_ready count=%d pid=%d\n", count, getpid());
+	fflush(stdout);
+	if (read(0, &byte, 1) < 0)
+		die("stdin");
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	static const uint64_t sizes[] = { 4096, 2 << 20, 64 << 20, 1 << 30 };
@@ -491,13 +523,18 @@ int main(int argc, char **argv)
 			bench_raw("raw_ioctl", buf, sizes[i], reps_for(sizes[i]));
 			bench_manager_remote(buf, sizes[i], reps_for(sizes[i]));
 		}
-	} else if (!strcmp(cmd, "thp")) {
+	} else if (!strcmp(cmd, "thp") && argc <= 3) {
 		char *huge = buffer(64 << 20, 1), *small = buffer(64 << 20, 0);
 
 		bench_raw("thp_2m", huge, 2 << 20, 101);
 		bench_raw("small_pages_2m", small, 2 << 20, 101);
 		bench_raw("thp_64m", huge, 64 << 20, 21);
 		bench_raw("small_pages_64m", small, 64 << 20, 21);
+		if (argc == 3) {
+			/* The same huge pages through the tree. */
+			bench_tree_row("tree_thp_2m", argv[2], huge, 2 << 20, 101);
+			bench_tree_row("tree_thp_64m", argv[2], huge, 64 << 20, 21);
+		}
 	} else if (!strcmp(cmd, "write") && argc == 4) {
 		char *buf = buffer(2 << 20, 0), ctl[512], dir[256];
 
@@ -519,6 +556,8 @@ int main(int argc, char **argv)
 		bench_readall(argv[2], argv[3], 5);
 	} else if (!strcmp(cmd, "scale") && argc == 4) {
 		bench_scale(argv[2], atoi(argv[3]));
+	} else if (!strcmp(cmd, "seed") && argc == 3) {
+		seed_pins(atoi(argv[2]));
 	} else if (!strcmp(cmd, "hold") && argc == 3) {
 		/* Keep N MiB mapped for others to pin; print its address. */
 		size_t size = strtoul(argv[2], NULL, 0) << 20;
@@ -528,8 +567,8 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		pause();
 	} else {
-		fprintf(stderr, "usage: pinbench pin MP | remote | thp | write MP NULLFS | events MP |\n"
-			"       fsops ROW STATUS DIR | readall ROW FILE | scale MP N | hold MIB\n");
+		fprintf(stderr, "usage: pinbench pin MP | remote | thp [MP] | write MP NULLFS | events MP |\n"
+			"       fsops ROW STATUS DIR | readall ROW FILE | scale MP N | seed N | hold MIB\n");
 		return 2;
 	}
 	return 0;
