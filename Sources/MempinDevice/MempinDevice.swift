@@ -129,20 +129,26 @@ public final class MempinDevice: Sendable {
     ///
     /// - Parameter pid: only this process's pins, or 0 for all.
     public func list(pid: Int32 = 0, after afterID: UInt64 = 0, limit: Int = 4096) throws(Errno) -> [PinRecord] {
+        // A server's start lists the whole ledger, 4,096 at a time: the
+        // module fills an uninitialized buffer, converted in one pass.
         let capacity = max(0, min(limit, 4096))
-        var infos = [mempin_pin_info](repeating: mempin_pin_info(), count: capacity)
         var arg = mempin_list()
         arg.argsz = UInt32(MemoryLayout<mempin_list>.size)
         arg.entry_size = UInt32(MemoryLayout<mempin_pin_info>.stride)
         arg.pid = pid
         arg.count = UInt32(capacity)
         arg.after_id = afterID
-        let result = infos.withUnsafeMutableBufferPointer { buffer in
-            arg.entries = UInt64(UInt(bitPattern: buffer.baseAddress))
-            return control(CMempin_LIST(), &arg)
+        let infos = UnsafeMutableBufferPointer<mempin_pin_info>.allocate(capacity: max(1, capacity))
+        defer { infos.deallocate() }
+        arg.entries = UInt64(UInt(bitPattern: infos.baseAddress))
+        _ = try control(CMempin_LIST(), &arg).get()
+        let filled = min(Int(arg.count), capacity)
+        return [PinRecord](unsafeUninitializedCapacity: filled) { records, initialized in
+            for index in 0..<filled {
+                (records.baseAddress! + index).initialize(to: PinRecord(infos[index]))
+            }
+            initialized = filled
         }
-        _ = try result.get()
-        return infos.prefix(Int(arg.count)).map(PinRecord.init)
     }
 
     /// Lists all pins (of one process, or all for pid 0).

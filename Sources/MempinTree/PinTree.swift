@@ -64,6 +64,12 @@ public final class PinTree: Sendable {
                 self.end = end
                 self.suffix = suffix
             }
+
+            /// One word for the hasher, not three: a server's start hashes
+            /// every name of the ledger (equal names still hash alike).
+            func hash(into hasher: inout Hasher) {
+                hasher.combine(start ^ (end &<< 1) ^ (suffix &* 0x9E37_79B9_7F4A_7C15))
+            }
         }
 
         /// Pin ids by file name.
@@ -89,13 +95,20 @@ public final class PinTree: Sendable {
             Name(start: pin.start, end: pin.end, suffix: suffixed.contains(pin.id) ? pin.id : 0)
         }
 
+        /// Makes room for `count` more pins without growing the table
+        /// step by step (a server's start adopts the whole ledger).
+        mutating func reserve(_ count: Int) {
+            ids.reserveCapacity(ids.count + count)
+        }
+
         mutating func add(_ pin: PinRecord) {
-            var name = Name(start: pin.start, end: pin.end)
-            if ids[name] != nil {
-                name.suffix = pin.id
+            // One hash of the name for a new range, the common case.
+            let name = Name(start: pin.start, end: pin.end)
+            if let holder = ids.updateValue(pin.id, forKey: name) {
+                ids[name] = holder
+                ids[Name(start: pin.start, end: pin.end, suffix: pin.id)] = pin.id
                 suffixed.insert(pin.id)
             }
-            ids[name] = pin.id
             pages += pin.pages
             bytes += pin.bytes
             detached += pin.isDetached ? 1 : 0
@@ -170,11 +183,11 @@ public final class PinTree: Sendable {
         var frameRuns: [UInt64: [FrameRun]] = [:]
 
         mutating func insert(_ pin: PinRecord) {
-            if let old = pins[pin.id] {
+            if let old = pins.updateValue(pin, forKey: pin.id) {
+                pins[pin.id] = old
                 update(old, to: pin)
                 return
             }
-            pins[pin.id] = pin
             // Mutated in place: a copy of the process's table would cost
             // as much as the table (10,000 pins).
             processes[pin.pid, default: ProcessPins()].add(pin)
@@ -233,7 +246,7 @@ public final class PinTree: Sendable {
         /// Enters a pin this server made or listed, unless its end's record
         /// came first.
         mutating func insertUnlessEnded(_ pin: PinRecord) {
-            guard !endedPins.contains(pin.id) else { return }
+            guard endedPins.isEmpty || !endedPins.contains(pin.id) else { return }
             insert(pin)
         }
 

@@ -2,7 +2,7 @@
 // loops that callgrind can count (mount-scripts/profile runs it under
 // valgrind, one phase per run). Each phase prints its wall time per item.
 //
-// Usage: mempin-profile [parse|pages|listing|pin|otherpins|status|block|memory|sender|all]
+// Usage: mempin-profile [parse|pages|ledger|listing|pin|otherpins|status|block|memory|sender|all]
 
 import MempinDevice
 import MempinTestSupport
@@ -64,6 +64,21 @@ if phases == "pages" || phases == "all" {
     }
     print("pages: \(offset) bytes")
     buffer.deallocate()
+}
+
+// ledger: a server's start over 100,000 pins it did not make: a fresh
+// tree's first refresh, the listing of the whole ledger.
+if phases == "ledger" || phases == "all" {
+    let backend = InMemoryBackend()
+    let maker = PinTree(backend: backend)
+    let count = 100_000
+    for index in 0..<count {
+        _ = try maker.pin(Array("0x\(String(0x7f00_0000_0000 + index * 8192, radix: 16))+4K".utf8), in: pid, for: me)
+    }
+    let tree = PinTree(backend: backend)
+    try measure("ledger", items: count, each: "pin listed") { tree.refresh() }
+    let listed = try tree.entries(of: .processDirectory(pid: pid), for: me).count
+    precondition(listed >= count)
 }
 
 // listing: opendir of a process directory with 10,000 pins.
