@@ -142,13 +142,7 @@ public final class MempinDevice: Sendable {
         defer { infos.deallocate() }
         arg.entries = UInt64(UInt(bitPattern: infos.baseAddress))
         _ = try control(CMempin_LIST(), &arg).get()
-        let filled = min(Int(arg.count), capacity)
-        return [PinRecord](unsafeUninitializedCapacity: filled) { records, initialized in
-            for index in 0..<filled {
-                (records.baseAddress! + index).initialize(to: PinRecord(infos[index]))
-            }
-            initialized = filled
-        }
+        return Self.records(infos.prefix(min(Int(arg.count), capacity)), PinRecord.init)
     }
 
     /// Lists all pins (of one process, or all for pid 0).
@@ -185,12 +179,18 @@ public final class MempinDevice: Sendable {
         defer { entries.deallocate() }
         arg.entries = UInt64(UInt(bitPattern: entries.baseAddress))
         _ = try control(CMempin_READ_PAGES(), &arg).get()
-        let filled = min(Int(arg.count), capacity)
-        return [PageRecord](unsafeUninitializedCapacity: filled) { records, initialized in
-            for index in 0..<filled {
-                (records.baseAddress! + index).initialize(to: PageRecord(entries[index]))
+        return Self.records(entries.prefix(min(Int(arg.count), capacity)), PageRecord.init)
+    }
+
+    /// The records of the entries the module filled, converted in one pass
+    /// into an array that is never zero-filled first.
+    private static func records<Entry, Record>(_ entries: Slice<UnsafeMutableBufferPointer<Entry>>,
+                                               _ convert: (Entry) -> Record) -> [Record] {
+        [Record](unsafeUninitializedCapacity: entries.count) { records, initialized in
+            for (offset, entry) in entries.enumerated() {
+                (records.baseAddress! + offset).initialize(to: convert(entry))
             }
-            initialized = filled
+            initialized = entries.count
         }
     }
 
