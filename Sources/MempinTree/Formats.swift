@@ -183,14 +183,19 @@ public enum Formats {
         at += 2
         let end = width &- 1
         if at < end {
-            // Blanks eight at a time, no call per line: at most 19 are
-            // needed, and the stores past `end` stay within the room.
+            // Blanks eight at a time, then one at a time, no call per line
+            // and no store past the line: the page list writes whole lines
+            // straight into the reply while a line's width fits.
             var blank = at
-            repeat {
+            while blank &+ 8 <= end {
                 UnsafeMutableRawPointer(line).storeBytes(of: 0x2020_2020_2020_2020 as UInt64, toByteOffset: blank,
                                                          as: UInt64.self)
                 blank &+= 8
-            } while blank < end
+            }
+            while blank < end {
+                line[blank] = UInt8(ascii: " ")
+                blank &+= 1
+            }
             at = end
         }
         line[at] = UInt8(ascii: "\n")
