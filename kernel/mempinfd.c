@@ -89,7 +89,6 @@
 #include <linux/version.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
-#include <linux/xarray.h>
 
 #include <linux/mempinfd.h>
 
@@ -180,6 +179,7 @@ enum {
  * @pid: the target's thread group, held
  * @holder: for a seed pin, the thread group that made it, held; else NULL
  * @id: the pin's id in the ledger
+ * @id_node: its node in the ledger, by @id
  * @start: first byte, page-aligned
  * @npages: pages in the range
  * @flags: MEMPIN_VISIBLE, MEMPIN_RELEASED, MEMPIN_DETACHED
@@ -206,6 +206,7 @@ struct mempin_region {
 	struct pid *pid;
 	struct pid *holder;
 	unsigned long id;
+	struct rb_node id_node;
 	unsigned long start;
 	unsigned long npages;
 	unsigned long flags;
@@ -219,9 +220,13 @@ struct mempin_region {
 	u64 pin_duration_ns;
 };
 
-/* The ledger: every pin, by id; and the last id given. */
+/*
+ * The ledger: every pin, by id; and the last id given. Ids only grow, so a
+ * new pin is the tree's rightmost; its node is the pin's own, so entering a
+ * pin allocates nothing.
+ */
 static DEFINE_MUTEX(mempin_lock);
-static DEFINE_XARRAY(mempin_ledger);
+static struct rb_root mempin_ledger = RB_ROOT;
 static unsigned long mempin_last_id;
 
 /* The container of the manager's pins: no file owns it, it is never freed. */
@@ -621,6 +626,66 @@ static int mempin_cmp(const struct mm_struct *mm, unsigned long start,
 	return 0;	/* overlap */
 }
 
+/* The pin of id @id in the ledger, or NULL. Caller holds mempin_lock. */
+static struct mempin_region *mempin_lookup(u64 id)
+{
+	struct rb_node *node = mempin_ledger.rb_node;
+
+	lockdep_assert_held(&mempin_lock);
+	while (node) {
+		struct mempin_region *pin =
+			rb_entry(node, struct mempin_region, id_node);
+
+		if (id == pin->id)
+			return pin;
+		node = id < pin->id ? node->rb_left : node->rb_right;
+	}
+	return NULL;
+}
+
+/* The pin of the least id above @id, or NULL. Caller holds mempin_lock. */
+static struct mempin_region *mempin_lookup_after(u64 id)
+{
+	struct rb_node *node = mempin_ledger.rb_node;
+	struct mempin_region *after = NULL;
+
+	lockdep_assert_held(&mempin_lock);
+	while (node) {
+		struct mempin_region *pin =
+			rb_entry(node, struct mempin_region, id_node);
+
+		if (pin->id > id) {
+			after = pin;
+			node = node->rb_left;
+		} else {
+			node = node->rb_right;
+		}
+	}
+	return after;
+}
+
+/* The pin after @pin in id order, or NULL. Caller holds mempin_lock. */
+static struct mempin_region *mempin_ledger_next(struct mempin_region *pin)
+{
+	lockdep_assert_held(&mempin_lock);
+	return rb_entry_safe(rb_next(&pin->id_node), struct mempin_region,
+			    id_node);
+}
+
+/* Enter @pin, of an id above all others, in the ledger. */
+static void mempin_ledger_add(struct mempin_region *pin)
+{
+	struct rb_node **link = &mempin_ledger.rb_node, *parent = NULL;
+
+	lockdep_assert_held(&mempin_lock);
+	while (*link) {
+		parent = *link;
+		link = &parent->rb_right;
+	}
+	rb_link_node(&pin->id_node, parent, link);
+	rb_insert_color(&pin->id_node, &mempin_ledger);
+}
+
 /*
  * Find the pin of @mm that overlaps [@start, @end), or NULL. With @link and
  * @parent set, also return where a new pin would go.
@@ -653,28 +718,23 @@ static struct mempin_region *mempin_find_range(struct mempin_container *c,
 
 /*
  * Reserve [@pin->start, end) of @pin->mm in @c and enter @pin in the
- * ledger under a new id. Returns 0, -EEXIST on overlap, or -ENOMEM.
+ * ledger under a new id. Returns 0 or -EEXIST on overlap.
  */
 static int mempin_insert(struct mempin_container *c, struct mempin_region *pin)
 {
 	struct rb_node **link, *parent;
-	int ret;
+	int ret = -EEXIST;
 
 	mutex_lock(&mempin_lock);
-	if (mempin_find_range(c, pin->mm, pin->start, mempin_end(pin),
-			      &link, &parent)) {
-		ret = -EEXIST;
-		goto out;
+	if (!mempin_find_range(c, pin->mm, pin->start, mempin_end(pin),
+			       &link, &parent)) {
+		pin->id = ++mempin_last_id;
+		mempin_ledger_add(pin);
+		rb_link_node(&pin->node, parent, link);
+		rb_insert_color(&pin->node, &c->ranges);
+		list_add_tail(&pin->link, &c->pins);
+		ret = 0;
 	}
-	ret = xa_insert(&mempin_ledger, mempin_last_id + 1, pin,
-			GFP_KERNEL_ACCOUNT);
-	if (ret)
-		goto out;
-	pin->id = ++mempin_last_id;
-	rb_link_node(&pin->node, parent, link);
-	rb_insert_color(&pin->node, &c->ranges);
-	list_add_tail(&pin->link, &c->pins);
-out:
 	mutex_unlock(&mempin_lock);
 	return ret;
 }
@@ -683,7 +743,7 @@ out:
 static void mempin_unlink(struct mempin_region *pin)
 {
 	lockdep_assert_held(&mempin_lock);
-	xa_erase(&mempin_ledger, pin->id);
+	rb_erase(&pin->id_node, &mempin_ledger);
 	rb_erase(&pin->node, &pin->container->ranges);
 	list_del(&pin->link);
 }
@@ -740,7 +800,7 @@ static void mempin_reap_work(struct work_struct *work)
 
 	llist_for_each_entry_safe(pin, next, list, released) {
 		mutex_lock(&mempin_lock);
-		mine = xa_load(&mempin_ledger, pin->id) == pin;
+		mine = mempin_lookup(pin->id) == pin;
 		if (mine)
 			mempin_unlink(pin);
 		mutex_unlock(&mempin_lock);
@@ -1471,7 +1531,7 @@ static int mempin_remove_id(struct mempin_container *c, u64 id, kuid_t uid)
 	if (id != (unsigned long)id)
 		return -ENOENT;
 	mutex_lock(&mempin_lock);
-	pin = mempin_take(xa_load(&mempin_ledger, id));
+	pin = mempin_take(mempin_lookup(id));
 	mutex_unlock(&mempin_lock);
 	if (!pin)
 		return -ENOENT;
@@ -1628,11 +1688,9 @@ static long mempin_ioctl_list(struct mempin_container *c, void __user *arg)
 	       index < ULONG_MAX) {
 		n = 0;
 		mutex_lock(&mempin_lock);
-		pin = xa_find_after(&mempin_ledger, &index, ULONG_MAX,
-				    XA_PRESENT);
-		for (; pin && n < min(MEMPIN_BATCH, count - filled);
-		     pin = xa_find_after(&mempin_ledger, &index, ULONG_MAX,
-					 XA_PRESENT)) {
+		for (pin = mempin_lookup_after(index);
+		     pin && n < min(MEMPIN_BATCH, count - filled);
+		     pin = mempin_ledger_next(pin)) {
 			if (!mempin_visible(pin) ||
 			    (l.pid && pid_vnr(pin->pid) != l.pid))
 				continue;
@@ -1711,7 +1769,7 @@ static long mempin_ioctl_read_pages(void __user *arg)
 	for (;;) {
 		n = 0;
 		mutex_lock(&mempin_lock);
-		pin = xa_load(&mempin_ledger, p.id);
+		pin = mempin_lookup(p.id);
 		if (!pin || !test_bit(MEMPIN_VISIBLE, &pin->flags)) {
 			mutex_unlock(&mempin_lock);
 			ret = filled ? 0 : -ENOENT;
@@ -2155,7 +2213,7 @@ static void __exit mempin_exit(void)
 {
 	misc_deregister(&mempin_dev);
 	destroy_workqueue(mempin_wq);
-	WARN_ON_ONCE(!xa_empty(&mempin_ledger));
+	WARN_ON_ONCE(!RB_EMPTY_ROOT(&mempin_ledger));
 	kvfree(mempin_records);
 }
 
