@@ -1008,6 +1008,9 @@ static void mempin_fast_pin_work(struct work_struct *work)
  * migrate) the caller pins the slow way. The caller's wait is killable:
  * a killed caller hands @pages to the worker, which stops at the next
  * chunk, unpins what it pinned and frees them; *@pagesp is then NULL.
+ * Those pages stay pinned, uncharged and in no ledger entry, until the
+ * worker ends its chunk: the caller's error path uncharges the range at
+ * once, not when the worker unpins them.
  * Returns the pages pinned from @addr on (none if the request cannot be
  * allocated: the slow way pins them all), or -EINTR.
  */
