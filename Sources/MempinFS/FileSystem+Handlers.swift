@@ -169,9 +169,10 @@ private func handleUnlink(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ name: Unsa
         }
         let who = fs.requester(of: req!)
         let pin = try fs.tree.unlink(name, in: pid, for: who)
+        // The reply first: the log line is not the caller's to wait for.
+        fuse_reply_err(req, 0)
         fs.logger.log(level: .info, "unpinned \(pid)/\(name): \(pin.pages) pages", metadata: ["uid": "\(who.uid)", "pid": "\(who.pid)"],
                        source: FileSystem.logSource)
-        fuse_reply_err(req, 0)
     }
 }
 
