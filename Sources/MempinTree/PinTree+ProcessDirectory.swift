@@ -44,8 +44,7 @@ extension PinTree {
         let (kind, permissions, links): (Attributes.Kind, UInt16, UInt32) = switch node {
         case .processDirectory: (.directory, 0o755, 2)
         case .pinControl: (.regularFile, 0o200, 1)
-        case .otherPins: (.regularFile, 0o644, 1)
-        default: (.regularFile, 0o444, 1)
+        default: (.regularFile, 0o644, 1)  // status, other_pins
         }
         return Attributes(inode: node.inode, kind: kind, permissions: permissions, uid: owner.uid,
                           gid: owner.gid, size: 0, linkCount: links, modificationTime: now)

@@ -144,9 +144,10 @@ struct FileSystemTests {
             defer { nobodyTarget.end() }
             let npid = nobodyTarget.processIdentifier
             #expect(Shell.run("echo 10000+4K > \(tree.mountpoint)/\(npid)/pin").status == 0)
-            let r = Shell.run("cd \(tree.mountpoint) && stat -c '%n %a %u %F' \(npid) \(npid)/pin \(npid)/00010000-00011000 stats self")
+            let r = Shell.run("cd \(tree.mountpoint) && stat -c '%n %a %u %F' \(npid) \(npid)/pin \(npid)/status \(npid)/other_pins \(npid)/00010000-00011000 stats self")
             #expect(r.output.split(separator: "\n") == [
                 "\(npid) 755 65534 directory", "\(npid)/pin 200 65534 regular empty file",
+                "\(npid)/status 644 65534 regular empty file", "\(npid)/other_pins 644 65534 regular empty file",
                 "\(npid)/00010000-00011000 644 65534 regular empty file", "stats 444 0 regular empty file",
                 "self 777 0 symbolic link",
             ])

@@ -10,6 +10,8 @@ check_pins "foll_pin counters see 256 pages" 256
 check "ls shows the process" grep -qx "$TARGET" <(ls "$MP")
 check "ls shows the pin file" grep -qx "$name" <(ls "$MP/$TARGET")
 check_eq "pin file mode" "$(stat -c %a "$MP/$TARGET/$name")" 644
+check_eq "directory, pin, status, other_pins modes" \
+	"$(cd "$MP/$TARGET" && stat -c %a . pin status other_pins | tr '\n' ' ')" "755 200 644 644 "
 header=$(sed '/^$/q' "$MP/$TARGET/$name")
 check "header: start" grep -qx "start $RW" <<<"$header"
 check "header: pages 256" grep -qx "pages 256" <<<"$header"
