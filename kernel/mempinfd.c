@@ -57,6 +57,7 @@
 
 #include <linux/atomic.h>
 #include <linux/capability.h>
+#include <linux/cgroup.h>
 #include <linux/completion.h>
 #include <linux/cred.h>
 #include <linux/fs.h>
@@ -71,6 +72,7 @@
 #include <linux/mmu_notifier.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/nsproxy.h>
 #include <linux/overflow.h>
 #include <linux/pid.h>
 #include <linux/pid_namespace.h>
@@ -1906,6 +1908,92 @@ static long mempin_ioctl_query_pfns(void __user *arg)
 	return copy_to_user(arg, &q, sizeof(q)) ? -EFAULT : 0;
 }
 
+/*
+ * Give @q->cgroup the cgroup v2 path of @task relative to the caller's
+ * cgroup namespace, as /proc/PID/cgroup's "0::" line does, and its length
+ * in @q->cgroup_length (0 when there is none to give). cgroup_path_ns()
+ * takes cgroup_mutex, as reading /proc/PID/cgroup does on 6.1.
+ */
+static int mempin_process_cgroup(struct task_struct *task,
+				 struct mempin_process *q)
+{
+	struct cgroup *cgrp;
+	char *path;
+	int len, ret = 0;
+
+	q->cgroup_length = 0;
+	if (!q->cgroup)
+		return 0;
+	rcu_read_lock();
+	cgrp = task_dfl_cgroup(task);
+	if (!cgroup_tryget(cgrp))
+		cgrp = NULL;	/* it moved, and its cgroup went away */
+	rcu_read_unlock();
+	if (!cgrp)
+		return 0;
+	path = kmalloc(PATH_MAX, GFP_KERNEL);
+	len = path ? cgroup_path_ns(cgrp, path, PATH_MAX,
+				    current->nsproxy->cgroup_ns) : 0;
+	cgroup_put(cgrp);
+	if (len > 0 && len < PATH_MAX) {
+		q->cgroup_length = len;
+		if (len < q->cgroup_size &&
+		    copy_to_user(u64_to_user_ptr(q->cgroup), path, len + 1))
+			ret = -EFAULT;
+	}
+	kfree(path);
+	return ret;
+}
+
+/*
+ * MEMPIN_PROCESS: what /proc/PID/stat, status, limits and cgroup show of a
+ * process's pinning, without formatting their text. No lock of the target
+ * is held across the reads: each figure is a snapshot, as /proc's are.
+ */
+static long mempin_ioctl_process(void __user *arg)
+{
+	struct mempin_process q;
+	struct task_struct *task;
+	struct mm_struct *mm;
+	struct pid *pid;
+	unsigned long limit;
+	const struct cred *cred;
+	int ret;
+
+	ret = mempin_copy_arg(&q, sizeof(q), sizeof(q), arg);
+	if (ret)
+		return ret;
+	if (q.flags)
+		return -EINVAL;
+	pid = find_get_pid(q.pid);
+	task = pid ? get_pid_task(pid, PIDTYPE_PID) : NULL;
+	put_pid(pid);
+	if (!task)
+		return -ESRCH;
+	mm = get_task_mm(task);
+	if (!mm) {
+		ret = -ESRCH;	/* exited, or a kernel thread */
+		goto put_task;
+	}
+	q.tgid = task_tgid_vnr(task);
+	rcu_read_lock();
+	cred = __task_cred(task);
+	q.uid = from_kuid_munged(current_user_ns(), cred->uid);
+	q.gid = from_kgid_munged(current_user_ns(), cred->gid);
+	rcu_read_unlock();
+	q.start_time_ns = task->start_boottime;
+	q.pinned_bytes = (u64)atomic64_read(&mm->pinned_vm) << PAGE_SHIFT;
+	limit = task_rlimit(task, RLIMIT_MEMLOCK);
+	q.memlock_limit = limit == RLIM_INFINITY ? MEMPIN_UNLIMITED : limit;
+	mmput(mm);
+	ret = mempin_process_cgroup(task, &q);
+put_task:
+	put_task_struct(task);
+	if (ret)
+		return ret;
+	return copy_to_user(arg, &q, sizeof(q)) ? -EFAULT : 0;
+}
+
 static long mempin_ioctl(struct file *file, unsigned int cmd,
 			 unsigned long arg)
 {
@@ -1928,6 +2016,7 @@ static long mempin_ioctl(struct file *file, unsigned int cmd,
 	case MEMPIN_LIST:
 	case MEMPIN_READ_PAGES:
 	case MEMPIN_QUERY_PFNS:
+	case MEMPIN_PROCESS:
 		break;
 	default:
 		return -ENOTTY;
@@ -1944,6 +2033,8 @@ static long mempin_ioctl(struct file *file, unsigned int cmd,
 		return mempin_ioctl_list(c, uarg);
 	case MEMPIN_QUERY_PFNS:
 		return mempin_ioctl_query_pfns(uarg);
+	case MEMPIN_PROCESS:
+		return mempin_ioctl_process(uarg);
 	default:
 		return mempin_ioctl_read_pages(uarg);
 	}

@@ -56,7 +56,7 @@ static long long calls, successes, lost, errs[4096];
 
 static const unsigned long known_cmds[] = {
 	MEM_CMD_PIN, MEM_CMD_UNPIN, MEMPIN_GET_VERSION, MEMPIN_PIN,
-	MEMPIN_UNPIN, MEMPIN_LIST, MEMPIN_READ_PAGES,
+	MEMPIN_UNPIN, MEMPIN_LIST, MEMPIN_READ_PAGES, MEMPIN_PROCESS,
 };
 
 /* The errnos the interface may answer with. */
@@ -188,6 +188,18 @@ static void random_call(int fd)
 				l->count = below(8);
 				l->entries = (uint64_t)(uintptr_t)random_pointer(
 					buf + 128, 0);
+			}
+			break;
+		}
+		case 0x16: {				/* MEMPIN_PROCESS */
+			struct mempin_process *q = (void *)buf;
+
+			shape_manager(q, sizeof(*q));
+			q->pid = below(3) ? (below(2) ? getpid() : child) : (int32_t)rnd();
+			if (below(2)) {
+				q->cgroup = (uint64_t)(uintptr_t)random_pointer(
+					buf + 512, 256);
+				q->cgroup_size = below(4) ? 256 : rnd();
 			}
 			break;
 		}

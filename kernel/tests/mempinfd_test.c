@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <linux/io_uring.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -368,6 +369,30 @@ static int mgr_unpin(int fd, uint64_t id)
 	return ioctl(fd, MEMPIN_UNPIN, &u);
 }
 
+/*
+ * MEMPIN_PROCESS of @pid into @q (may be NULL for a refusal), with room
+ * for its cgroup path in @cgroup (may be NULL, @size bytes).
+ */
+static int mgr_process_cgroup(int fd, pid_t pid, struct mempin_process *q,
+			      char *cgroup, uint32_t size)
+{
+	struct mempin_process local;
+
+	if (!q)
+		q = &local;
+	memset(q, 0, sizeof(*q));
+	q->argsz = sizeof(*q);
+	q->pid = pid;
+	q->cgroup = (uintptr_t)cgroup;
+	q->cgroup_size = size;
+	return ioctl(fd, MEMPIN_PROCESS, q);
+}
+
+static int mgr_process(int fd, pid_t pid, struct mempin_process *q)
+{
+	return mgr_process_cgroup(fd, pid, q, NULL, 0);
+}
+
 /* MEMPIN_LIST into @info (room for @n); returns the count or -1. */
 static int mgr_list(int fd, pid_t pid, struct mempin_pin_info *info, int n)
 {
@@ -672,6 +697,7 @@ static void manager_unprivileged_child(void)
 	CHECK_ERRNO(mgr_list(fd, 0, info, 2), EPERM);
 	CHECK_ERRNO(ioctl(fd, MEMPIN_READ_PAGES, &pg), EPERM);
 	CHECK_ERRNO(ioctl(fd, MEMPIN_QUERY_PFNS, &q), EPERM);
+	CHECK_ERRNO(mgr_process(fd, getpid(), NULL), EPERM);
 	close(fd);
 }
 
@@ -2104,6 +2130,170 @@ static void test_query_pfns_bounds_and_errors(void)
 	munmap(buf, 4 * page_size);
 }
 
+/* Field 22 of /proc/PID/stat: the start time in clock ticks. */
+static unsigned long long proc_start_ticks(pid_t pid)
+{
+	unsigned long long ticks = 0;
+	char path[64], line[1024], *p;
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	p = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
+	for (i = 0; p && i < 20; i++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		ticks = strtoull(p + 1, NULL, 10);
+	fclose(f);
+	return ticks;
+}
+
+/* Write @pid and a newline to @path; true if it took it. */
+static bool write_text(const char *path, pid_t pid)
+{
+	char text[32];
+	int fd = open(path, O_WRONLY), n;
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	n = snprintf(text, sizeof(text), "%d\n", pid);
+	ok = write(fd, text, n) == n;
+	close(fd);
+	return ok;
+}
+
+/* The path of /proc/PID/cgroup's "0::" line, or "" */
+static void proc_cgroup(pid_t pid, char *path, size_t size)
+{
+	char name[64], line[4096];
+	FILE *f;
+
+	path[0] = 0;
+	snprintf(name, sizeof(name), "/proc/%d/cgroup", pid);
+	f = fopen(name, "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "0::", 3))
+			continue;
+		line[strcspn(line, "\n")] = 0;
+		snprintf(path, size, "%s", line + 3);
+	}
+	if (f)
+		fclose(f);
+}
+
+static void *sleep_a_while(void *arg)
+{
+	__atomic_store_n((pid_t *)arg, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
+	pause();
+	return NULL;
+}
+
+/* MEMPIN_PROCESS gives what /proc/PID/stat, status and limits give. */
+static void test_process_figures_match_proc(void)
+{
+	struct io_uring_params params = { 0 };
+	struct rlimit saved, unlimited = { RLIM_INFINITY, RLIM_INFINITY };
+	char *buf = map_anon(8 * page_size);
+	struct iovec iov = { buf, 8 * page_size };
+	long ticks_per_second = sysconf(_SC_CLK_TCK);
+	struct mempin_process q;
+	struct mempin_pin p;
+	pid_t tid = 0;
+	pthread_t thread;
+	uint64_t addr;
+	pid_t child = spawn_target(16, &addr, 65534), gone;
+	char want[4096], path[4096];
+	siginfo_t info;
+	bool moved;
+	int fd = open_dev(), ring;
+
+	CHECK_OK(mgr_process(fd, child, &q));
+	CHECK(q.tgid == child && q.pinned_bytes == 0, "tgid %d, pinned %llu",
+	      q.tgid, (unsigned long long)q.pinned_bytes);
+	CHECK(q.uid == 65534 && q.gid == 65534 && q.cgroup_length == 0,
+	      "uid %u gid %u cgroup_length %u", q.uid, q.gid, q.cgroup_length);
+	CHECK(q.start_time_ns / (1000000000ULL / ticks_per_second) ==
+	      proc_start_ticks(child), "start %llu ns, /proc %llu ticks",
+	      (unsigned long long)q.start_time_ns, proc_start_ticks(child));
+	/*
+	 * The cgroup path, as /proc/PID/cgroup's "0::" line has it: in a
+	 * cgroup of its own where cgroup v2 lets the test make one.
+	 */
+	moved = mkdir("/sys/fs/cgroup/mempin-test", 0755) == 0 &&
+		write_text("/sys/fs/cgroup/mempin-test/cgroup.procs", child);
+	proc_cgroup(child, want, sizeof(want));
+	CHECK(!moved || !strcmp(want, "/mempin-test"), "/proc says %s", want);
+	CHECK_OK(mgr_process_cgroup(fd, child, &q, path, sizeof(path)));
+	CHECK(q.cgroup_length == strlen(want) && !strcmp(path, want),
+	      "cgroup %s (%u), /proc %s", path, q.cgroup_length, want);
+	/* Without room for its NUL nothing is copied; the length says why. */
+	memset(path, 'x', sizeof(path));
+	CHECK_OK(mgr_process_cgroup(fd, child, &q, path, strlen(want)));
+	CHECK(q.cgroup_length == strlen(want) && path[0] == 'x',
+	      "cgroup_length %u, first byte %c", q.cgroup_length, path[0]);
+	CHECK_ERRNO(mgr_process_cgroup(fd, child, &q, (char *)8, 4096), EFAULT);
+	if (moved) {
+		write_text("/sys/fs/cgroup/cgroup.procs", child);
+		rmdir("/sys/fs/cgroup/mempin-test");
+	}
+	CHECK_OK(mgr_pin(fd, child, addr, 5 * page_size, 0, ROOT_FLAGS, &p));
+	CHECK_OK(mgr_process(fd, child, &q));
+	CHECK(q.pinned_bytes == 5 * (uint64_t)page_size &&
+	      vm_pin_pages(child) == 5, "pinned %llu, VmPin %ld pages",
+	      (unsigned long long)q.pinned_bytes, vm_pin_pages(child));
+	CHECK_OK(mgr_unpin(fd, p.id));
+
+	/* Another pinner's charge is counted; a thread names its process. */
+	ring = syscall(__NR_io_uring_setup, 4, &params);
+	CHECK(ring >= 0, "io_uring_setup: %s", strerror(errno));
+	CHECK_OK(syscall(__NR_io_uring_register, ring, IORING_REGISTER_BUFFERS,
+			 &iov, 1));
+	pthread_create(&thread, NULL, sleep_a_while, &tid);
+	while (!__atomic_load_n(&tid, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	CHECK_OK(mgr_process(fd, tid, &q));
+	CHECK(q.tgid == getpid() && q.pinned_bytes == 8 * (uint64_t)page_size,
+	      "tgid %d, pinned %llu", q.tgid,
+	      (unsigned long long)q.pinned_bytes);
+	pthread_cancel(thread);
+	pthread_join(thread, NULL);
+	close(ring);
+
+	/* The soft RLIMIT_MEMLOCK, and none as MEMPIN_UNLIMITED. */
+	getrlimit(RLIMIT_MEMLOCK, &saved);
+	CHECK_OK(mgr_process(fd, getpid(), &q));
+	CHECK(q.memlock_limit == (saved.rlim_cur == RLIM_INFINITY ?
+				  MEMPIN_UNLIMITED : saved.rlim_cur),
+	      "limit %llu", (unsigned long long)q.memlock_limit);
+	CHECK_OK(setrlimit(RLIMIT_MEMLOCK, &unlimited));
+	CHECK_OK(mgr_process(fd, getpid(), &q));
+	CHECK(q.memlock_limit == MEMPIN_UNLIMITED, "limit %llu",
+	      (unsigned long long)q.memlock_limit);
+	CHECK_OK(setrlimit(RLIMIT_MEMLOCK, &saved));
+
+	/* No address space, no process, bad arguments. */
+	gone = fork();
+	if (gone == 0)
+		_exit(0);
+	CHECK_OK(waitid(P_PID, gone, &info, WEXITED | WNOWAIT));
+	CHECK_ERRNO(mgr_process(fd, gone, &q), ESRCH);	/* a zombie */
+	waitpid(gone, NULL, 0);
+	CHECK_ERRNO(mgr_process(fd, gone, &q), ESRCH);
+	CHECK_ERRNO(mgr_process(fd, 2, &q), ESRCH);	/* kthreadd */
+	CHECK_ERRNO(mgr_process(fd, -1, &q), ESRCH);
+	q.argsz = sizeof(q);
+	q.flags = 1;
+	CHECK_ERRNO(ioctl(fd, MEMPIN_PROCESS, &q), EINVAL);
+	CHECK_ERRNO(ioctl(fd, MEMPIN_PROCESS, NULL), EFAULT);
+	end_target(child);
+	close(fd);
+	munmap(buf, 8 * page_size);
+}
+
 static const struct test tests[] = {
 	T(test_device_node_is_0666_misc),
 	T(test_pin_unpin_is_charged_to_vmpin),
@@ -2155,6 +2345,7 @@ static const struct test tests[] = {
 	T(test_list_keeps_the_version_2_layout),
 	T(test_query_pfns_sees_every_pinner),
 	T(test_query_pfns_bounds_and_errors),
+	T(test_process_figures_match_proc),
 };
 
 int main(int argc, char **argv)

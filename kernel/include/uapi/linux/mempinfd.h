@@ -75,7 +75,7 @@ struct mem_pin_address {
 #define MEM_CMD_UNPIN	_IOW('M', 1, struct mem_pin_address)
 
 /* The version of the manager interface reported by MEMPIN_GET_VERSION. */
-#define MEMPIN_ABI_VERSION	4
+#define MEMPIN_ABI_VERSION	5
 
 /**
  * struct mempin_version - what the module offers
@@ -364,6 +364,58 @@ struct mempin_pfns {
 
 /** MEMPIN_QUERY_PFNS - which page frames are pinned; CAP_SYS_ADMIN */
 #define MEMPIN_QUERY_PFNS	_IOWR('M', 0x15, struct mempin_pfns)
+
+/* struct mempin_process's @memlock_limit when the limit is RLIM_INFINITY. */
+#define MEMPIN_UNLIMITED	(~(__u64)0)
+
+/**
+ * struct mempin_process - what /proc shows of a process's pinning, in one call
+ * @argsz: in: sizeof(struct mempin_process)
+ * @flags: in: 0
+ * @pid: in: the process (any thread of it), in the caller's pid namespace
+ * @tgid: out: its thread group, in the caller's pid namespace
+ * @uid: out: the real uid of @pid, in the caller's user namespace (the
+ *	overflow uid where it has none there), as /proc/PID/status's first
+ * @gid: out: the real gid of @pid, likewise
+ * @start_time_ns: out: when the task @pid names started, CLOCK_BOOTTIME
+ *	nanoseconds (/proc/PID/stat's starttime): tells it from a later one
+ *	that gets the same pid
+ * @pinned_bytes: out: its mm's pinned_vm in bytes (VmPin), charged by
+ *	every pinner: this module, io_uring, RDMA, VFIO
+ * @memlock_limit: out: its soft RLIMIT_MEMLOCK in bytes, MEMPIN_UNLIMITED
+ *	for none
+ * @cgroup: in: a user buffer for its cgroup v2 path, as /proc/PID/cgroup's
+ *	"0::" line gives it (relative to the caller's cgroup namespace),
+ *	with its NUL; 0 for none
+ * @cgroup_size: in: the size of @cgroup in bytes
+ * @cgroup_length: out: the path's length without its NUL. When it is
+ *	@cgroup_size or more, nothing was copied (ask again with more room);
+ *	0 when there is no path to give (@cgroup 0, or it cannot be read).
+ *
+ * The figures /proc/PID/stat, status, limits and cgroup give every reader,
+ * without their text. Read without the target's locks: each is a snapshot,
+ * as /proc's are. Errors: ESRCH (no such process, or it has no address
+ * space: a kernel thread, or it has exited), EPERM (the caller lacks
+ * CAP_SYS_ADMIN), EFAULT (@cgroup cannot be written), EINVAL (@flags).
+ * Since version 5.
+ */
+struct mempin_process {
+	__u32 argsz;
+	__u32 flags;
+	__s32 pid;
+	__s32 tgid;
+	__u32 uid;
+	__u32 gid;
+	__u64 start_time_ns;
+	__u64 pinned_bytes;
+	__u64 memlock_limit;
+	__u64 cgroup;
+	__u32 cgroup_size;
+	__u32 cgroup_length;
+};
+
+/** MEMPIN_PROCESS - a process's pinning figures; CAP_SYS_ADMIN */
+#define MEMPIN_PROCESS		_IOWR('M', 0x16, struct mempin_process)
 
 /* Kinds of struct mempin_event. */
 #define MEMPIN_EVENT_PIN	1 /* a pin was made */
