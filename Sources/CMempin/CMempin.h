@@ -14,6 +14,7 @@ static inline unsigned long CMempin_UNPIN(void) { return MEMPIN_UNPIN; }
 static inline unsigned long CMempin_LIST(void) { return MEMPIN_LIST; }
 static inline unsigned long CMempin_READ_PAGES(void) { return MEMPIN_READ_PAGES; }
 static inline unsigned long CMempin_QUERY_PFNS(void) { return MEMPIN_QUERY_PFNS; }
+static inline unsigned long CMempin_PROCESS(void) { return MEMPIN_PROCESS; }
 
 // ioctl(2) is variadic, which Swift cannot call.
 static inline int CMempin_ioctl(int fd, unsigned long request, void *arg)

@@ -194,6 +194,42 @@ public final class MempinDevice: Sendable {
         }
     }
 
+    // MARK: Processes
+
+    /// What `/proc` shows of the task `pid`'s pinning, in one call
+    /// (`MEMPIN_PROCESS`, module interface version 5).
+    ///
+    /// - Parameter withCgroup: also read its cgroup v2 path.
+    /// - Throws: `ESRCH` when it has no address space (it has exited, or
+    ///   is a kernel thread) or does not exist; `ENOTTY` from a module
+    ///   older than version 5.
+    public func figures(of pid: Int32, withCgroup: Bool = false) throws(Errno) -> ProcessFigures {
+        var arg = mempin_process()
+        arg.argsz = UInt32(MemoryLayout<mempin_process>.size)
+        arg.pid = pid
+        // A path that does not fit the first room is asked for again with
+        // the room it said it needs (a cgroup may move meanwhile).
+        var room = withCgroup ? 512 : 0
+        var path: [UInt8] = []
+        for _ in 0..<3 {
+            path = [UInt8](repeating: 0, count: room)
+            try path.withUnsafeMutableBufferPointer { (buffer) throws(Errno) in
+                arg.cgroup = room > 0 ? UInt64(UInt(bitPattern: buffer.baseAddress)) : 0
+                arg.cgroup_size = UInt32(buffer.count)
+                _ = try control(CMempin_PROCESS(), &arg).get()
+            }
+            guard arg.cgroup_length >= arg.cgroup_size, room > 0 else { break }
+            room = Int(arg.cgroup_length) + 1
+        }
+        let length = Int(arg.cgroup_length)
+        return ProcessFigures(
+            threadGroup: arg.tgid, uid: arg.uid, gid: arg.gid, startTimeNanoseconds: arg.start_time_ns,
+            pinnedBytes: arg.pinned_bytes,
+            memlockLimitBytes: arg.memlock_limit == UInt64.max ? nil : arg.memlock_limit,
+            cgroup: length > 0 && length < path.count ? String(decoding: path.prefix(length), as: UTF8.self) : nil
+        )
+    }
+
     // MARK: Every pinner's pages
 
     /// Which of these page frames the kernel reports as maybe DMA-pinned,

@@ -250,3 +250,35 @@ public struct ModuleVersion: Hashable, Sendable {
         self.changes = changes
     }
 }
+
+/// What the module reads of a process's pinning in one call
+/// (`MEMPIN_PROCESS`): the figures `/proc/PID/stat`, `status`, `limits` and
+/// `cgroup` give every reader, each a snapshot.
+public struct ProcessFigures: Hashable, Sendable {
+    /// The thread group of the task asked about.
+    public var threadGroup: Int32
+    /// Its real uid and gid.
+    public var uid: UInt32
+    public var gid: UInt32
+    /// When the task started: CLOCK_BOOTTIME nanoseconds, what
+    /// `/proc/PID/stat`'s start time counts in clock ticks.
+    public var startTimeNanoseconds: UInt64
+    /// Its `VmPin` in bytes, charged by every pinner.
+    public var pinnedBytes: UInt64
+    /// Its soft RLIMIT_MEMLOCK in bytes; nil when it has none
+    /// (`RLIM_INFINITY`).
+    public var memlockLimitBytes: UInt64?
+    /// Its cgroup v2 path, when asked for and the kernel could give it.
+    public var cgroup: String?
+
+    public init(threadGroup: Int32, uid: UInt32, gid: UInt32, startTimeNanoseconds: UInt64,
+                pinnedBytes: UInt64, memlockLimitBytes: UInt64?, cgroup: String? = nil) {
+        self.threadGroup = threadGroup
+        self.uid = uid
+        self.gid = gid
+        self.startTimeNanoseconds = startTimeNanoseconds
+        self.pinnedBytes = pinnedBytes
+        self.memlockLimitBytes = memlockLimitBytes
+        self.cgroup = cgroup
+    }
+}

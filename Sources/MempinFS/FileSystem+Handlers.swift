@@ -207,7 +207,9 @@ private func handleOpen(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutab
     fs.replying(req!, "open", "inode \(ino)") { () throws(Errno) in
         let node = try fs.tree.node(forInode: UInt64(ino))
         let writing = fi!.pointee.flags & O_ACCMODE != O_RDONLY
-        let requester = fs.requester(of: req!)
+        // A reader's user and root-ness decide; only `pin`'s opener, whose
+        // process its pins name, needs the thread group.
+        let requester = fs.requester(of: req!, processNeeded: writing)
         let file = try fs.tree.open(node, for: requester, writing: writing)
         let handle = try fs.register(.file(file), for: requester)
         fi!.pointee.fh = handle

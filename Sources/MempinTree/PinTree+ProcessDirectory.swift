@@ -92,17 +92,18 @@ extension PinTree {
             ("bytes", String(totals.bytes)),
             ("detached_pins", String(totals.detached)),
         ]
-        if let bytes = processes.pinnedBytes(of: pid) {
+        let figures = processes.statusFigures(of: pid)
+        if let bytes = figures.pinnedBytes {
             keys.append(("vm_pinned_bytes", String(bytes)))
             // What io_uring, RDMA and others charged: VmPin less the module's.
             keys.append(("other_pinned_bytes", String(bytes > totals.bytes ? bytes - totals.bytes : 0)))
         }
-        switch processes.memlockLimit(of: pid) {
+        switch figures.memlockLimit {
         case .bytes(let bytes): keys.append(("memlock_limit_bytes", String(bytes)))
         case .unlimited: keys.append(("memlock_limit_bytes", "unlimited"))
         case nil: break
         }
-        if let cgroup = processes.cgroup(of: pid) { keys.append(("cgroup", Formats.word(cgroup))) }
+        if let cgroup = figures.cgroup { keys.append(("cgroup", Formats.word(cgroup))) }
         return Formats.keyedLines(keys)
     }
 }

@@ -131,10 +131,11 @@ extension PinTree {
             return state.processes.map { ($0.key, $0.value.count, $0.value.detached, $0.value.pages, $0.value.bytes) }
         }
         snapshot.processes = totals.map { pid, pins, detached, pages, bytes in
-            MetricsSnapshot.Process(
+            let figures = processes.statusFigures(of: pid)
+            return MetricsSnapshot.Process(
                 pid: pid, command: processes.command(of: pid) ?? "", pins: pins, detachedPins: detached,
-                pages: pages, bytes: bytes, vmPinnedBytes: processes.pinnedBytes(of: pid),
-                memlockLimit: processes.memlockLimit(of: pid), cgroup: processes.cgroup(of: pid)
+                pages: pages, bytes: bytes, vmPinnedBytes: figures.pinnedBytes,
+                memlockLimit: figures.memlockLimit, cgroup: figures.cgroup
             )
         }
         // And the processes only other subsystems pin (io_uring, RDMA).

@@ -79,6 +79,25 @@ public protocol ProcessFacts: Sendable {
     func frames(of pid: Int32, from start: UInt64, count: Int) -> [UInt64]?
     /// Who else the process's open files say pins its memory.
     func pinHolders(of pid: Int32) -> PinHolders
+    /// What `status` shows of `pid` beside the module's own figures.
+    func statusFigures(of pid: Int32) -> StatusFigures
+}
+
+/// What `status` shows of a process beside the module's own figures; each
+/// is nil where it cannot be read (and is then left out, never shown as 0).
+public struct StatusFigures: Hashable, Sendable {
+    /// Its `VmPin`, in bytes.
+    public var pinnedBytes: UInt64?
+    /// Its soft RLIMIT_MEMLOCK.
+    public var memlockLimit: MemlockLimit?
+    /// Its cgroup v2 path.
+    public var cgroup: String?
+
+    public init(pinnedBytes: UInt64?, memlockLimit: MemlockLimit?, cgroup: String?) {
+        self.pinnedBytes = pinnedBytes
+        self.memlockLimit = memlockLimit
+        self.cgroup = cgroup
+    }
 }
 
 extension ProcessFacts {
@@ -88,6 +107,10 @@ extension ProcessFacts {
 
     public func isAdministrator(_ tid: Int32) -> Bool {
         sender(tid)?.isAdministrator ?? false
+    }
+
+    public func statusFigures(of pid: Int32) -> StatusFigures {
+        StatusFigures(pinnedBytes: pinnedBytes(of: pid), memlockLimit: memlockLimit(of: pid), cgroup: cgroup(of: pid))
     }
 }
 

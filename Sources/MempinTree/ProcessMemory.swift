@@ -32,6 +32,11 @@ extension ProcFS {
     }
 
     public func processesWithPinnedMemory() -> [Int32: UInt64] {
+        Self.processesWithPinnedMemory { pid in pinnedBytes(of: pid) }
+    }
+
+    /// Every process `/proc` lists whose `pinnedBytes` is above zero, with it.
+    static func processesWithPinnedMemory(_ pinnedBytes: (Int32) -> UInt64?) -> [Int32: UInt64] {
         guard let proc = opendir("/proc") else { return [:] }
         defer { closedir(proc) }
         var found: [Int32: UInt64] = [:]
@@ -42,7 +47,7 @@ extension ProcFS {
             guard let first = name.first, first >= UInt8(ascii: "1"), first <= UInt8(ascii: "9"),
                   let pid = Self.decimal(name[...]), pid <= UInt64(Int32.max)
             else { continue }
-            if let bytes = pinnedBytes(of: Int32(pid)), bytes > 0 { found[Int32(pid)] = bytes }
+            if let bytes = pinnedBytes(Int32(pid)), bytes > 0 { found[Int32(pid)] = bytes }
         }
         return found
     }

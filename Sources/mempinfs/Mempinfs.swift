@@ -94,7 +94,12 @@ struct Mempinfs: ParsableCommand {
             logger.critical("cannot use \(device): \(error) (is the mempinfd module loaded, and are we root?)")
             throw ExitCode(1)
         }
-        let fileSystem = FileSystem(tree: PinTree(backend: container), changes: changes, logger: logger)
+        // A module of interface version 5 or later gives in one call what
+        // four files of /proc give of a process.
+        let processes: any ProcessFacts = (try? container.version().version).map { $0 >= 5 } == true
+            ? ModuleProcessFacts(module: container) : ProcFS()
+        let fileSystem = FileSystem(tree: PinTree(backend: container, processes: processes), changes: changes,
+                                    processes: processes, logger: logger)
         let mountOptions = ["fsname=\(source)"] + options.flatMap { $0.split(separator: ",").map(String.init) }
         let session: FuseSession
         do {

@@ -68,7 +68,7 @@ struct FileSystemTests {
             r = Shell.run("ls -ln \(mp)/\(pid)")
             let entries = r.output.split(separator: "\n").dropFirst()  // "total 0"
             #expect(entries.count == 303)
-            #expect(entries.filter { $0.hasPrefix("-rw-r--r-- 1 0 0 0 ") }.count == 301)
+            #expect(entries.filter { $0.hasPrefix("-rw-r--r-- 1 0 0 0 ") }.count == 302)  // the pins, other_pins, status
             #expect(entries.dropLast().last?.hasSuffix(" pin") == true)
             #expect(entries.last?.hasSuffix(" status") == true)
             r = Shell.run("ls \(mp)/\(pid) | head -n 1; stat -c %i \(mp)/\(pid)/00010000-00011000")

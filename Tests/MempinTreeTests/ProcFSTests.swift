@@ -1,4 +1,7 @@
+import MempinDevice
+import MempinLocking
 import MempinTree
+import SystemPackage
 import Testing
 
 #if canImport(Glibc)
@@ -58,5 +61,70 @@ struct ProcFSTests {
         }
         #expect(proc.identity(of: Int32.max) == nil)
         #expect(proc.identity(of: 0) == nil)
+    }
+}
+
+/// The module's figures of a process for one pid, as a module of version 5
+/// gives them; ESRCH for every other (as for a kernel thread or a zombie).
+private struct OneProcessModule: ProcessFigureSource {
+    let figures: ProcessFigures
+    let asked = Locked(0)
+
+    func figures(of pid: Int32, withCgroup: Bool) throws(Errno) -> ProcessFigures {
+        asked.withLock { $0 += 1 }
+        guard pid == figures.threadGroup else { throw .noSuchProcess }
+        var answer = figures
+        if !withCgroup { answer.cgroup = nil }
+        return answer
+    }
+}
+
+/// What the server asks the module instead of /proc, and what it still
+/// asks /proc.
+@Suite("Process facts from the module")
+struct ModuleProcessFactsTests {
+    @Test("owner, start time, VmPin, limit and cgroup come from one answer of the module; the start time counts /proc's ticks")
+    func fromTheModule() throws {
+        let ticks = UInt64(sysconf(Int32(_SC_CLK_TCK)))
+        let figures = ProcessFigures(
+            threadGroup: 4242, uid: 1000, gid: 100, startTimeNanoseconds: 12_345 * (1_000_000_000 / ticks) + 7,
+            pinnedBytes: 8192, memlockLimitBytes: 65536, cgroup: "/user.slice/a b"
+        )
+        let module = OneProcessModule(figures: figures)
+        let facts = ModuleProcessFacts(module: module)
+        #expect(try facts.owner(of: 4242) == (1000, 100))
+        #expect(facts.identity(of: 4242) == 12_345)
+        #expect(facts.pinnedBytes(of: 4242) == 8192)
+        #expect(facts.memlockLimit(of: 4242) == .bytes(65536))
+        #expect(facts.cgroup(of: 4242) == "/user.slice/a b")
+        module.asked.withLock { $0 = 0 }
+        #expect(facts.statusFigures(of: 4242) == StatusFigures(pinnedBytes: 8192, memlockLimit: .bytes(65536),
+                                                               cgroup: "/user.slice/a b"))
+        #expect(module.asked.withLock { $0 } == 1, "status asks the module once")
+        let unlimited = ModuleProcessFacts(module: OneProcessModule(figures: ProcessFigures(
+            threadGroup: 7, uid: 0, gid: 0, startTimeNanoseconds: 0, pinnedBytes: 0, memlockLimitBytes: nil)))
+        #expect(unlimited.memlockLimit(of: 7) == .unlimited)
+    }
+
+    @Test("a thread is not a process directory; what the module does not answer for, /proc does")
+    func fallsBackToProc() throws {
+        var thread = ProcessFigures(threadGroup: 4242, uid: 0, gid: 0, startTimeNanoseconds: 0, pinnedBytes: 0,
+                                    memlockLimitBytes: nil)
+        // The module names a thread's group: the thread's id is no pid directory.
+        struct ThreadOf: ProcessFigureSource {
+            let figures: ProcessFigures
+            func figures(of pid: Int32, withCgroup: Bool) throws(Errno) -> ProcessFigures { figures }
+        }
+        thread.threadGroup = 1
+        #expect(throws: Errno.noSuchProcess) { try ModuleProcessFacts(module: ThreadOf(figures: thread)).owner(of: 4243) }
+        // This process, which the module here does not know: /proc's answers.
+        let facts = ModuleProcessFacts(module: OneProcessModule(figures: thread))
+        let proc = ProcFS()
+        #expect(try facts.owner(of: getpid()) == proc.owner(of: getpid()))
+        #expect(facts.identity(of: getpid()) == proc.identity(of: getpid()))
+        #expect(facts.memlockLimit(of: getpid()) == proc.memlockLimit(of: getpid()))
+        #expect(facts.statusFigures(of: getpid()) == proc.statusFigures(of: getpid()))
+        #expect(facts.identity(of: Int32.max) == nil)
+        #expect(throws: Errno.noSuchProcess) { try facts.owner(of: Int32.max) }
     }
 }
