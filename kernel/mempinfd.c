@@ -409,20 +409,25 @@ static void mempin_uncharge(struct mempin_region *pin)
 
 /*
  * Unpin @npages of @pages a chunk at a time. @dirty: mark them dirty (a
- * device may have written); a pin that is refused is undone clean.
+ * device may have written); a pin that is refused is undone clean. Each
+ * run of consecutive pages (a large folio, or small pages that happen to
+ * be adjacent) goes in one unpin_user_page_range_dirty_lock(), which takes
+ * its folios whole; unlike unpin_user_pages_dirty_lock() it does not look
+ * up the next page's folio for every page.
  */
 static void mempin_unpin_pages(struct page **pages, unsigned long npages,
 			       bool dirty)
 {
-	unsigned long done, n;
+	unsigned long done, end, run;
 
-	for (done = 0; done < npages; done += n) {
-		n = min(npages - done, MEMPIN_CHUNK);
-		if (dirty)
-			unpin_user_pages_dirty_lock(pages + done, n, true);
-		else
-			unpin_user_pages(pages + done, n);
-		cond_resched();
+	for (done = 0; done < npages; cond_resched()) {
+		end = done + min(npages - done, MEMPIN_CHUNK);
+		for (; done < end; done += run) {
+			for (run = 1; done + run < end; run++)
+				if (pages[done + run] != nth_page(pages[done], run))
+					break;
+			unpin_user_page_range_dirty_lock(pages[done], run, dirty);
+		}
 	}
 }
 
