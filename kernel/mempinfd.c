@@ -300,7 +300,15 @@ static void mempin_record(struct mempin_record *r)
 	r->seq = mempin_next_seq++;
 	mempin_records[r->seq % MEMPIN_EVENTS_KEPT] = *r;
 	spin_unlock(&mempin_events_lock);
-	wake_up_interruptible_poll(&mempin_events_wait, EPOLLIN | EPOLLRDNORM);
+	/*
+	 * Most records have no reader waiting: no wake-up lock for them. A
+	 * reader enters the queue before it tests mempin_next_seq under
+	 * mempin_events_lock (mempin_events_from()), so either it sees this
+	 * record or this test sees it queued.
+	 */
+	if (wq_has_sleeper(&mempin_events_wait))
+		wake_up_interruptible_poll(&mempin_events_wait,
+					   EPOLLIN | EPOLLRDNORM);
 }
 
 /* Record that @type happened to @pin, done by @uid. */
