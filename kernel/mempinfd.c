@@ -1959,6 +1959,31 @@ static int mempin_process_cgroup(struct task_struct *task,
 }
 
 /*
+ * Give @q the credentials of @task as the caller's user namespace sees
+ * them, and whether it is root there: CAP_SYS_ADMIN in its effective set,
+ * with credentials of that namespace (a task of a child namespace holds
+ * capabilities only in its own, cap_capable()).
+ */
+static void mempin_process_cred(struct task_struct *task,
+				struct mempin_process *q)
+{
+	struct user_namespace *ns = current_user_ns();
+	const struct cred *cred;
+
+	rcu_read_lock();
+	cred = __task_cred(task);
+	q->uid = from_kuid_munged(ns, cred->uid);
+	q->euid = from_kuid_munged(ns, cred->euid);
+	q->suid = from_kuid_munged(ns, cred->suid);
+	q->gid = from_kgid_munged(ns, cred->gid);
+	q->egid = from_kgid_munged(ns, cred->egid);
+	q->sgid = from_kgid_munged(ns, cred->sgid);
+	if (cred->user_ns == ns && cap_raised(cred->cap_effective, CAP_SYS_ADMIN))
+		q->state |= MEMPIN_PROCESS_ADMIN;
+	rcu_read_unlock();
+}
+
+/*
  * MEMPIN_PROCESS: what /proc/PID/stat, status, limits and cgroup show of a
  * process's pinning, without formatting their text. No lock of the target
  * is held across the reads: each figure is a snapshot, as /proc's are.
@@ -1970,7 +1995,6 @@ static long mempin_ioctl_process(void __user *arg)
 	struct mm_struct *mm;
 	struct pid *pid;
 	unsigned long limit;
-	const struct cred *cred;
 	int ret;
 
 	ret = mempin_copy_arg(&q, sizeof(q), sizeof(q), arg);
@@ -1978,6 +2002,8 @@ static long mempin_ioctl_process(void __user *arg)
 		return ret;
 	if (q.flags)
 		return -EINVAL;
+	q.state = 0;
+	q.reserved = 0;
 	pid = find_get_pid(q.pid);
 	task = pid ? get_pid_task(pid, PIDTYPE_PID) : NULL;
 	put_pid(pid);
@@ -1989,11 +2015,9 @@ static long mempin_ioctl_process(void __user *arg)
 		goto put_task;
 	}
 	q.tgid = task_tgid_vnr(task);
-	rcu_read_lock();
-	cred = __task_cred(task);
-	q.uid = from_kuid_munged(current_user_ns(), cred->uid);
-	q.gid = from_kgid_munged(current_user_ns(), cred->gid);
-	rcu_read_unlock();
+	mempin_process_cred(task, &q);
+	if (get_dumpable(mm) == SUID_DUMP_USER)
+		q.state |= MEMPIN_PROCESS_DUMPABLE;
 	q.start_time_ns = task->start_boottime;
 	q.pinned_bytes = (u64)atomic64_read(&mm->pinned_vm) << PAGE_SHIFT;
 	limit = task_rlimit(task, RLIMIT_MEMLOCK);

@@ -196,7 +196,7 @@ public final class MempinDevice: Sendable {
 
     // MARK: Processes
 
-    /// What `/proc` shows of the task `pid`'s pinning, in one call
+    /// What `/proc` shows of the task `pid` and its pinning, in one call
     /// (`MEMPIN_PROCESS`, module interface version 5).
     ///
     /// - Parameter withCgroup: also read its cgroup v2 path.
@@ -223,8 +223,10 @@ public final class MempinDevice: Sendable {
         }
         let length = Int(arg.cgroup_length)
         return ProcessFigures(
-            threadGroup: arg.tgid, uid: arg.uid, gid: arg.gid, startTimeNanoseconds: arg.start_time_ns,
-            pinnedBytes: arg.pinned_bytes,
+            threadGroup: arg.tgid, uids: [arg.uid, arg.euid, arg.suid], gids: [arg.gid, arg.egid, arg.sgid],
+            isAdministrator: arg.state & UInt32(MEMPIN_PROCESS_ADMIN) != 0,
+            isDumpable: arg.state & UInt32(MEMPIN_PROCESS_DUMPABLE) != 0,
+            startTimeNanoseconds: arg.start_time_ns, pinnedBytes: arg.pinned_bytes,
             memlockLimitBytes: arg.memlock_limit == UInt64.max ? nil : arg.memlock_limit,
             cgroup: length > 0 && length < path.count ? String(decoding: path.prefix(length), as: UTF8.self) : nil
         )

@@ -251,15 +251,23 @@ public struct ModuleVersion: Hashable, Sendable {
     }
 }
 
-/// What the module reads of a process's pinning in one call
+/// What the module reads of a task and its pinning in one call
 /// (`MEMPIN_PROCESS`): the figures `/proc/PID/stat`, `status`, `limits` and
-/// `cgroup` give every reader, each a snapshot.
+/// `cgroup` give, and the credentials ptrace's read rule compares; each a
+/// snapshot.
 public struct ProcessFigures: Hashable, Sendable {
     /// The thread group of the task asked about.
     public var threadGroup: Int32
-    /// Its real uid and gid.
-    public var uid: UInt32
-    public var gid: UInt32
+    /// Its real, effective and saved uid.
+    public var uids: [UInt32]
+    /// Its real, effective and saved gid.
+    public var gids: [UInt32]
+    /// CAP_SYS_ADMIN in its effective set, with credentials of the
+    /// server's user namespace: root where the server is.
+    public var isAdministrator: Bool
+    /// Its memory may be inspected by its own user (`get_dumpable() ==
+    /// SUID_DUMP_USER`).
+    public var isDumpable: Bool
     /// When the task started: CLOCK_BOOTTIME nanoseconds, what
     /// `/proc/PID/stat`'s start time counts in clock ticks.
     public var startTimeNanoseconds: UInt64
@@ -271,14 +279,20 @@ public struct ProcessFigures: Hashable, Sendable {
     /// Its cgroup v2 path, when asked for and the kernel could give it.
     public var cgroup: String?
 
-    public init(threadGroup: Int32, uid: UInt32, gid: UInt32, startTimeNanoseconds: UInt64,
-                pinnedBytes: UInt64, memlockLimitBytes: UInt64?, cgroup: String? = nil) {
+    public init(threadGroup: Int32, uids: [UInt32], gids: [UInt32], isAdministrator: Bool = false,
+                isDumpable: Bool = true, startTimeNanoseconds: UInt64, pinnedBytes: UInt64,
+                memlockLimitBytes: UInt64?, cgroup: String? = nil) {
         self.threadGroup = threadGroup
-        self.uid = uid
-        self.gid = gid
+        self.uids = uids
+        self.gids = gids
+        self.isAdministrator = isAdministrator
+        self.isDumpable = isDumpable
         self.startTimeNanoseconds = startTimeNanoseconds
         self.pinnedBytes = pinnedBytes
         self.memlockLimitBytes = memlockLimitBytes
         self.cgroup = cgroup
     }
+
+    /// The real uid and gid: whom `/proc/PID` belongs to.
+    public var owner: (uid: UInt32, gid: UInt32) { (uids.first ?? 0, gids.first ?? 0) }
 }

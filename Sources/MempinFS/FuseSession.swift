@@ -120,7 +120,12 @@ public final class FuseSession: @unchecked Sendable {
         stopping.store(false, ordering: .relaxed)
         // The pins live in the module's ledger, not in this process: a
         // restarted server shows the tree its predecessor showed.
-        fileSystem.tree.refresh()
+        let clock = ContinuousClock()
+        let adoption = clock.measure { fileSystem.tree.refresh() }
+        let (seconds, attoseconds) = adoption.components
+        let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        fileSystem.logger.info("the ledger's \(fileSystem.tree.pinCount) pins adopted in \(milliseconds) ms",
+                               source: FileSystem.logSource)
         let refresher = startThread { $0.refreshUntilStopped() }
         let prober = heartbeat.flatMap { heartbeat in startThread { $0.beat(heartbeat) } }
         let result = CFuse_session_loop_mt(session, threads)

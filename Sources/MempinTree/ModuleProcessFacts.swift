@@ -15,11 +15,14 @@ public protocol ProcessFigureSource: Sendable {
 extension MempinDevice: ProcessFigureSource {}
 
 /// Process facts that take from the module, in one `ioctl`, what `/proc`
-/// gives in a file each: a pid directory's owner and start time, and
-/// `status`'s `VmPin`, RLIMIT_MEMLOCK and cgroup (four files, twelve
-/// system calls, and the text of `/proc/PID/status`, before). The rest,
-/// and a task the module does not answer for (a kernel thread, a zombie),
-/// comes from `/proc` as before.
+/// gives in a file or system call each: who sent a request and whether it
+/// is root, a process's credentials for ptrace's read rule, a pid
+/// directory's owner and start time, and `status`'s `VmPin`,
+/// RLIMIT_MEMLOCK and cgroup (four files, twelve system calls and the text
+/// of `/proc/PID/status` for `status` before; `capget`, `pidfd_open`,
+/// `close` and a namespace link for a root sender). The rest, and a task
+/// the module does not answer for (a kernel thread, a zombie), comes from
+/// `/proc` as before.
 public struct ModuleProcessFacts: ProcessFacts {
     let module: any ProcessFigureSource
     let proc = ProcFS()
@@ -43,7 +46,24 @@ public struct ModuleProcessFacts: ProcessFacts {
     public func owner(of pid: Int32) throws(Errno) -> (uid: UInt32, gid: UInt32) {
         guard let figures = figures(of: pid) else { return try proc.owner(of: pid) }
         guard figures.threadGroup == pid else { throw .noSuchProcess }
-        return (figures.uid, figures.gid)
+        return figures.owner
+    }
+
+    public func credentials(of tid: Int32) -> ProcessCredentials? {
+        guard let figures = figures(of: tid) else { return proc.credentials(of: tid) }
+        return ProcessCredentials(threadGroup: figures.threadGroup, uids: figures.uids, gids: figures.gids,
+                                  isAdministrator: figures.isAdministrator, isDumpable: figures.isDumpable)
+    }
+
+    /// One `ioctl`, where `/proc` takes `capget`, `pidfd_open` and `close`,
+    /// and a root sender's namespace link.
+    public func sender(_ tid: Int32) -> (threadGroup: Int32, isAdministrator: Bool)? {
+        guard let figures = figures(of: tid) else { return proc.sender(tid) }
+        return (figures.threadGroup, figures.isAdministrator)
+    }
+
+    public func isAdministrator(_ tid: Int32) -> Bool {
+        figures(of: tid)?.isAdministrator ?? proc.isAdministrator(tid)
     }
 
     public func identity(of pid: Int32) -> UInt64? {
@@ -79,9 +99,6 @@ public struct ModuleProcessFacts: ProcessFacts {
 
     // What only /proc tells.
 
-    public func credentials(of tid: Int32) -> ProcessCredentials? { proc.credentials(of: tid) }
-    public func sender(_ tid: Int32) -> (threadGroup: Int32, isAdministrator: Bool)? { proc.sender(tid) }
-    public func isAdministrator(_ tid: Int32) -> Bool { proc.isAdministrator(tid) }
     public func command(of pid: Int32) -> String? { proc.command(of: pid) }
     public func mapsFUSEFile(of pid: Int32, from start: UInt64, to end: UInt64) -> Bool {
         proc.mapsFUSEFile(of: pid, from: start, to: end)

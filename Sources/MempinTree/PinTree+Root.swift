@@ -106,6 +106,9 @@ extension PinTree {
         return String(requester.pid)
     }
 
+    /// The pins the tree shows.
+    public var pinCount: Int { withState { $0.pins.count } }
+
     /// `stats`: totals over all pins.
     public func renderStats() -> String {
         refreshIfChanged()

@@ -87,7 +87,8 @@ struct ModuleProcessFactsTests {
     func fromTheModule() throws {
         let ticks = UInt64(sysconf(Int32(_SC_CLK_TCK)))
         let figures = ProcessFigures(
-            threadGroup: 4242, uid: 1000, gid: 100, startTimeNanoseconds: 12_345 * (1_000_000_000 / ticks) + 7,
+            threadGroup: 4242, uids: [1000, 1001, 1002], gids: [100, 101, 102], isAdministrator: false,
+            isDumpable: false, startTimeNanoseconds: 12_345 * (1_000_000_000 / ticks) + 7,
             pinnedBytes: 8192, memlockLimitBytes: 65536, cgroup: "/user.slice/a b"
         )
         let module = OneProcessModule(figures: figures)
@@ -97,26 +98,37 @@ struct ModuleProcessFactsTests {
         #expect(facts.pinnedBytes(of: 4242) == 8192)
         #expect(facts.memlockLimit(of: 4242) == .bytes(65536))
         #expect(facts.cgroup(of: 4242) == "/user.slice/a b")
+        #expect(facts.credentials(of: 4242) == ProcessCredentials(
+            threadGroup: 4242, uids: [1000, 1001, 1002], gids: [100, 101, 102], isAdministrator: false,
+            isDumpable: false))
+        #expect(facts.sender(4242)! == (4242, false))
+        #expect(!facts.isAdministrator(4242))
         module.asked.withLock { $0 = 0 }
         #expect(facts.statusFigures(of: 4242) == StatusFigures(pinnedBytes: 8192, memlockLimit: .bytes(65536),
                                                                cgroup: "/user.slice/a b"))
         #expect(module.asked.withLock { $0 } == 1, "status asks the module once")
-        let unlimited = ModuleProcessFacts(module: OneProcessModule(figures: ProcessFigures(
-            threadGroup: 7, uid: 0, gid: 0, startTimeNanoseconds: 0, pinnedBytes: 0, memlockLimitBytes: nil)))
-        #expect(unlimited.memlockLimit(of: 7) == .unlimited)
+        let root = ModuleProcessFacts(module: OneProcessModule(figures: ProcessFigures(
+            threadGroup: 7, uids: [0, 0, 0], gids: [0, 0, 0], isAdministrator: true, startTimeNanoseconds: 0,
+            pinnedBytes: 0, memlockLimitBytes: nil)))
+        #expect(root.memlockLimit(of: 7) == .unlimited)
+        #expect(root.isAdministrator(7))
+        #expect(root.sender(7)! == (7, true))
     }
 
-    @Test("a thread is not a process directory; what the module does not answer for, /proc does")
+    @Test("a thread is not a process directory, though it names its group; what the module does not answer for, /proc does")
     func fallsBackToProc() throws {
-        var thread = ProcessFigures(threadGroup: 4242, uid: 0, gid: 0, startTimeNanoseconds: 0, pinnedBytes: 0,
-                                    memlockLimitBytes: nil)
+        var thread = ProcessFigures(threadGroup: 4242, uids: [0, 0, 0], gids: [0, 0, 0], startTimeNanoseconds: 0,
+                                    pinnedBytes: 0, memlockLimitBytes: nil)
         // The module names a thread's group: the thread's id is no pid directory.
         struct ThreadOf: ProcessFigureSource {
             let figures: ProcessFigures
             func figures(of pid: Int32, withCgroup: Bool) throws(Errno) -> ProcessFigures { figures }
         }
         thread.threadGroup = 1
-        #expect(throws: Errno.noSuchProcess) { try ModuleProcessFacts(module: ThreadOf(figures: thread)).owner(of: 4243) }
+        let threads = ModuleProcessFacts(module: ThreadOf(figures: thread))
+        #expect(throws: Errno.noSuchProcess) { try threads.owner(of: 4243) }
+        #expect(threads.sender(4243)?.threadGroup == 1)
+        #expect(threads.credentials(of: 4243)?.threadGroup == 1)
         // This process, which the module here does not know: /proc's answers.
         let facts = ModuleProcessFacts(module: OneProcessModule(figures: thread))
         let proc = ProcFS()
@@ -124,6 +136,9 @@ struct ModuleProcessFactsTests {
         #expect(facts.identity(of: getpid()) == proc.identity(of: getpid()))
         #expect(facts.memlockLimit(of: getpid()) == proc.memlockLimit(of: getpid()))
         #expect(facts.statusFigures(of: getpid()) == proc.statusFigures(of: getpid()))
+        #expect(facts.credentials(of: getpid()) == proc.credentials(of: getpid()))
+        #expect(facts.sender(getpid())! == proc.sender(getpid())!)
+        #expect(facts.isAdministrator(getpid()) == proc.isAdministrator(getpid()))
         #expect(facts.identity(of: Int32.max) == nil)
         #expect(throws: Errno.noSuchProcess) { try facts.owner(of: Int32.max) }
     }

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <linux/io_uring.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <pthread.h>
@@ -2185,6 +2186,52 @@ static void proc_cgroup(pid_t pid, char *path, size_t size)
 		fclose(f);
 }
 
+static void in_user_namespace(void)
+{
+	if (unshare(CLONE_NEWUSER))
+		_exit(1);
+}
+
+static void not_dumpable(void)
+{
+	prctl(PR_SET_DUMPABLE, 0);
+}
+
+/*
+ * A child that runs @prepare, says so through a pipe and waits to be
+ * killed; returns its pid once it is ready.
+ */
+static pid_t fork_held(void (*prepare)(void))
+{
+	int p[2];
+	char c = 0;
+	pid_t child;
+
+	if (pipe(p))
+		return -1;
+	child = fork();
+	if (child == 0) {
+		prepare();
+		if (write(p[1], &c, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	if (read(p[0], &c, 1) != 1)
+		child = -1;
+	close(p[0]);
+	return child;
+}
+
+static void end_held(pid_t child)
+{
+	if (child > 0) {
+		kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+	}
+}
+
 static void *sleep_a_while(void *arg)
 {
 	__atomic_store_n((pid_t *)arg, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
@@ -2208,14 +2255,18 @@ static void test_process_figures_match_proc(void)
 	pid_t child = spawn_target(16, &addr, 65534), gone;
 	char want[4096], path[4096];
 	siginfo_t info;
+	pid_t other;
 	bool moved;
 	int fd = open_dev(), ring;
 
 	CHECK_OK(mgr_process(fd, child, &q));
 	CHECK(q.tgid == child && q.pinned_bytes == 0, "tgid %d, pinned %llu",
 	      q.tgid, (unsigned long long)q.pinned_bytes);
-	CHECK(q.uid == 65534 && q.gid == 65534 && q.cgroup_length == 0,
-	      "uid %u gid %u cgroup_length %u", q.uid, q.gid, q.cgroup_length);
+	CHECK(q.uid == 65534 && q.euid == 65534 && q.suid == 65534 &&
+	      q.gid == 65534 && q.egid == 65534 && q.sgid == 65534 &&
+	      q.cgroup_length == 0, "uids %u %u %u gids %u %u %u cgroup_length %u",
+	      q.uid, q.euid, q.suid, q.gid, q.egid, q.sgid, q.cgroup_length);
+	CHECK(q.state == MEMPIN_PROCESS_DUMPABLE, "state %#x", q.state);
 	CHECK(q.start_time_ns / (1000000000ULL / ticks_per_second) ==
 	      proc_start_ticks(child), "start %llu ns, /proc %llu ticks",
 	      (unsigned long long)q.start_time_ns, proc_start_ticks(child));
@@ -2274,6 +2325,20 @@ static void test_process_figures_match_proc(void)
 	CHECK(q.memlock_limit == MEMPIN_UNLIMITED, "limit %llu",
 	      (unsigned long long)q.memlock_limit);
 	CHECK_OK(setrlimit(RLIMIT_MEMLOCK, &saved));
+
+	/* Root here is root; root of a user namespace of its own is not. */
+	CHECK_OK(mgr_process(fd, getpid(), &q));
+	CHECK(q.state == (MEMPIN_PROCESS_ADMIN | MEMPIN_PROCESS_DUMPABLE) &&
+	      q.uid == getuid() && q.euid == geteuid(), "state %#x uid %u",
+	      q.state, q.uid);
+	other = fork_held(in_user_namespace);
+	CHECK_OK(mgr_process(fd, other, &q));
+	CHECK(!(q.state & MEMPIN_PROCESS_ADMIN), "state %#x", q.state);
+	end_held(other);
+	other = fork_held(not_dumpable);
+	CHECK_OK(mgr_process(fd, other, &q));
+	CHECK(q.state == MEMPIN_PROCESS_ADMIN, "state %#x", q.state);
+	end_held(other);
 
 	/* No address space, no process, bad arguments. */
 	gone = fork();

@@ -368,18 +368,37 @@ struct mempin_pfns {
 /* struct mempin_process's @memlock_limit when the limit is RLIM_INFINITY. */
 #define MEMPIN_UNLIMITED	(~(__u64)0)
 
+/*
+ * Bits of struct mempin_process's @state.
+ * MEMPIN_PROCESS_ADMIN: the task's effective capabilities hold
+ * CAP_SYS_ADMIN, and its credentials belong to the caller's user namespace
+ * (so it is root where the caller is, not only in a namespace of its own).
+ * MEMPIN_PROCESS_DUMPABLE: its address space is dumpable by its own user
+ * (get_dumpable() == SUID_DUMP_USER: not a setuid program, and it did not
+ * clear PR_SET_DUMPABLE), as ptrace's read rule and /proc/PID/maps ask.
+ */
+#define MEMPIN_PROCESS_ADMIN	(1U << 0)
+#define MEMPIN_PROCESS_DUMPABLE	(1U << 1)
+
 /**
- * struct mempin_process - what /proc shows of a process's pinning, in one call
+ * struct mempin_process - what /proc shows of a task and its pinning, in one call
  * @argsz: in: sizeof(struct mempin_process)
  * @flags: in: 0
- * @pid: in: the process (any thread of it), in the caller's pid namespace
+ * @pid: in: the task (a process or any thread of it), in the caller's pid
+ *	namespace
  * @tgid: out: its thread group, in the caller's pid namespace
- * @uid: out: the real uid of @pid, in the caller's user namespace (the
- *	overflow uid where it has none there), as /proc/PID/status's first
- * @gid: out: the real gid of @pid, likewise
- * @start_time_ns: out: when the task @pid names started, CLOCK_BOOTTIME
- *	nanoseconds (/proc/PID/stat's starttime): tells it from a later one
- *	that gets the same pid
+ * @uid: out: its real uid, in the caller's user namespace (the overflow uid
+ *	where it has none there), as the first of /proc/PID/status's Uid:
+ * @euid: out: its effective uid, likewise
+ * @suid: out: its saved uid, likewise
+ * @gid: out: its real gid, likewise
+ * @egid: out: its effective gid, likewise
+ * @sgid: out: its saved gid, likewise
+ * @state: out: MEMPIN_PROCESS_ADMIN, MEMPIN_PROCESS_DUMPABLE
+ * @reserved: out: 0
+ * @start_time_ns: out: when the task started, CLOCK_BOOTTIME nanoseconds
+ *	(/proc/PID/stat's starttime): tells it from a later one that gets the
+ *	same pid
  * @pinned_bytes: out: its mm's pinned_vm in bytes (VmPin), charged by
  *	every pinner: this module, io_uring, RDMA, VFIO
  * @memlock_limit: out: its soft RLIMIT_MEMLOCK in bytes, MEMPIN_UNLIMITED
@@ -392,12 +411,13 @@ struct mempin_pfns {
  *	@cgroup_size or more, nothing was copied (ask again with more room);
  *	0 when there is no path to give (@cgroup 0, or it cannot be read).
  *
- * The figures /proc/PID/stat, status, limits and cgroup give every reader,
- * without their text. Read without the target's locks: each is a snapshot,
- * as /proc's are. Errors: ESRCH (no such process, or it has no address
- * space: a kernel thread, or it has exited), EPERM (the caller lacks
- * CAP_SYS_ADMIN), EFAULT (@cgroup cannot be written), EINVAL (@flags).
- * Since version 5.
+ * The figures /proc/PID/stat, status, limits and cgroup give, without
+ * their text, and the credentials ptrace's read rule compares. Read
+ * without the target's locks: each is a snapshot, as /proc's are. The
+ * credentials are the task's own (a thread may differ from its process).
+ * Errors: ESRCH (no such task, or it has no address space: a kernel
+ * thread, or it has exited), EPERM (the caller lacks CAP_SYS_ADMIN),
+ * EFAULT (@cgroup cannot be written), EINVAL (@flags). Since version 5.
  */
 struct mempin_process {
 	__u32 argsz;
@@ -405,7 +425,13 @@ struct mempin_process {
 	__s32 pid;
 	__s32 tgid;
 	__u32 uid;
+	__u32 euid;
+	__u32 suid;
 	__u32 gid;
+	__u32 egid;
+	__u32 sgid;
+	__u32 state;
+	__u32 reserved;
 	__u64 start_time_ns;
 	__u64 pinned_bytes;
 	__u64 memlock_limit;
