@@ -1498,6 +1498,12 @@ static int mempin_resolve(const struct mempin_pin *p,
 		ret = -ESRCH;	/* exited, or a kernel thread */
 		goto unlock;
 	}
+	if ((p->flags & MEMPIN_PIN_START_TIME) &&
+	    div_u64(task->start_boottime, NSEC_PER_SEC / USER_HZ) !=
+	    p->start_time) {
+		ret = -ESRCH;	/* another process than the caller meant */
+		goto put_mm;
+	}
 	if (!mempin_may_pin(task, req->mm, p)) {
 		ret = -EACCES;
 		goto put_mm;
@@ -1582,7 +1588,7 @@ static long mempin_ioctl_pin(struct mempin_container *c, void __user *arg)
 	unsigned long id;
 	int ret;
 
-	ret = mempin_copy_arg(&p, sizeof(p), sizeof(p), arg);
+	ret = mempin_copy_arg(&p, sizeof(p), offsetofend(typeof(p), end), arg);
 	if (ret)
 		return ret;
 	if (p.flags & ~MEMPIN_PIN_FLAGS)
@@ -1606,7 +1612,8 @@ static long mempin_ioctl_pin(struct mempin_container *c, void __user *arg)
 	p.id = id;
 	p.start = req.start;
 	p.end = req.start + (req.npages << PAGE_SHIFT);
-	if (copy_to_user(arg, &p, sizeof(p))) {
+	/* What is out ends at @end: a caller's shorter struct gets no more. */
+	if (copy_to_user(arg, &p, offsetofend(typeof(p), end))) {
 		/* The caller cannot learn the id: do not leave the pin behind. */
 		mempin_remove_id(c, id, req.requester);
 		return -EFAULT;
@@ -2302,7 +2309,8 @@ static int __init mempin_init(void)
 	/* The ABI has one layout on every architecture. */
 	BUILD_BUG_ON(sizeof(struct mem_pin_address) != 16);
 	BUILD_BUG_ON(sizeof(struct mempin_version) != 40);
-	BUILD_BUG_ON(sizeof(struct mempin_pin) != 64);
+	BUILD_BUG_ON(sizeof(struct mempin_pin) != 72);
+	BUILD_BUG_ON(offsetofend(struct mempin_pin, end) != 64);
 	BUILD_BUG_ON(sizeof(struct mempin_unpin) != 24);
 	BUILD_BUG_ON(sizeof(struct mempin_pin_info) != 80);
 	BUILD_BUG_ON(offsetof(struct mempin_pin_info, via) !=
@@ -2311,6 +2319,7 @@ static int __init mempin_init(void)
 	BUILD_BUG_ON(sizeof(struct mempin_page_info) != 24);
 	BUILD_BUG_ON(sizeof(struct mempin_pages) != 40);
 	BUILD_BUG_ON(sizeof(struct mempin_event) != 80);
+	BUILD_BUG_ON(sizeof(struct mempin_process) != 88);
 	/* Ids are never reused: the ledger's index must not wrap. */
 	BUILD_BUG_ON(sizeof(unsigned long) < sizeof(u64));
 

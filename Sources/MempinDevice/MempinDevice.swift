@@ -13,6 +13,8 @@ import Glibc
 public final class MempinDevice: Sendable {
     /// The container's file descriptor.
     public let fileDescriptor: FileDescriptor
+    /// The module's interface version (`MEMPIN_ABI_VERSION`), read once.
+    public let interfaceVersion: UInt32
 
     /// Opens a new container.
     ///
@@ -26,7 +28,17 @@ public final class MempinDevice: Sendable {
         } catch {
             throw .ioError
         }
+        // Open to every caller.
+        var arg = mempin_version()
+        arg.argsz = UInt32(MemoryLayout<mempin_version>.size)
+        let known = fileDescriptor.rawValue
+        interfaceVersion = withUnsafeMutablePointer(to: &arg) { system_ioctl(known, CMempin_GET_VERSION(), $0) } == 0
+            ? arg.version : 0
     }
+
+    /// Whether ``pin(_:)`` has the module check a request's
+    /// ``PinRequest/startTime`` (interface version 5 and later).
+    public var checksStartTimes: Bool { interfaceVersion >= 5 }
 
     /// Closes the container, unpinning all of it.
     public func close() {
@@ -96,6 +108,10 @@ public final class MempinDevice: Sendable {
         arg.requester_pid = request.requesterPID
         arg.addr = request.address
         arg.length = request.length
+        if let startTime = request.startTime, checksStartTimes {
+            arg.flags |= UInt32(MEMPIN_PIN_START_TIME)
+            arg.start_time = startTime
+        }
         _ = try control(CMempin_PIN(), &arg).get()
         // The reply has no time: until the next list, stamp it with ours
         // (what `ls -l` shows as the pin file's time; the kernel's differs

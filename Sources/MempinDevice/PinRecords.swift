@@ -216,9 +216,14 @@ public struct PinRequest: Hashable, Sendable {
     /// credential check and the RLIMIT_MEMLOCK limits (the pin is still
     /// charged to `VmPin` and to the module's limit).
     public var requesterIsRoot: Bool
+    /// When the target started, in clock ticks since boot (`/proc/PID/stat`'s
+    /// start time): the module pins only in the process that started then,
+    /// so a later one given the same pid is refused with `ESRCH`. Nil: any.
+    public var startTime: UInt64?
 
     public init(pid: Int32, address: UInt64, length: UInt64, requesterUID: UInt32, requesterGID: UInt32,
-                requesterPID: Int32, requesterIsRoot: Bool) {
+                requesterPID: Int32, requesterIsRoot: Bool, startTime: UInt64? = nil) {
+        self.startTime = startTime
         self.pid = pid
         self.address = address
         self.length = length

@@ -23,6 +23,13 @@ public protocol PinBackend: Sendable {
     func frameStates(of frames: [UInt64]) throws(Errno) -> [FrameState]
     /// The same for `count` consecutive frames from `first`.
     func frameStates(from first: UInt64, count: Int) throws(Errno) -> [FrameState]
+    /// Whether ``pin(_:)`` refuses a request whose ``PinRequest/startTime``
+    /// is not its target's (then the tree need not look first).
+    var checksStartTimes: Bool { get }
+}
+
+extension PinBackend {
+    public var checksStartTimes: Bool { false }
 }
 
 extension MempinDevice: PinBackend {}

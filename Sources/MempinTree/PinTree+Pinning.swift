@@ -25,12 +25,18 @@ extension PinTree {
                 file.keep(rest)
                 return []
             }
-            if let identity = file.identity, processes.identity(of: file.pid) != identity { throw Errno.noSuchProcess }
+            // The process the file was opened for, and no later one of its
+            // pid: the module checks its start time where it can, in the
+            // same step that finds the process (no pid reuse slips in).
+            let startTime = backend.checksStartTimes ? file.identity : nil
+            if startTime == nil, let identity = file.identity, processes.identity(of: file.pid) != identity {
+                throw Errno.noSuchProcess
+            }
             if !writer.isRoot { try authorize(writer, toChange: file.pid) }
             let opener = file.opener
             let requester = Requester(uid: opener.uid, gid: opener.gid, pid: opener.pid,
                                       isRoot: opener.isRoot && writer.isRoot)
-            let made = try pin(complete, in: file.pid, for: requester)
+            let made = try pin(complete, in: file.pid, for: requester, startTime: startTime)
             file.keep(rest)
             return made
         } catch {
@@ -62,8 +68,13 @@ extension PinTree {
     ///
     /// - Returns: the new pins.
     /// - Throws: the first error; no range of the write stays pinned.
-    public func pin(_ text: some Collection<UInt8>, in pid: Int32, for requester: Requester) throws(Errno) -> [PinRecord] {
-        try countingRefusals(of: "pin") { () throws(Errno) in try pinRanges(text, in: pid, for: requester) }
+    /// - Parameter startTime: when `pid` started (see
+    ///   ``PinRequest/startTime``), for a backend that checks it.
+    public func pin(_ text: some Collection<UInt8>, in pid: Int32, for requester: Requester,
+                    startTime: UInt64? = nil) throws(Errno) -> [PinRecord] {
+        try countingRefusals(of: "pin") { () throws(Errno) in
+            try pinRanges(text, in: pid, for: requester, startTime: startTime)
+        }
     }
 
     /// Runs `body`; an errno it throws is counted among the refusals of
@@ -77,7 +88,8 @@ extension PinTree {
         }
     }
 
-    private func pinRanges(_ text: some Collection<UInt8>, in pid: Int32, for requester: Requester) throws(Errno) -> [PinRecord] {
+    private func pinRanges(_ text: some Collection<UInt8>, in pid: Int32, for requester: Requester,
+                           startTime: UInt64?) throws(Errno) -> [PinRecord] {
         // Root may pin any process: the module answers ESRCH for one that
         // has gone, which spares a /proc read on every pin.
         if !requester.isRoot {
@@ -108,7 +120,8 @@ extension PinTree {
         for range in ranges {
             let request = PinRequest(
                 pid: pid, address: range.start, length: range.length, requesterUID: requester.uid,
-                requesterGID: requester.gid, requesterPID: requester.pid, requesterIsRoot: requester.isRoot
+                requesterGID: requester.gid, requesterPID: requester.pid, requesterIsRoot: requester.isRoot,
+                startTime: startTime
             )
             do {
                 made.append(try backend.pin(request))

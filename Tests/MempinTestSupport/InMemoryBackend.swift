@@ -103,10 +103,20 @@ public final class InMemoryBackend: PinBackend {
 
     public var unpinCount: Int { state.withLock { $0.unpinCount } }
 
+    /// When set, requests' start times are checked against it (pid → start
+    /// time), as the module of interface version 5 checks them.
+    public let moduleStartTimes = Locked<(@Sendable (Int32) -> UInt64?)?>(nil)
+
+    public var checksStartTimes: Bool { moduleStartTimes.withLock { $0 != nil } }
+
     public func pin(_ request: PinRequest) throws(Errno) -> PinRecord {
         let (end, overflow) = request.address.addingReportingOverflow(request.length)
         guard request.length > 0, !overflow else { throw .invalidArgument }
         guard processExists(request.pid) else { throw .noSuchProcess }
+        if let startTime = request.startTime, let current = moduleStartTimes.withLock({ $0 }),
+           current(request.pid) != startTime {
+            throw .noSuchProcess
+        }
         let start = request.address & ~(Self.pageSize - 1)
         let alignedEnd = (end + Self.pageSize - 1) & ~(Self.pageSize - 1)
         let stalls = state.withLock { state in

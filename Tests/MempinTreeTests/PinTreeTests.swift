@@ -213,6 +213,23 @@ struct PinTreeTests {
         #expect(try tree.write(Array("1000+4K\n".utf8), to: file, by: alice).count == 1)
     }
 
+    @Test("where the module checks start times, a write through a pid reused since its open is its ESRCH, and the tree does not look first")
+    func pidReuseCheckedByTheModule() throws {
+        let processes = FakeProcesses([4242: (1000, 1000)])
+        let tree = PinTree(backend: backend, processes: processes)
+        backend.moduleStartTimes.withLock { $0 = { pid in processes.startTimes.withLock { $0[pid] } ?? 1 } }
+        guard case .control(let opened) = try tree.open(.pinControl(pid: 4242), for: alice, writing: true) else {
+            Issue.record("pin did not open as a control file")
+            return
+        }
+        #expect(try tree.write(Array("1000+4K\n".utf8), to: opened, by: alice).count == 1)
+        #expect(backend.lastRequest?.startTime == 1)
+        processes.startTimes.withLock { $0[4242] = 77 }
+        #expect(throws: Errno.noSuchProcess) { try tree.write(Array("3000+4K\n".utf8), to: opened, by: alice) }
+        #expect(backend.lastRequest?.startTime == 1)
+        #expect(backend.pinnedPages == 1)
+    }
+
     @Test("a pid directory is listed, and its pin files read, only as /proc/PID/maps allows")
     func readingRules() throws {
         let processes = FakeProcesses([4242: (1000, 1000), 4343: (1001, 1001), 500: (1000, 1000)], nonDumpable: [500])

@@ -779,6 +779,49 @@ static void test_manager_bad_arguments(void)
 	munmap(buf, 4 * page_size);
 }
 
+static unsigned long long proc_start_ticks(pid_t pid);
+
+/*
+ * MEMPIN_PIN_START_TIME: the pin is made only in the process that started
+ * then; a caller of versions 2 to 4 (64 bytes) gets no byte past its
+ * struct.
+ */
+static void test_pin_checks_start_time(void)
+{
+	long ticks_per_second = sysconf(_SC_CLK_TCK);
+	long long base = foll_pin_balance();
+	uint64_t addr;
+	pid_t child = spawn_target(8, &addr, 0);
+	struct mempin_pin p = { .argsz = sizeof(p), .pid = child,
+				.flags = ROOT_FLAGS | MEMPIN_PIN_START_TIME,
+				.addr = addr, .length = page_size };
+	unsigned char old[sizeof(p)];
+	int fd = open_dev();
+
+	CHECK(ticks_per_second > 0, "no clock ticks");
+	p.start_time = proc_start_ticks(child);
+	CHECK_OK(ioctl(fd, MEMPIN_PIN, &p));
+	CHECK(vm_pin_pages(child) == 1, "VmPin %ld pages", vm_pin_pages(child));
+	CHECK_OK(mgr_unpin(fd, p.id));
+	/* Another start time names another process: nothing is pinned. */
+	p.start_time = proc_start_ticks(child) + 1;
+	CHECK_ERRNO(ioctl(fd, MEMPIN_PIN, &p), ESRCH);
+	p.start_time = 0;
+	CHECK_ERRNO(ioctl(fd, MEMPIN_PIN, &p), ESRCH);
+	CHECK(vm_pin_pages(child) == 0, "VmPin %ld pages", vm_pin_pages(child));
+	/* The 64 bytes of version 4: accepted, and nothing written past. */
+	p.flags = ROOT_FLAGS;
+	memset(old, 0xa5, sizeof(old));
+	memcpy(old, &p, offsetof(struct mempin_pin, start_time));
+	((struct mempin_pin *)old)->argsz = offsetof(struct mempin_pin, start_time);
+	CHECK_OK(ioctl(fd, MEMPIN_PIN, old));
+	CHECK(old[sizeof(old) - 1] == 0xa5, "byte 72 written");
+	CHECK_OK(mgr_unpin(fd, ((struct mempin_pin *)old)->id));
+	end_target(child);
+	CHECK(foll_pin_balance() == base, "foll_pin not balanced");
+	close(fd);
+}
+
 static void test_version_reports_abi(void)
 {
 	struct mempin_version v = { .argsz = sizeof(v) };
@@ -2411,6 +2454,7 @@ static const struct test tests[] = {
 	T(test_query_pfns_sees_every_pinner),
 	T(test_query_pfns_bounds_and_errors),
 	T(test_process_figures_match_proc),
+	T(test_pin_checks_start_time),
 };
 
 int main(int argc, char **argv)

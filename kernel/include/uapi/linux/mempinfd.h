@@ -112,10 +112,14 @@ struct mempin_version {
  * still charged to the target's pinned_vm and to the module's limit).
  * MEMPIN_PIN_ROOT: the requester has CAP_SYS_ADMIN: skip the check of its
  * credentials against the target's.
+ * MEMPIN_PIN_START_TIME: the target must have started at @start_time
+ * (since version 5).
  */
 #define MEMPIN_PIN_NO_RLIMIT	(1U << 0)
 #define MEMPIN_PIN_ROOT		(1U << 1)
-#define MEMPIN_PIN_FLAGS	(MEMPIN_PIN_NO_RLIMIT | MEMPIN_PIN_ROOT)
+#define MEMPIN_PIN_START_TIME	(1U << 2)
+#define MEMPIN_PIN_FLAGS	(MEMPIN_PIN_NO_RLIMIT | MEMPIN_PIN_ROOT | \
+				 MEMPIN_PIN_START_TIME)
 
 /**
  * struct mempin_pin - pin a range of another process
@@ -132,6 +136,14 @@ struct mempin_version {
  * @id: out: the pin's id in the ledger, never reused while loaded
  * @start: out: the pinned range's first byte (page-aligned)
  * @end: out: the pinned range's end (page-aligned, exclusive)
+ * @start_time: in, with MEMPIN_PIN_START_TIME: when the target started, in
+ *	clock ticks since boot as /proc/PID/stat's starttime gives it (struct
+ *	mempin_process's @start_time_ns divided by NSEC_PER_SEC / USER_HZ).
+ *	A process that started at another time, such as a later one given
+ *	the same pid, is refused with ESRCH: the check is made on the process
+ *	the pin then follows, so no pid reuse can slip in between a caller's
+ *	own look at the process and its pin. Absent (zero) in the 64 bytes of
+ *	versions 2 to 4.
  *
  * Unless MEMPIN_PIN_ROOT is set, the requester may pin the target only
  * when @requester_uid is the target's real, effective and saved uid,
@@ -160,6 +172,7 @@ struct mempin_pin {
 	__u64 id;
 	__u64 start;
 	__u64 end;
+	__u64 start_time;
 };
 
 /** MEMPIN_PIN - pin a range of a process given by pid; CAP_SYS_ADMIN */
