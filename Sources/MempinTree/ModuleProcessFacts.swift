@@ -88,7 +88,7 @@ public struct ModuleProcessFacts: ProcessFacts {
         guard let figures = figures(of: pid, withCgroup: true) else { return proc.statusFigures(of: pid) }
         return StatusFigures(
             pinnedBytes: figures.pinnedBytes, memlockLimit: figures.memlockLimitBytes.map { .bytes($0) } ?? .unlimited,
-            cgroup: figures.cgroup ?? proc.cgroup(of: pid)
+            cgroup: figures.cgroup ?? proc.cgroup(of: pid), identity: figures.startTimeNanoseconds / Self.nanosecondsPerTick
         )
     }
 

@@ -53,11 +53,15 @@ extension PinTree {
     /// Opens `pin` (writing only) or `status` (reading only).
     func openProcessFile(_ node: Node, pid: Int32, for requester: Requester, writing: Bool) throws(Errno) -> OpenFile {
         // Found in a directory of an earlier process of this pid: ENOENT.
+        if case .processStatus = node {
+            guard !writing else { throw .permissionDenied }
+            // One look at the process for its start time and figures.
+            let figures = processes.statusFigures(of: pid)
+            _ = try currentInstance(of: pid, now: figures.identity)
+            return .snapshot(Array(try renderStatus(of: pid, figures: figures).utf8))
+        }
         let instance = try currentInstance(of: pid)
         switch node {
-        case .processStatus:
-            guard !writing else { throw .permissionDenied }
-            return .snapshot(Array(try renderStatus(of: pid).utf8))
         case .pinControl:
             guard writing else { throw .permissionDenied }
             do { _ = try displayedOwner(of: pid) } catch { throw .noSuchFileOrDirectory }
@@ -83,6 +87,10 @@ extension PinTree {
 
     /// `PID/status`: this process's pin totals and limits.
     public func renderStatus(of pid: Int32) throws(Errno) -> String {
+        try renderStatus(of: pid, figures: processes.statusFigures(of: pid))
+    }
+
+    func renderStatus(of pid: Int32, figures: StatusFigures) throws(Errno) -> String {
         do { _ = try displayedOwner(of: pid) } catch { throw .noSuchFileOrDirectory }
         let totals = withState { $0.processes[pid] } ?? ProcessPins()
         // What cannot be read is left out, never shown as 0 or unlimited.
@@ -92,7 +100,6 @@ extension PinTree {
             ("bytes", String(totals.bytes)),
             ("detached_pins", String(totals.detached)),
         ]
-        let figures = processes.statusFigures(of: pid)
         if let bytes = figures.pinnedBytes {
             keys.append(("vm_pinned_bytes", String(bytes)))
             // What io_uring, RDMA and others charged: VmPin less the module's.

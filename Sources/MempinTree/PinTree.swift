@@ -305,7 +305,11 @@ public final class PinTree: Sendable {
     /// working directory, and the `pin` it found there, after the process
     /// exited: a later process of that pid must not be pinned through it.)
     func currentInstance(of pid: Int32) throws(Errno) -> UInt64? {
-        let current = processes.identity(of: pid)
+        try currentInstance(of: pid, now: processes.identity(of: pid))
+    }
+
+    /// The same, with the process's identity read already.
+    func currentInstance(of pid: Int32, now current: UInt64?) throws(Errno) -> UInt64? {
         guard let remembered = withState({ $0.instances[pid] }) else { return current }
         guard current == remembered else { throw .noSuchFileOrDirectory }
         return remembered

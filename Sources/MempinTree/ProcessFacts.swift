@@ -92,11 +92,15 @@ public struct StatusFigures: Hashable, Sendable {
     public var memlockLimit: MemlockLimit?
     /// Its cgroup v2 path.
     public var cgroup: String?
+    /// What tells it from a later process of its pid (see
+    /// ``ProcessFacts/identity(of:)``).
+    public var identity: UInt64?
 
-    public init(pinnedBytes: UInt64?, memlockLimit: MemlockLimit?, cgroup: String?) {
+    public init(pinnedBytes: UInt64?, memlockLimit: MemlockLimit?, cgroup: String?, identity: UInt64? = nil) {
         self.pinnedBytes = pinnedBytes
         self.memlockLimit = memlockLimit
         self.cgroup = cgroup
+        self.identity = identity
     }
 }
 
@@ -110,7 +114,8 @@ extension ProcessFacts {
     }
 
     public func statusFigures(of pid: Int32) -> StatusFigures {
-        StatusFigures(pinnedBytes: pinnedBytes(of: pid), memlockLimit: memlockLimit(of: pid), cgroup: cgroup(of: pid))
+        StatusFigures(pinnedBytes: pinnedBytes(of: pid), memlockLimit: memlockLimit(of: pid), cgroup: cgroup(of: pid),
+                      identity: identity(of: pid))
     }
 }
 

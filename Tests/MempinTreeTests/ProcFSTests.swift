@@ -105,7 +105,7 @@ struct ModuleProcessFactsTests {
         #expect(!facts.isAdministrator(4242))
         module.asked.withLock { $0 = 0 }
         #expect(facts.statusFigures(of: 4242) == StatusFigures(pinnedBytes: 8192, memlockLimit: .bytes(65536),
-                                                               cgroup: "/user.slice/a b"))
+                                                               cgroup: "/user.slice/a b", identity: 12_345))
         #expect(module.asked.withLock { $0 } == 1, "status asks the module once")
         let root = ModuleProcessFacts(module: OneProcessModule(figures: ProcessFigures(
             threadGroup: 7, uids: [0, 0, 0], gids: [0, 0, 0], isAdministrator: true, startTimeNanoseconds: 0,
