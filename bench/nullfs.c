@@ -4,7 +4,9 @@
  * the shape of one mempin pid directory, doing nothing but reply.
  *   /pin      write: accepted at once (the fixed cost of a FUSE round trip)
  *   /status   a small generated file
- *   /dir/     1000 entries, like a pid directory with 1000 pins
+ *   /dir/     1000 entries named like pin files (START-END, 25 characters
+ *             each, as the bench's pins are), like a pid directory with
+ *             1000 pins: the same bytes of listing as ours
  * Built and run by mount-scripts/bench; never installed.
  * Usage: nullfs MOUNTPOINT   (foreground, multi-threaded, until unmounted)
  */
@@ -25,6 +27,17 @@
 static const char status_text[] =
 	"pins 1000\npages 1000\nbytes 4096000\ndetached_pins 0\n"
 	"vm_pinned_bytes 4096000\nmemlock_limit_bytes unlimited\n";
+
+/* File @i's name, like a pin file's: START-END of the i-th page pinned. */
+#define FILE_BASE 0x7f3a1c000000ULL
+#define FILE_STEP 0x2000ULL
+static char *file_name(unsigned long i, char name[32])
+{
+	unsigned long long start = FILE_BASE + i * FILE_STEP;
+
+	snprintf(name, 32, "%llx-%llx", start, start + 0x1000);
+	return name;
+}
 
 static int fill(fuse_ino_t ino, struct stat *st)
 {
@@ -60,10 +73,11 @@ static void nl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			ino = INO_DIR;
 	} else if (parent == INO_DIR) {
 		unsigned long i;
-		char *end;
+		char want[32];
 
-		i = strtoul(name, &end, 10);
-		if (!*end && i < NFILES)
+		/* Named by index: find the index, then the whole name must match. */
+		i = (strtoull(name, NULL, 16) - FILE_BASE) / FILE_STEP;
+		if (i < NFILES && !strcmp(name, file_name(i, want)))
 			ino = INO_FILE0 + i;
 	}
 	if (!ino)
@@ -130,7 +144,7 @@ static void nl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		else if (i == 1)
 			strcpy(name, "..");
 		else
-			snprintf(name, sizeof(name), "%ld", i - 2);
+			file_name(i - 2, name);
 		need = fuse_add_direntry(req, buf + used, size - used, name, &st, i + 1);
 		if (need > size - used)
 			break;
