@@ -237,9 +237,17 @@ private func handleRead(_ req: fuse_req_t?, _ _: fuse_ino_t, _ size: Int, _ offs
                           handle: fi!.pointee.fh)
             return
         }
+        let start = UInt64(max(0, offset))
+        if case .pinFile(let reader) = file {
+            // Answered, then the next chunk rendered while the reader takes
+            // this one in.
+            let count = try reader.read(offset: start, size: size) { _ = fuse_reply_buf(req, $0.baseAddress, $0.count) }.get()
+            if count == size { reader.renderAhead(after: start + UInt64(count), size: size) }
+            return
+        }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
         defer { buffer.deallocate() }
-        let count = try fs.tree.read(file, offset: UInt64(max(0, offset)), into: buffer)
+        let count = try fs.tree.read(file, offset: start, into: buffer)
         _ = fuse_reply_buf(req, buffer.baseAddress, count)
     }
 }

@@ -10,7 +10,10 @@ import SystemPackage
 /// arithmetic: a read anywhere (`tail`, `pread`, readers sharing a file)
 /// costs what a read at the start costs, and past the end is EOF at once.
 /// The reader keeps the pages it fetched for where the last read ended, so
-/// sequential reads (`cat`, `head`, `wc`) ask the module a batch at a time.
+/// sequential reads (`cat`, `head`, `wc`) ask the module a batch at a time,
+/// and once a read is answered it renders the next one ahead
+/// (``renderAhead(after:size:)``): while the reader takes in one chunk the
+/// server makes the next, instead of the two taking turns.
 public final class PinFileReader: Sendable {
     /// The pin, as it was when the file was opened.
     public let pin: PinRecord
@@ -29,20 +32,117 @@ public final class PinFileReader: Sendable {
         var pending: ArraySlice<UInt8> = []
         /// Pages fetched from the backend but not rendered yet, from `nextPage` on.
         var fetched: ArraySlice<PageRecord> = []
+        /// The bytes rendered ahead for the read that continues the last:
+        /// those from `offset` on, the cursor past them.
+        var ahead: Ahead?
     }
+
+    /// A chunk rendered before it was asked for. Its buffer has one owner
+    /// at a time (the cursor, under its lock, or the read it is handed to).
+    private struct Ahead: @unchecked Sendable {
+        /// Where it starts in the file.
+        var offset: UInt64
+        /// Its bytes, `count` of them rendered; ``aheadBudget`` counts the room.
+        var buffer: UnsafeMutableRawBufferPointer
+        var count: Int
+    }
+
+    /// The room all readers of a tree share for chunks rendered ahead.
+    private let budget: ReadAheadBudget
 
     private let cursor: Locked<Cursor>
 
     /// Pages asked of the backend at a time: bounds the reader's memory.
     static let pagesPerBatch = 4096
 
-    public init(pin: PinRecord, showsFrames: Bool, backend: any PinBackend) {
+    public init(pin: PinRecord, showsFrames: Bool, backend: any PinBackend,
+                budget: ReadAheadBudget = ReadAheadBudget(limit: 0)) {
+        self.budget = budget
         self.pin = pin
         self.header = Array(Formats.pinHeader(pin).utf8)
         self.showsFrames = showsFrames
         self.lineWidth = Formats.pageLineWidth(end: pin.end, showsFrame: showsFrames)
         self.backend = backend
         self.cursor = Locked(Cursor(offset: UInt64(header.count), nextPage: 0))
+    }
+
+    deinit {
+        cursor.withLock { discard(&$0.ahead) }
+    }
+
+    /// Answers a read of up to `size` bytes from `offset`: `reply` gets
+    /// them, fewer only at the end of the file. A read that continues the
+    /// last one where ``renderAhead(after:size:)`` made its bytes gets
+    /// those, without a copy.
+    ///
+    /// - Returns: how many bytes `reply` got.
+    public func read(offset: UInt64, size: Int, reply: (UnsafeRawBufferPointer) -> Void) -> Result<Int, Errno> {
+        var ready = cursor.withLock { cursor -> Ahead? in
+            guard let ahead = cursor.ahead else { return nil }
+            cursor.ahead = nil
+            // Made for this read, or it reached the end: it is the answer.
+            // Else it is dropped, and the read below seeks from where the
+            // cursor stands (past the chunk).
+            let fits = ahead.count == size || (ahead.count < ahead.buffer.count && ahead.count <= size)
+            return ahead.offset == offset && fits ? ahead : discarding(ahead)
+        }
+        if let answer = ready {
+            reply(UnsafeRawBufferPointer(rebasing: answer.buffer[..<answer.count]))
+            discard(&ready)
+            return .success(answer.count)
+        }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, size), alignment: 16)
+        defer { buffer.deallocate() }
+        let result = read(offset: offset, into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<max(0, size)]))
+        if case .success(let count) = result {
+            reply(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+        }
+        return result
+    }
+
+    /// Renders the `size` bytes from `offset`, the end of a read just
+    /// answered, for the read that will continue it (see
+    /// ``read(offset:size:reply:)``): called after the reply, while the
+    /// reader takes in what it got. Nothing when that read came first, the
+    /// offset is in the key block, or the tree's readers hold all of their
+    /// ``ReadAheadBudget``.
+    public func renderAhead(after offset: UInt64, size: Int) {
+        let pageLines = UInt64(header.count) + pin.pages * UInt64(lineWidth)
+        guard size > 0, offset >= UInt64(header.count), offset < pageLines, budget.take(size) else { return }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
+        var ahead: Ahead? = Ahead(offset: offset, buffer: buffer, count: 0)
+        cursor.withLock { cursor in
+            // The next read came first, or another thread renders ahead.
+            guard cursor.ahead == nil, cursor.offset == offset,
+                  let out = buffer.bindMemory(to: UInt8.self).baseAddress
+            else { return }
+            guard let count = try? fill(out, room: size, cursor: &cursor) else {
+                cursor.offset = Self.unknownOffset
+                return
+            }
+            ahead?.count = count
+            swap(&cursor.ahead, &ahead)
+        }
+        discard(&ahead)
+    }
+
+    /// A cursor offset no read asks for: a fill that failed part way left
+    /// the cursor's pages unknown, so the next read seeks afresh.
+    private static let unknownOffset = UInt64.max
+
+    /// Frees a chunk rendered ahead; nil.
+    private func discarding(_ ahead: Ahead) -> Ahead? {
+        var dropped: Ahead? = ahead
+        discard(&dropped)
+        return nil
+    }
+
+    /// Frees a chunk rendered ahead, and its room in the budget.
+    private func discard(_ ahead: inout Ahead?) {
+        guard let taken = ahead else { return }
+        ahead = nil
+        budget.give(taken.buffer.count)
+        taken.buffer.deallocate()
     }
 
     /// Up to `size` bytes from `offset`; fewer only at the end of the file.
@@ -73,6 +173,9 @@ public final class PinFileReader: Sendable {
         let pageLines = UInt64(header.count) + pin.pages * UInt64(lineWidth)
         guard position < pageLines else { return .success(filled) }
         return cursor.withLock { cursor in
+            // A chunk rendered ahead is for the read that continues the
+            // last one through ``read(offset:size:reply:)``, not this one.
+            discard(&cursor.ahead)
             do throws(Errno) {
                 if cursor.offset != position {
                     cursor = try seek(to: position)
@@ -80,6 +183,7 @@ public final class PinFileReader: Sendable {
                 filled += try fill(out + filled, room: size - filled, cursor: &cursor)
                 return .success(filled)
             } catch {
+                cursor.offset = Self.unknownOffset
                 return .failure(error)
             }
         }
@@ -163,5 +267,36 @@ public final class PinFileReader: Sendable {
         var line: [UInt8] = []
         Formats.appendPageLine(page, showsFrame: showsFrames, width: lineWidth, to: &line)
         return Cursor(offset: position, nextPage: index + 1, pending: line[skip...])
+    }
+}
+
+/// The room the pin files of one tree may hold in chunks rendered ahead
+/// (see ``PinFileReader/renderAhead(after:size:)``): a user who opens many
+/// pin files and reads a little of each gets no more than this held for
+/// them; past it, reads are rendered when asked, as before.
+public final class ReadAheadBudget: Sendable {
+    /// Bytes all readers together may hold.
+    public let limit: Int
+    private let held = Locked(0)
+
+    public init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// Bytes held now.
+    public var bytesHeld: Int { held.withLock { $0 } }
+
+    /// Takes `bytes` of room if there is as much left.
+    func take(_ bytes: Int) -> Bool {
+        held.withLock { held in
+            guard held + bytes <= limit else { return false }
+            held += bytes
+            return true
+        }
+    }
+
+    /// Gives back room taken.
+    func give(_ bytes: Int) {
+        held.withLock { $0 -= bytes }
     }
 }

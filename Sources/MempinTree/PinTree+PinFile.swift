@@ -24,7 +24,7 @@ extension PinTree {
         withState { state in
             if let old = state.pins[id] { state.update(old, to: fresh) }
         }
-        return .pinFile(PinFileReader(pin: fresh, showsFrames: requester.isRoot, backend: backend))
+        return .pinFile(PinFileReader(pin: fresh, showsFrames: requester.isRoot, backend: backend, budget: readAhead))
     }
 
     /// Unpins the pin file `name` of `pid`; the pages are unpinned when it

@@ -268,6 +268,9 @@ public final class PinTree: Sendable {
         state.withLock { body(&$0) }
     }
 
+    /// The room pin files' readers share for chunks rendered ahead.
+    public let readAhead = ReadAheadBudget(limit: 8 << 20)
+
     public init(backend: any PinBackend, processes: any ProcessFacts = ProcFS(),
                 memoryBlocks: any MemoryBlockFacts = SysfsMemoryBlocks()) {
         self.backend = backend

@@ -144,6 +144,66 @@ struct PinTreeTests {
         #expect(String(decoding: middle, as: UTF8.self) == "100005")
     }
 
+    @Test("a read answered from the chunk rendered ahead is the same bytes, whatever comes between", arguments: [7, 4096, 128 << 10])
+    func renderedAhead(readSize: Int) throws {
+        let made = try pin("100000+40M")   // 10240 pages
+        let file = try tree.open(.pinFile(pid: 4242, id: made[0].id), for: root, writing: false)
+        let plain = try tree.open(.pinFile(pid: 4242, id: made[0].id), for: root, writing: false)
+        guard case .pinFile(let reader) = file else {
+            Issue.record("not a pin file")
+            return
+        }
+        func read(_ offset: Int, _ size: Int) throws(Errno) -> [UInt8] {
+            var bytes: [UInt8] = []
+            let count = try reader.read(offset: UInt64(offset), size: size) { bytes = Array($0) }.get()
+            #expect(count == bytes.count)
+            if count == size { reader.renderAhead(after: UInt64(offset + count), size: size) }
+            return bytes
+        }
+        // Sequential reads, each next one rendered ahead: the file as it is.
+        var whole: [UInt8] = []
+        var reads = 0
+        while true {
+            let chunk = try read(whole.count, readSize)
+            if chunk.isEmpty { break }
+            whole += chunk
+            reads += 1
+            // Now and then a read elsewhere, or of another size, between.
+            if reads % 5 == 0 {
+                let elsewhere = max(0, whole.count - 3 * readSize)
+                #expect(try read(elsewhere, 11) == Array(whole[elsewhere..<min(whole.count, elsewhere + 11)]))
+            }
+            if reads % 7 == 0, whole.count > 100 {
+                let shorter = try read(whole.count, readSize / 2 + 1)
+                whole += shorter
+            }
+        }
+        var expected: [UInt8] = []
+        while true {
+            let chunk = try tree.read(plain, offset: UInt64(expected.count), size: 1 << 20)
+            if chunk.isEmpty { break }
+            expected += chunk
+        }
+        #expect(whole == expected)
+    }
+
+    @Test("readers together hold at most the read-ahead budget; a reader's chunk goes with it")
+    func renderedAheadIsBounded() throws {
+        let made = try pin("100000+40M")
+        var readers: [PinFileReader] = []
+        let chunk = 64 << 10   // the file is some 380 KiB
+        for _ in 0..<(tree.readAhead.limit / chunk + 4) {
+            guard case .pinFile(let reader) = try tree.open(.pinFile(pid: 4242, id: made[0].id), for: root, writing: false)
+            else { continue }
+            _ = reader.read(offset: 0, size: chunk) { _ in }
+            reader.renderAhead(after: UInt64(chunk), size: chunk)
+            readers.append(reader)
+        }
+        #expect(tree.readAhead.bytesHeld == tree.readAhead.limit)
+        readers.removeAll()
+        #expect(tree.readAhead.bytesHeld == 0)
+    }
+
     @Test("a read at any offset costs what a read at the start costs; past the end is EOF at once")
     func readsAnywhere() throws {
         let made = try pin("100000+512M")   // 131072 pages
