@@ -191,7 +191,7 @@ enum {
  * @requester: who asked for the pin (for the change records)
  * @requester_uid: who asked for the pin, as the manager said
  * @requester_pid: which process asked for it
- * @pinned_at_ns: when, CLOCK_REALTIME
+ * @pinned_at_ns: when, CLOCK_REALTIME_COARSE
  * @pin_duration_ns: how long pinning took
  */
 struct mempin_region {
@@ -248,7 +248,7 @@ static DECLARE_WORK(mempin_reaper, mempin_reap_work);
  * @id: the pin, 0 for a refusal
  * @start: first byte of the range
  * @pages: pages of the range
- * @time_ns: when, CLOCK_REALTIME
+ * @time_ns: when, CLOCK_REALTIME_COARSE
  * @type: MEMPIN_EVENT_*
  * @pid: the target, in the initial pid namespace
  * @holder_pid: a seed pin's holder, in the initial pid namespace, or 0
@@ -295,7 +295,8 @@ static u32 mempin_via(const struct mempin_container *c)
  */
 static void mempin_record(struct mempin_record *r)
 {
-	r->time_ns = ktime_get_real_ns();
+	/* Read in seconds; the last tick's time spares a clock read. */
+	r->time_ns = ktime_get_coarse_real_ns();
 	spin_lock(&mempin_events_lock);
 	r->seq = mempin_next_seq++;
 	mempin_records[r->seq % MEMPIN_EVENTS_KEPT] = *r;
@@ -1257,7 +1258,7 @@ static int mempin_create(struct mempin_container *c,
 		goto unlink;
 
 	seq = mmu_interval_read_begin(&pin->notifier);
-	pin->pinned_at_ns = ktime_get_real_ns();
+	pin->pinned_at_ns = ktime_get_coarse_real_ns();
 	t0 = ktime_get_ns();
 	ret = mempin_pin_pages(pin->mm, pin->start, pin->npages, &pages);
 	if (ret) {

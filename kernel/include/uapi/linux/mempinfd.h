@@ -228,7 +228,8 @@ struct mempin_unpin {
  * @flags: MEMPIN_INFO_*
  * @requester_uid: who asked for the pin
  * @requester_pid: which process asked for it
- * @pinned_at_ns: when the pin was made, CLOCK_REALTIME, nanoseconds
+ * @pinned_at_ns: when the pin was made, CLOCK_REALTIME nanoseconds as of
+ *	the last clock tick (CLOCK_REALTIME_COARSE)
  * @pin_duration_ns: how long pinning took, nanoseconds
  * @via: MEMPIN_VIA_*; since version 3
  * @holder_pid: for a seed pin, the process that made it and whose
@@ -480,7 +481,8 @@ struct mempin_process {
  * @start: first byte of the range (page-aligned)
  * @end: end of the range (page-aligned, exclusive)
  * @pages: pages of the range
- * @time_ns: when, CLOCK_REALTIME, nanoseconds
+ * @time_ns: when, CLOCK_REALTIME nanoseconds as of the last clock tick
+ *	(CLOCK_REALTIME_COARSE)
  * @type: MEMPIN_EVENT_*
  * @pid: the target process (tgid, in the reader's pid namespace; 0 if it
  *	is not visible there)
