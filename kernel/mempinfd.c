@@ -163,6 +163,7 @@ enum {
 	MEMPIN_VISIBLE,		/* pinned: listed, may be unpinned */
 	MEMPIN_RELEASED,	/* pages unpinned and uncharged at exit */
 	MEMPIN_DETACHED,	/* the range no longer maps the pages */
+	MEMPIN_VERIFIED,	/* its verification was queued, at least once */
 };
 
 /**
@@ -184,7 +185,7 @@ enum {
  * @id_node: its node in the ledger, by @id
  * @start: first byte, page-aligned
  * @npages: pages in the range
- * @flags: MEMPIN_VISIBLE, MEMPIN_RELEASED, MEMPIN_DETACHED
+ * @flags: MEMPIN_VISIBLE, MEMPIN_RELEASED, MEMPIN_DETACHED, MEMPIN_VERIFIED
  * @lock: protects @pages
  * @pages: the pinned pages, NULL once released
  * @huge_pages: pages of @pages inside a compound page
@@ -556,6 +557,16 @@ static int mempin_verify(struct mempin_region *pin)
 	return ret;
 }
 
+/*
+ * Queue @pin's verification after @delay, noting that it was: a pin never
+ * verified is stopped without waiting for its work (mempin_stop()).
+ */
+static void mempin_queue_verify(struct mempin_region *pin, unsigned long delay)
+{
+	set_bit(MEMPIN_VERIFIED, &pin->flags);
+	queue_delayed_work(mempin_wq, &pin->verify, delay);
+}
+
 static void mempin_verify_work(struct work_struct *work)
 {
 	struct mempin_region *pin = container_of(to_delayed_work(work),
@@ -570,7 +581,7 @@ static void mempin_verify_work(struct work_struct *work)
 	if (ret > 0)
 		mempin_detach(pin);
 	else if (ret < 0)
-		queue_delayed_work(mempin_wq, &pin->verify, HZ / 50);
+		mempin_queue_verify(pin, HZ / 50);
 }
 
 /*
@@ -619,7 +630,7 @@ static bool mempin_invalidate(struct mmu_interval_notifier *mni,
 	default:
 		if (test_bit(MEMPIN_VISIBLE, &pin->flags) &&
 		    !test_bit(MEMPIN_DETACHED, &pin->flags))
-			queue_delayed_work(mempin_wq, &pin->verify, 0);
+			mempin_queue_verify(pin, 0);
 		break;
 	}
 	return true;
@@ -790,7 +801,13 @@ static void mempin_put(struct mempin_region *pin)
 static void mempin_stop(struct mempin_region *pin, u32 type, kuid_t uid)
 {
 	mmu_interval_notifier_remove(&pin->notifier);
-	cancel_delayed_work_sync(&pin->verify);
+	/*
+	 * No callback runs any more, and the maker queued its check before
+	 * the pin could be taken (mempin_create()): whoever queued the work
+	 * set MEMPIN_VERIFIED first, and a work that queues itself again had.
+	 */
+	if (test_bit(MEMPIN_VERIFIED, &pin->flags))
+		cancel_delayed_work_sync(&pin->verify);
 	if (mempin_release_pages(pin, false))
 		mempin_note(pin, type, uid);
 }
@@ -1274,14 +1291,20 @@ static int mempin_create(struct mempin_container *c,
 	pin->pages = pages;
 	mutex_unlock(&pin->lock);
 
+	/*
+	 * Once visible, any unpin may take the pin and free it as soon as
+	 * mempin_lock is dropped (another thread's MEM_CMD_UNPIN of the range,
+	 * a manager's MEMPIN_UNPIN of a listed id): everything done with the
+	 * pin here is done before that.
+	 */
 	mutex_lock(&mempin_lock);
 	set_bit(MEMPIN_VISIBLE, &pin->flags);
 	*id = pin->id;
-	mutex_unlock(&mempin_lock);
 	mempin_note(pin, MEMPIN_EVENT_PIN, pin->requester);
 	/* Pinning breaks COW and migrates, so the range may have changed. */
 	if (mmu_interval_read_retry(&pin->notifier, seq))
-		queue_delayed_work(mempin_wq, &pin->verify, 0);
+		mempin_queue_verify(pin, 0);
+	mutex_unlock(&mempin_lock);
 	return 0;
 
 remove_notifier:

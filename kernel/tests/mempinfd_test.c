@@ -231,6 +231,63 @@ static void test_twenty_threads_pin_unpin_one_container(void)
 	close(fd);
 }
 
+struct take_arg {
+	int fd;
+	char *buf;
+	int done;	/* the pinner has finished */
+	long taken;	/* pins the other thread unpinned */
+	long failures;
+};
+
+/* Unpin the range as soon as a pin of it is made, until the pinner ends. */
+static void *unpin_on_sight(void *p)
+{
+	struct take_arg *arg = p;
+
+	while (!__atomic_load_n(&arg->done, __ATOMIC_ACQUIRE)) {
+		if (!unpin(arg->fd, arg->buf, page_size))
+			arg->taken++;
+		else if (errno != ENOENT)
+			arg->failures++;
+	}
+	return NULL;
+}
+
+/*
+ * A pin another thread of the holder takes the moment it appears: its
+ * maker uses nothing of it after that (with the debug boot's poisoning, a
+ * use after the unpinner freed it would fault).
+ */
+static void test_unpin_races_the_pin_it_takes(void)
+{
+	struct take_arg arg = { .fd = open_dev(), .buf = map_anon(page_size) };
+	long long base = foll_pin_balance();
+	long made = 0, tries;
+	pthread_t thread;
+	int i;
+
+	pthread_create(&thread, NULL, unpin_on_sight, &arg);
+	for (i = 0; i < 3000; i++) {
+		for (tries = 0; tries < 100000; tries++) {
+			if (!pin(arg.fd, arg.buf, page_size))
+				break;
+			if (errno != EEXIST)
+				arg.failures++;
+		}
+		made++;
+	}
+	__atomic_store_n(&arg.done, 1, __ATOMIC_RELEASE);
+	pthread_join(thread, NULL);
+	if (!unpin(arg.fd, arg.buf, page_size))
+		arg.taken++;
+	CHECK(arg.failures == 0 && arg.taken == made, "%ld failures, %ld of %ld taken",
+	      arg.failures, arg.taken, made);
+	close(arg.fd);
+	CHECK(foll_pin_balance() == base, "foll_pin not balanced");
+	CHECK(vm_pin_pages(0) == 0, "VmPin %ld", vm_pin_pages(0));
+	munmap(arg.buf, page_size);
+}
+
 /* Run @fn in a child process; returns its exit status (0: passed). */
 static int in_child(void (*fn)(void))
 {
@@ -2455,6 +2512,7 @@ static const struct test tests[] = {
 	T(test_query_pfns_bounds_and_errors),
 	T(test_process_figures_match_proc),
 	T(test_pin_checks_start_time),
+	T(test_unpin_races_the_pin_it_takes),
 };
 
 int main(int argc, char **argv)
