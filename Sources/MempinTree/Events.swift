@@ -66,6 +66,10 @@ public final class EventLog: Sendable {
     }
 
     private let state = Locked(State())
+    /// How many readers have the file open: with none, a line is counted
+    /// for `metrics` but neither made nor kept (a reader sees only what
+    /// happens after its open).
+    private let readers = ReaderCount()
     /// How many readers other than root have the file open: only their
     /// lines need an audience, root sees every line.
     private let unprivilegedReaders = ReaderCount()
@@ -89,13 +93,23 @@ public final class EventLog: Sendable {
     }
 
     /// Adds one event's line (without its newline) of the kind `kind`,
-    /// for root, its audience, or `everyone`.
-    public func append(_ line: String, kind: String, audience: Audience?, everyone: Bool = false) {
-        let entry = Entry(line: Array((line + "\n").utf8), audience: audience, everyone: everyone)
+    /// for root, its audience, or `everyone`. The line and its audience are
+    /// made only while a reader has the file open.
+    ///
+    /// - Returns: whether it was made (false: no reader had the file open).
+    @discardableResult
+    public func append(_ line: @autoclosure () -> String, kind: String, audience: @autoclosure () -> Audience?,
+                       everyone: Bool = false) -> Bool {
+        guard readers.count.withLock({ $0 > 0 }) else {
+            state.withLock { $0.counts[kind, default: 0] += 1 }
+            return false
+        }
+        let entry = Entry(line: Array((line() + "\n").utf8), audience: audience(), everyone: everyone)
         state.withLock { state in
             state.append(entry)
             state.counts[kind, default: 0] += 1
         }
+        return true
     }
 
     /// Events appended so far, by kind.
@@ -105,8 +119,8 @@ public final class EventLog: Sendable {
     public func reader(for requester: Requester) -> EventReader {
         // Counted before its first line is fixed, so that lines from then
         // on get their audience.
-        let counted = requester.isRoot ? nil : unprivilegedReaders
-        counted?.count.withLock { $0 += 1 }
+        let counted = requester.isRoot ? [readers] : [readers, unprivilegedReaders]
+        for count in counted { count.count.withLock { $0 += 1 } }
         return EventReader(requester: requester, from: state.withLock { $0.next }, counted: counted)
     }
 
@@ -180,17 +194,17 @@ public final class EventReader: Sendable {
     }
 
     private let cursor: Locked<Cursor>
-    /// The count of readers other than root it is one of, if it is.
-    private let counted: ReaderCount?
+    /// The counts of readers it is one of.
+    private let counted: [ReaderCount]
 
-    init(requester: Requester, from next: UInt64, counted: ReaderCount?) {
+    init(requester: Requester, from next: UInt64, counted: [ReaderCount]) {
         self.requester = requester
         self.counted = counted
         cursor = Locked(Cursor(next: next))
     }
 
     deinit {
-        counted?.count.withLock { $0 -= 1 }
+        for count in counted { count.count.withLock { $0 -= 1 } }
     }
 
     func withCursor<R>(_ body: (inout Cursor) -> R) -> R {

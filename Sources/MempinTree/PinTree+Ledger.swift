@@ -132,8 +132,9 @@ extension PinTree {
                 lost = true
             }
             let name = follow(record, removed: &removed)
-            events.append(Formats.eventLine(record, name: name), kind: record.kind.rawValue,
-                          audience: lineAudience(of: record))
+            let made = events.append(Formats.eventLine(record, name: name ?? lineName(of: record)),
+                                     kind: record.kind.rawValue, audience: lineAudience(of: record))
+            if !made { noteAudienceSkipped() }
         }
         if lost {
             let found = refresh()
@@ -143,26 +144,25 @@ extension PinTree {
         return removed
     }
 
-    /// Brings the tree up to `record`; returns the pin file's name (for a
-    /// refusal, the range asked for).
-    private func follow(_ record: ChangeRecord, removed: inout RemovedNames) -> String {
-        let plain = Formats.pinFileName(start: record.start, end: record.end)
+    /// Brings the tree up to `record`; returns the name of the pin file it
+    /// removed, if it did (see ``lineName(of:)`` for the others).
+    private func follow(_ record: ChangeRecord, removed: inout RemovedNames) -> String? {
         switch record.kind {
         case .pin:
             if withState({ $0.pins[record.id] }) == nil, let fresh = try? backend.pin(id: record.id) {
                 // Unless it ended while fetched (rm here, or a listing found it gone).
                 withState { if $0.pins[fresh.id] == nil { $0.insertUnlessEnded(fresh) } }
             }
-            return withState { $0.name(of: record.id) ?? $0.recentNames[record.id] } ?? plain
+            return nil
         case .detach:
-            return withState { state in
+            withState { state in
                 if var pin = state.pins[record.id], !pin.isDetached {
                     let old = pin
                     pin.isDetached = true
                     state.update(old, to: pin)
                 }
-                return state.name(of: record.id) ?? state.recentNames[record.id]
-            } ?? plain
+            }
+            return nil
         case .unpin, .revoke, .exit, .close:
             return withState { state in
                 // Its maker may not have entered it yet, or may enter it
@@ -178,10 +178,20 @@ extension PinTree {
                     removed.processes.append(pin.pid)
                 }
                 return name
-            } ?? plain
+            }
         case .refuse:
-            return plain
+            return nil
         }
+    }
+
+    /// The NAME of `record`'s line: its pin file's name as the tree knows
+    /// it, else its range (for a refusal, the range asked for). Made only
+    /// for a line a reader may read.
+    private func lineName(of record: ChangeRecord) -> String {
+        if record.kind != .refuse, let name = withState({ $0.name(of: record.id) ?? $0.recentNames[record.id] }) {
+            return name
+        }
+        return Formats.pinFileName(start: record.start, end: record.end)
     }
 
     /// The audience of `record`'s line, the module's or the server's own.
@@ -191,10 +201,17 @@ extension PinTree {
     /// (``refreshSkippedAudiences()``).
     func lineAudience(of record: ChangeRecord) -> EventLog.Audience? {
         guard events.hasUnprivilegedReaders else {
-            withState { $0.audiencesSkipped = true }
+            noteAudienceSkipped()
             return nil
         }
         return audience(of: record.pid, refresh: record.kind == .pin)
+    }
+
+    /// A line was made without its audience, or not made at all (no reader
+    /// had `events` open): ``refreshSkippedAudiences()`` has work to do
+    /// for the next reader other than root.
+    func noteAudienceSkipped() {
+        withState { $0.audiencesSkipped = true }
     }
 
     /// Reads afresh the audience of each process with pins here if lines

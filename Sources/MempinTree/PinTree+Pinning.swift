@@ -179,13 +179,15 @@ extension PinTree {
         let start = (range?.start ?? 0) & ~(page - 1)
         let end = range.map { ($0.start &+ $0.length &+ page - 1) & ~(page - 1) } ?? 0
         var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
+        clock_gettime(CLOCK_REALTIME_COARSE, &now)  // shown in seconds
         let record = ChangeRecord(
             sequence: 0, kind: .refuse, id: 0, start: start, end: end, pages: (end &- start) / page, pid: pid,
             uid: requester.uid, error: error, timeNanoseconds: UInt64(now.tv_sec) * 1_000_000_000
         )
-        events.append(Formats.eventLine(record, name: range == nil ? "-" : Formats.pinFileName(start: start, end: end)),
-                      kind: ChangeKind.refuse.rawValue, audience: lineAudience(of: record))
-        events.announce()
+        let made = events.append(
+            Formats.eventLine(record, name: range == nil ? "-" : Formats.pinFileName(start: start, end: end)),
+            kind: ChangeKind.refuse.rawValue, audience: lineAudience(of: record)
+        )
+        if made { events.announce() } else { noteAudienceSkipped() }
     }
 }

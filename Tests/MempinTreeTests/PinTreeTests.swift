@@ -119,7 +119,7 @@ struct PinTreeTests {
         #expect(tree.renderStats() == "pins 1\npages 2\nbytes 8192\nprocesses 1\ndetached_pins 0\n")
     }
 
-    @Test("pin files stream by offset, the same bytes whatever the read size", arguments: [1, 7, 100, 4096, 1 << 20])
+    @Test("pin files stream by offset, the same bytes whatever the read size", arguments: [1, 7, 100, 4096, (64 << 10) + 13, 1 << 20])
     func streaming(readSize: Int) throws {
         let made = try pin("100000+40M")   // 10240 pages
         let file = try tree.open(.pinFile(pid: 4242, id: made[0].id), for: root, writing: false)

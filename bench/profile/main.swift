@@ -2,7 +2,7 @@
 // loops that callgrind can count (mount-scripts/profile runs it under
 // valgrind, one phase per run). Each phase prints its wall time per item.
 //
-// Usage: mempin-profile [parse|pages|ledger|listing|pin|otherpins|status|block|memory|sender|all]
+// Usage: mempin-profile [parse|pages|ledger|listing|pin|otherpins|status|stat|events|follow|block|memory|sender|all]
 
 import MempinDevice
 import MempinTestSupport
@@ -153,6 +153,49 @@ if phases == "status" || phases == "all" {
         }
     }
     precondition(bytes > 0)
+}
+
+// stat: the attributes of a pid directory's status, what every stat and
+// the kernel's getattr before an open ask (the owner cached a second, as
+// in the server).
+if phases == "stat" || phases == "all" {
+    let tree = PinTree(backend: InMemoryBackend())
+    _ = try tree.pin(Array("0x7f0000000000+4K\n".utf8), in: pid, for: me)
+    let rounds = 100_000
+    var modes = 0
+    try measure("stat", items: rounds, each: "stat") {
+        for _ in 0..<rounds { modes &+= Int(try tree.attributes(of: .processStatus(pid: pid)).permissions) }
+    }
+    precondition(modes == rounds * 0o644)
+}
+
+// events: the change-record thread's work for a pin and its rm made
+// elsewhere (two records: the tree follows them and makes their lines),
+// and a root reader of `events` taking the lines. follow: the same with
+// no reader of `events` (no line is made).
+for name in ["events", "follow"] where phases == name || phases == "all" {
+    let backend = InMemoryBackend()
+    let tree = PinTree(backend: backend)
+    let reader: EventReader? = name == "events" ? tree.events.reader(for: me) : nil
+    let rounds = 10_000
+    let made = try (0..<rounds).map { index in
+        try backend.pin(PinRequest(pid: pid, address: 0x7f00_0000_0000 + UInt64(index) * 8192, length: 4096,
+                                   requesterUID: 0, requesterGID: 0, requesterPID: pid, requesterIsRoot: true))
+    }
+    let records = made.enumerated().flatMap { index, pin in
+        [ChangeRecord(sequence: UInt64(2 * index + 1), kind: .pin, id: pin.id, start: pin.start, end: pin.end,
+                      pages: pin.pages, pid: pid, timeNanoseconds: 1_800_000_000_000_000_000),
+         ChangeRecord(sequence: UInt64(2 * index + 2), kind: .unpin, id: pin.id, start: pin.start, end: pin.end,
+                      pages: pin.pages, pid: pid, timeNanoseconds: 1_800_000_000_000_000_000)]
+    }
+    var bytes = 0
+    try measure(name, items: rounds, each: "pin and rm followed") {
+        for index in 0..<rounds {
+            tree.apply(Array(records[(2 * index)..<(2 * index + 2)]))
+            while let reader, let lines = tree.events.read(reader, size: 4096), !lines.isEmpty { bytes += lines.count }
+        }
+    }
+    precondition(reader == nil || bytes > rounds * 40, "events: \(bytes) bytes")
 }
 
 // block: one 128 MiB memory block that a 1 GiB pin holds all of, read
