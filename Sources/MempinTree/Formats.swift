@@ -49,20 +49,71 @@ public enum Formats {
         return text
     }
 
+    /// Flat `key value` lines built as bytes, for a file every reader
+    /// opens often (`status`): no string is made for a key or a number.
+    public struct KeyedLines {
+        public private(set) var bytes: [UInt8] = []
+
+        public init(capacity: Int = 256) {
+            bytes.reserveCapacity(capacity)
+        }
+
+        /// `key value`, the value in decimal.
+        public mutating func append(_ key: StaticString, _ value: UInt64) {
+            appendKey(key)
+            // Room for the 20 digits of UInt64.max, written from the end.
+            var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+            withUnsafeMutableBytes(of: &digits) { room in
+                var rest = value, at = room.count
+                repeat {
+                    at -= 1
+                    room[at] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
+                    rest /= 10
+                } while rest > 0
+                bytes.append(contentsOf: room[at...])
+            }
+            bytes.append(UInt8(ascii: "\n"))
+        }
+
+        /// `key value`, the value as it is (a word of the format's own).
+        public mutating func append(_ key: StaticString, word: StaticString) {
+            appendKey(key)
+            word.withUTF8Buffer { bytes.append(contentsOf: $0) }
+            bytes.append(UInt8(ascii: "\n"))
+        }
+
+        /// `key value`, the value escaped as ``Formats/word(_:)`` does.
+        public mutating func append(_ key: StaticString, escaping value: String) {
+            appendKey(key)
+            Formats.appendWord(value, to: &bytes)
+            bytes.append(UInt8(ascii: "\n"))
+        }
+
+        private mutating func appendKey(_ key: StaticString) {
+            key.withUTF8Buffer { bytes.append(contentsOf: $0) }
+            bytes.append(UInt8(ascii: " "))
+        }
+    }
+
     /// `value` as one word of a keyed line: blanks, control characters
     /// and backslashes as `\ooo` (octal), as `/proc/PID/mountinfo` writes
     /// paths, so that no value (a cgroup's name) can start a line of its
     /// own.
     public static func word(_ value: String) -> String {
         var escaped: [UInt8] = []
+        appendWord(value, to: &escaped)
+        return String(decoding: escaped, as: UTF8.self)
+    }
+
+    /// ``word(_:)``, appended to `bytes`.
+    static func appendWord(_ value: String, to bytes: inout [UInt8]) {
         for byte in value.utf8 {
             if byte <= 0x20 || byte == 0x7f || byte == UInt8(ascii: "\\") {
-                escaped += [UInt8(ascii: "\\"), 0x30 + byte >> 6, 0x30 + (byte >> 3) & 7, 0x30 + byte & 7]
+                bytes += [UInt8(ascii: "\\"), 0x30 + byte >> 6, 0x30 + (byte >> 3) & 7, 0x30 + byte & 7]
             } else {
-                escaped.append(byte)
+                bytes.append(byte)
             }
         }
-        return String(decoding: escaped, as: UTF8.self)
     }
 
     /// One line of `events`, without its newline: `EVENT PID NAME` and

@@ -58,7 +58,7 @@ extension PinTree {
             // One look at the process for its start time and figures.
             let figures = processes.statusFigures(of: pid)
             _ = try currentInstance(of: pid, now: figures.identity)
-            return .snapshot(Array(try renderStatus(of: pid, figures: figures).utf8))
+            return .snapshot(try statusBytes(of: pid, figures: figures))
         }
         let instance = try currentInstance(of: pid)
         switch node {
@@ -91,26 +91,30 @@ extension PinTree {
     }
 
     func renderStatus(of pid: Int32, figures: StatusFigures) throws(Errno) -> String {
+        String(decoding: try statusBytes(of: pid, figures: figures), as: UTF8.self)
+    }
+
+    /// `status`'s bytes: every reader's open of it makes them.
+    func statusBytes(of pid: Int32, figures: StatusFigures) throws(Errno) -> [UInt8] {
         do { _ = try displayedOwner(of: pid) } catch { throw .noSuchFileOrDirectory }
         let totals = withState { $0.processes[pid] } ?? ProcessPins()
         // What cannot be read is left out, never shown as 0 or unlimited.
-        var keys: [(key: String, value: String)] = [
-            ("pins", String(totals.count)),
-            ("pages", String(totals.pages)),
-            ("bytes", String(totals.bytes)),
-            ("detached_pins", String(totals.detached)),
-        ]
+        var lines = Formats.KeyedLines()
+        lines.append("pins", UInt64(totals.count))
+        lines.append("pages", totals.pages)
+        lines.append("bytes", totals.bytes)
+        lines.append("detached_pins", UInt64(totals.detached))
         if let bytes = figures.pinnedBytes {
-            keys.append(("vm_pinned_bytes", String(bytes)))
+            lines.append("vm_pinned_bytes", bytes)
             // What io_uring, RDMA and others charged: VmPin less the module's.
-            keys.append(("other_pinned_bytes", String(bytes > totals.bytes ? bytes - totals.bytes : 0)))
+            lines.append("other_pinned_bytes", bytes > totals.bytes ? bytes - totals.bytes : 0)
         }
         switch figures.memlockLimit {
-        case .bytes(let bytes): keys.append(("memlock_limit_bytes", String(bytes)))
-        case .unlimited: keys.append(("memlock_limit_bytes", "unlimited"))
+        case .bytes(let bytes): lines.append("memlock_limit_bytes", bytes)
+        case .unlimited: lines.append("memlock_limit_bytes", word: "unlimited")
         case nil: break
         }
-        if let cgroup = figures.cgroup { keys.append(("cgroup", Formats.word(cgroup))) }
-        return Formats.keyedLines(keys)
+        if let cgroup = figures.cgroup { lines.append("cgroup", escaping: cgroup) }
+        return lines.bytes
     }
 }

@@ -16,6 +16,20 @@ struct FormatsTests {
         }
     }
 
+    @Test("keyed lines made as bytes: decimal numbers from 0 to UInt64.max, words as given, values escaped")
+    func keyedLineBytes() {
+        var lines = Formats.KeyedLines()
+        lines.append("pins", 0)
+        lines.append("bytes", 1_048_576)
+        lines.append("most", UInt64.max)
+        lines.append("memlock_limit_bytes", word: "unlimited")
+        lines.append("cgroup", escaping: "/a b\\c\n")
+        #expect(String(decoding: lines.bytes, as: UTF8.self)
+            == "pins 0\nbytes 1048576\nmost 18446744073709551615\nmemlock_limit_bytes unlimited\n"
+            + "cgroup /a\\040b\\134c\\012\n")
+        #expect(Formats.word("/a b\\c\n") == "/a\\040b\\134c\\012")
+    }
+
     @Test("the header has the required keys in key value form, then a blank line")
     func header() {
         let pin = PinRecord(id: 7, start: 0x7f3a_1c00_0000, end: 0x7f3a_1c10_0000, pages: 256, pid: 4242)

@@ -7,6 +7,7 @@
 import MempinDevice
 import MempinTestSupport
 import MempinTree
+import SystemPackage
 
 #if canImport(Glibc)
 import Glibc
@@ -138,11 +139,22 @@ if phases == "otherpins" || phases == "all" {
     munmap(memory, size)
 }
 
+/// What the module's MEMPIN_PROCESS answers for this process, without the
+/// module (the host cannot load it): the server's own work around it.
+struct ThisProcess: ProcessFigureSource {
+    func figures(of pid: Int32, withCgroup: Bool) throws(Errno) -> ProcessFigures {
+        guard pid == getpid() else { throw .noSuchProcess }
+        return ProcessFigures(threadGroup: pid, uids: [0, 0, 0], gids: [0, 0, 0], isAdministrator: true,
+                              startTimeNanoseconds: 123_456_789_000, pinnedBytes: 1_052_672,
+                              memlockLimitBytes: 8 << 20, cgroup: withCgroup ? "/user.slice/user-0.slice/session-1.scope" : nil)
+    }
+}
+
 // status: open and read of a pid directory's status, as cat does, for
-// this process through the real /proc (its VmPin, limits and cgroup), its
-// pins in the in-memory backend.
+// this process, its figures as the module gives them (one answer for its
+// start time, VmPin, limit and cgroup), its pins in the in-memory backend.
 if phases == "status" || phases == "all" {
-    let tree = PinTree(backend: InMemoryBackend())
+    let tree = PinTree(backend: InMemoryBackend(), processes: ModuleProcessFacts(module: ThisProcess()))
     _ = try tree.pin(Array("0x7f0000000000+4K\n0x7f0000010000+1M\n".utf8), in: pid, for: me)
     let rounds = 10_000
     var bytes = 0
