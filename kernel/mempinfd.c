@@ -1955,8 +1955,8 @@ static long mempin_ioctl_query_pfns(void __user *arg)
 /*
  * Give @q->cgroup the cgroup v2 path of @task relative to the caller's
  * cgroup namespace, as /proc/PID/cgroup's "0::" line does, and its length
- * in @q->cgroup_length (0 when there is none to give). cgroup_path_ns()
- * takes cgroup_mutex, as reading /proc/PID/cgroup does on 6.1.
+ * in @q->cgroup_length (0 when there is none to give). Called with no
+ * lock held: cgroup_path_ns() takes cgroup_mutex and css_set_lock.
  */
 static int mempin_process_cgroup(struct task_struct *task,
 				 struct mempin_process *q)
