@@ -7,6 +7,9 @@
  *   /dir/     1000 entries named like pin files (START-END, 25 characters
  *             each, as the bench's pins are), like a pid directory with
  *             1000 pins: the same bytes of listing as ours
+ *   /stream   10.5 MiB of page-list-like lines made at start, read with
+ *             direct I/O like a pin file: what FUSE itself costs a reader
+ *             of a generated file whose server does nothing but copy
  * Built and run by mount-scripts/bench; never installed.
  * Usage: nullfs MOUNTPOINT   (foreground, multi-threaded, until unmounted)
  */
@@ -22,11 +25,29 @@
 #define INO_PIN 2
 #define INO_STATUS 3
 #define INO_DIR 4
+#define INO_STREAM 5
 #define INO_FILE0 1000
 
 static const char status_text[] =
 	"pins 1000\npages 1000\nbytes 4096000\ndetached_pins 0\n"
 	"vm_pinned_bytes 4096000\nmemlock_limit_bytes unlimited\n";
+
+/* /stream: the bytes of a 1 GiB pin's page list (262,144 lines of 42). */
+#define STREAM_LINE 42
+#define STREAM_BYTES (262144UL * STREAM_LINE)
+static char *stream;
+
+static void make_stream(void)
+{
+	unsigned long i;
+
+	stream = malloc(STREAM_BYTES + 64);
+	if (!stream)
+		exit(1);
+	for (i = 0; i < STREAM_BYTES / STREAM_LINE; i++)
+		snprintf(stream + i * STREAM_LINE, 64, "%016lx %09lx 0 Normal 0    \n",
+			 0x7f3a1c000000UL + (i << 12), 0x1000UL + i);
+}
 
 /* File @i's name, like a pin file's: START-END of the i-th page pinned. */
 #define FILE_BASE 0x7f3a1c000000ULL
@@ -49,7 +70,7 @@ static int fill(fuse_ino_t ino, struct stat *st)
 	} else if (ino == INO_PIN) {
 		st->st_mode = S_IFREG | 0200;
 		st->st_nlink = 1;
-	} else if (ino == INO_STATUS ||
+	} else if (ino == INO_STATUS || ino == INO_STREAM ||
 		   (ino >= INO_FILE0 && ino < INO_FILE0 + NFILES)) {
 		st->st_mode = S_IFREG | 0644;
 		st->st_nlink = 1;
@@ -71,6 +92,8 @@ static void nl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			ino = INO_STATUS;
 		else if (!strcmp(name, "dir"))
 			ino = INO_DIR;
+		else if (!strcmp(name, "stream"))
+			ino = INO_STREAM;
 	} else if (parent == INO_DIR) {
 		unsigned long i;
 		char want[32];
@@ -110,6 +133,13 @@ static void nl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	size_t len = sizeof(status_text) - 1;
 
 	(void)fi;
+	if (ino == INO_STREAM) {
+		len = STREAM_BYTES;
+		if ((size_t)off >= len)
+			return (void)fuse_reply_buf(req, NULL, 0);
+		return (void)fuse_reply_buf(req, stream + off,
+					    size < len - off ? size : len - off);
+	}
 	if (ino != INO_STATUS || (size_t)off >= len)
 		return (void)fuse_reply_buf(req, NULL, 0);
 	fuse_reply_buf(req, status_text + off,
@@ -175,6 +205,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s MOUNTPOINT\n", argv[0]);
 		return 2;
 	}
+	make_stream();
 	se = fuse_session_new(&args, &ops, sizeof(ops), NULL);
 	if (!se || fuse_set_signal_handlers(se) || fuse_session_mount(se, argv[1]))
 		return 1;

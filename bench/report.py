@@ -138,6 +138,16 @@ def table(series, rows):
         figures.append({"what": "page_list_throughput", "ours_mib_s": round(mbs(pl), 1),
                         "baseline_mib_s": round(mbs(plain), 1), "ratio": round(ratio, 3)})
         figures.append({"what": "page_list_rss_growth_kb", "value": growth})
+        stream = timing(rows, "nullfs_stream", None, "read")
+        if stream:
+            floor = mbs(stream) / mbs(plain)
+            out.append(f"| the same bytes from C libfuse, copied from memory ({int(stream['size']) / (1 << 20):.1f} MiB, "
+                       f"direct I/O): FUSE's own ceiling vs plain file | {mbs(stream):.0f} MiB/s | {mbs(plain):.0f} MiB/s | "
+                       f"{floor:.2f}× | report |")
+            out.append(f"| page list vs that C libfuse stream | {mbs(pl):.0f} MiB/s | {mbs(stream):.0f} MiB/s | "
+                       f"{mbs(pl) / mbs(stream):.2f}× | report |")
+            figures.append({"what": "nullfs_stream_throughput", "mib_s": round(mbs(stream), 1),
+                            "ratio_to_plain": round(floor, 3)})
     wc = next((r for r in rows if r["row"] == "page_list_wc"), None)
     wc_plain = next((r for r in rows if r["row"] == "plain_file_wc"), None)
     if wc and wc_plain:

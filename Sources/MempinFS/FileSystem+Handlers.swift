@@ -239,10 +239,19 @@ private func handleRead(_ req: fuse_req_t?, _ _: fuse_ino_t, _ size: Int, _ offs
         }
         let start = UInt64(max(0, offset))
         if case .pinFile(let reader) = file {
-            // Answered, then the next chunk rendered while the reader takes
-            // this one in.
-            let count = try reader.read(offset: start, size: size) { _ = fuse_reply_buf(req, $0.baseAddress, $0.count) }.get()
-            if count == size { reader.renderAhead(after: start + UInt64(count), size: size) }
+            // The next chunk is rendered while this one is copied to the
+            // reader: by the read-ahead worker for large reads (`cat`'s
+            // 128 KiB); for small ones (`wc`'s 16 KiB) waking the worker costs
+            // more than it saves, and the next is rendered after the reply.
+            var inline = size < ReadAheadWorker.smallestRead
+            let count = try reader.read(offset: start, size: size) { bytes in
+                if bytes.count == size && !inline {
+                    let next = start + UInt64(size)
+                    inline = !fs.readAhead.post { reader.renderAhead(after: next, size: size) }
+                }
+                _ = fuse_reply_buf(req, bytes.baseAddress, bytes.count)
+            }.get()
+            if inline && count == size { reader.renderAhead(after: start + UInt64(count), size: size) }
             return
         }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)

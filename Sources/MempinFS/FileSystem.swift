@@ -20,6 +20,8 @@ public final class FileSystem: Sendable {
     public let tree: PinTree
     let processes: any ProcessFacts
     let logger: Logger
+    /// Renders page-list chunks ahead while the request threads reply.
+    let readAhead = ReadAheadWorker()
 
     /// The log source of every line: given, because swift-log otherwise
     /// derives it from #fileID on each call.

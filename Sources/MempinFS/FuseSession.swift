@@ -130,6 +130,7 @@ public final class FuseSession: @unchecked Sendable {
         let prober = heartbeat.flatMap { heartbeat in startThread { $0.beat(heartbeat) } }
         let result = CFuse_session_loop_mt(session, threads)
         stopping.store(true, ordering: .relaxed)
+        fileSystem.readAhead.stop()
         var joined: UnsafeMutableRawPointer?
         if let refresher { pthread_join(refresher, &joined) }
         // A prober stuck in its open of the mount is let go by the unmount
