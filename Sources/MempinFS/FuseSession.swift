@@ -149,34 +149,7 @@ public final class FuseSession: @unchecked Sendable {
 
     /// A thread running `body` with the session, which it keeps alive.
     private func startThread(_ body: @escaping @Sendable (FuseSession) -> Void) -> pthread_t? {
-        final class Start: @unchecked Sendable {
-            // @unchecked: handed to one thread, used there only.
-            let session: FuseSession
-            let body: @Sendable (FuseSession) -> Void
-            init(session: FuseSession, body: @escaping @Sendable (FuseSession) -> Void) {
-                self.session = session
-                self.body = body
-            }
-        }
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(Start(session: self, body: body)).toOpaque()
-        // The signals libfuse handles go to its loop, never to this thread:
-        // it starts with them blocked, as libfuse's own workers do.
-        var blocked = sigset_t(), previous = sigset_t()
-        sigemptyset(&blocked)
-        for signal in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { sigaddset(&blocked, signal) }
-        pthread_sigmask(SIG_BLOCK, &blocked, &previous)
-        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
-        let created = pthread_create(&thread, nil, { context in
-            let start = Unmanaged<Start>.fromOpaque(context!).takeRetainedValue()
-            start.body(start.session)
-            return nil
-        }, context)
-        guard created == 0 else {
-            Unmanaged<Start>.fromOpaque(context).release()
-            return nil
-        }
-        return thread
+        startServerThread { body(self) }
     }
 
     // MARK: Heartbeat

@@ -82,22 +82,7 @@ final class ReadAheadWorker: @unchecked Sendable {
     /// The thread, detached; it keeps the worker alive until it ends.
     /// Called with `mutex` held.
     private func startThread() -> Bool {
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        // The signals libfuse handles go to its loop, never to this thread.
-        var blocked = sigset_t(), previous = sigset_t()
-        sigemptyset(&blocked)
-        for signal in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { sigaddset(&blocked, signal) }
-        pthread_sigmask(SIG_BLOCK, &blocked, &previous)
-        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
-        let created = pthread_create(&thread, nil, { context in
-            Unmanaged<ReadAheadWorker>.fromOpaque(context!).takeRetainedValue().work()
-            return nil
-        }, context)
-        guard created == 0 else {
-            Unmanaged<ReadAheadWorker>.fromOpaque(context).release()
-            return false
-        }
+        guard let thread = startServerThread({ self.work() }) else { return false }
         pthread_detach(thread)
         return true
     }
