@@ -260,6 +260,65 @@ public enum Formats {
         return at &+ 1
     }
 
+    /// Writes `page`'s line at `line` as a patched copy of the line of
+    /// `previous` just before it (`width` bytes at `line - width`): when
+    /// `page` is the next page of the address space with the same node,
+    /// zone and huge flag, and its shown frame is the same or the next,
+    /// only the address's and the frame's last digits change. Most lines of
+    /// a pin are such (a THP's 512 pages are, and its frames run on), at a
+    /// fraction of ``writePageLine(_:showsFrame:width:into:)``'s
+    /// instructions.
+    ///
+    /// - Returns: false when `page` is not such a line, or a carry would
+    ///   lengthen a number; the caller then writes the line whole over
+    ///   whatever this wrote.
+    @inline(__always)
+    public static func writeNextPageLine(_ page: PageRecord, after previous: PageRecord, showsFrame: Bool,
+                                         width: Int, into line: UnsafeMutablePointer<UInt8>) -> Bool {
+        let frameMask: UInt64 = 1 << (4 * frameDigits) - 1
+        let frame = showsFrame ? page.frameNumber & frameMask : 0
+        let previousFrame = showsFrame ? previous.frameNumber & frameMask : 0
+        guard page.virtualAddress == previous.virtualAddress &+ 0x1000, page.node == previous.node,
+              page.zone == previous.zone, page.isHuge == previous.isHuge,
+              frame == previousFrame || frame == previousFrame &+ 1
+        else { return false }
+        let addressDigits = max(8, (64 - previous.virtualAddress.leadingZeroBitCount + 3) / 4)
+        // The previous line, eight bytes at a time, the last eight ending
+        // at its end (a line is wider than eight): nothing past it.
+        let from = UnsafeRawPointer(line - width), to = UnsafeMutableRawPointer(line)
+        var at = 0
+        while at &+ 8 < width {
+            to.storeBytes(of: from.loadUnaligned(fromByteOffset: at, as: UInt64.self), toByteOffset: at, as: UInt64.self)
+            at &+= 8
+        }
+        to.storeBytes(of: from.loadUnaligned(fromByteOffset: width &- 8, as: UInt64.self),
+                      toByteOffset: width &- 8, as: UInt64.self)
+        // The address's 0x1000 digit (its last three are 000), and the frame.
+        guard incrementHex(line, first: 0, last: addressDigits &- 4) else { return false }
+        if frame != previousFrame {
+            let shown = max(1, (64 - previousFrame.leadingZeroBitCount + 3) / 4)
+            guard incrementHex(line, first: addressDigits &+ 1, last: addressDigits &+ shown) else { return false }
+        }
+        return true
+    }
+
+    /// Adds one to the lowercase hex number in `line[first...last]`, in
+    /// place; false if it needs another digit.
+    @inline(__always)
+    static func incrementHex(_ line: UnsafeMutablePointer<UInt8>, first: Int, last: Int) -> Bool {
+        var at = last
+        while at >= first {
+            let digit = line[at]
+            if digit != UInt8(ascii: "f") {
+                line[at] = digit == UInt8(ascii: "9") ? UInt8(ascii: "a") : digit &+ 1
+                return true
+            }
+            line[at] = UInt8(ascii: "0")
+            at &-= 1
+        }
+        return false
+    }
+
     /// Lowercase hex digits of `value`, zero-padded to `width` (at most 16);
     /// returns how many. Stores 16 bytes at `line` whatever the count: the
     /// caller has room past the digits (see ``maximumPageLineLength``) and

@@ -214,11 +214,22 @@ public final class PinFileReader: Sendable {
                 }
             }
             // Whole lines straight into the reply while a longest one fits.
+            // A line that follows one just written of this width is most
+            // often that line patched (``Formats/writeNextPageLine``).
             let rendered = cursor.fetched.withUnsafeBufferPointer { pages in
                 var index = 0
+                var patchable = false
                 while index < pages.count && room - filled >= lineRoom {
-                    filled += Formats.writePageLine(pages[index], showsFrame: showsFrames, width: lineRoom,
-                                                    into: out + filled)
+                    let page = pages[index]
+                    let line = out + filled
+                    if patchable && Formats.writeNextPageLine(page, after: pages[index - 1], showsFrame: showsFrames,
+                                                              width: lineRoom, into: line) {
+                        filled += lineRoom
+                    } else {
+                        let written = Formats.writePageLine(page, showsFrame: showsFrames, width: lineRoom, into: line)
+                        filled += written
+                        patchable = written == lineRoom
+                    }
                     index += 1
                 }
                 return index

@@ -109,6 +109,61 @@ struct FormatsTests {
         #expect(String(decoding: buffer, as: UTF8.self) == expected)
     }
 
+    @Test("a page line patched from the one before is the line written whole, across carries and changes")
+    func patchedPageLines() {
+        var state: UInt64 = 0x2545_f491_4f6c_dd1d
+        func next() -> UInt64 {  // xorshift64: the same runs every time
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            return state
+        }
+        // Starts where a number's digits carry or lengthen.
+        let addresses: [UInt64] = [0x1000, 0xffff_d000, 0xfff_e000, 0x7f3a_1bff_e000, 0x7fff_ffff_d000, 0xffff_ffff_ffff_c000]
+        let frames: [UInt64] = [0, 0xe, 0xffe, 0x1_0fff_fffe, 0xf_ffff_ffff_fffd, 0xff_ffff_ffff_fffe, 0x1234]
+        var patched = 0
+        for run in 0..<600 {
+            let shows = run % 3 != 0
+            var page = PageRecord(virtualAddress: addresses[run % addresses.count] &- (next() % 3) * 0x1000,
+                                  frameNumber: frames[(run / addresses.count) % frames.count] &+ next() % 3)
+            let count = 40
+            let width = Formats.pageLineWidth(end: page.virtualAddress &+ UInt64(count) * 0x1000, showsFrame: shows)
+            var whole: [UInt8] = []
+            let out = UnsafeMutablePointer<UInt8>.allocate(capacity: count * Formats.maximumPageLineLength + 64)
+            defer { out.deallocate() }
+            var filled = 0
+            var previous: PageRecord?
+            for _ in 0..<count {
+                Formats.appendPageLine(page, showsFrame: shows, width: width, to: &whole)
+                if let before = previous,
+                   Formats.writeNextPageLine(page, after: before, showsFrame: shows, width: width, into: out + filled) {
+                    filled += width
+                    patched += 1
+                    previous = page
+                } else {
+                    let written = Formats.writePageLine(page, showsFrame: shows, width: width, into: out + filled)
+                    filled += written
+                    // Only a line of the file's width is patched from (a
+                    // page past the end the width was made for is longer).
+                    previous = written == width ? page : nil
+                }
+                // Mostly the next page and frame; now and then a jump or a change.
+                page.virtualAddress &+= next() % 16 == 0 ? 0x3000 : 0x1000
+                switch next() % 16 {
+                case 0: page.frameNumber = next() >> (12 + next() % 52)
+                case 1: page.node = Int32(next() % 3)
+                case 2: page.zone = [.dma32, .normal, .movable][Int(next() % 3)]
+                case 3: page.isHuge.toggle()
+                case 4: break
+                default: page.frameNumber &+= 1
+                }
+            }
+            #expect(String(decoding: UnsafeBufferPointer(start: out, count: filled), as: UTF8.self)
+                    == String(decoding: whole, as: UTF8.self), "run \(run)")
+        }
+        #expect(patched > 10_000)
+    }
+
     @Test("hex matches String(radix:) with padding", arguments: [0, 1, 0xf, 0x10, 0xdead_beef, UInt64.max])
     func hex(value: UInt64) {
         var buffer: [UInt8] = []
