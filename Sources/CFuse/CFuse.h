@@ -35,4 +35,10 @@ static inline void CFuse_set_nonseekable(struct fuse_file_info *fi)
 	fi->nonseekable = 1;
 }
 
+// FOPEN_NOFLUSH (Linux 5.16): close(2) sends no FUSE_FLUSH for this file.
+static inline void CFuse_set_noflush(struct fuse_file_info *fi)
+{
+	fi->noflush = 1;
+}
+
 #endif

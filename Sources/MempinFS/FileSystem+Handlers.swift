@@ -216,6 +216,10 @@ private func handleOpen(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMutab
         // Generated content has no size up front: direct I/O makes
         // the kernel read until we return less.
         CFuse_set_direct_io(fi)
+        // Only a control file's close has work (its unfinished last line
+        // fails it): every other close is spared a FUSE round trip, as a
+        // server without a flush handler spares all of them.
+        if case .control = file {} else { CFuse_set_noflush(fi) }
         if case .events(let reader) = file {
             fs.eventWaiters.opened(handle, reader: reader)
             CFuse_set_nonseekable(fi)
@@ -283,7 +287,8 @@ private func handleWrite(_ req: fuse_req_t?, _ _: fuse_ino_t, _ buf: UnsafePoint
     }
 }
 
-/// Every close(2): a control file's unfinished last line fails it.
+/// close(2) of a control file (other files are opened without flush): its
+/// unfinished last line fails it.
 private func handleFlush(_ req: fuse_req_t?, _ _: fuse_ino_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
     let fs = FileSystem.from(req)
     fs.replying(req!, "close", "handle \(fi!.pointee.fh)") { () throws(Errno) in
