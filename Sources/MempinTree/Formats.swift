@@ -184,6 +184,8 @@ public enum Formats {
     /// Hex digits of a PFN shown to root: every 64-bit architecture's
     /// physical addresses fit 52 bits, its PFNs (4 KiB pages) 40 to 52.
     static let frameDigits = 13
+    /// The bits of a PFN that page lines show: its ``frameDigits`` digits.
+    static let shownFrameMask: UInt64 = 1 << (4 * frameDigits) - 1
     /// Room for the NUMA node: -1 (`NUMA_NO_NODE`) to 9999.
     static let nodeDigits = 4
     /// The longest zone word, `movable`.
@@ -194,7 +196,7 @@ public enum Formats {
     /// page by arithmetic. A line narrower than that is padded with spaces
     /// before its newline, as `/proc/PID/maps` pads its columns.
     public static func pageLineWidth(end: UInt64, showsFrame: Bool) -> Int {
-        let addressDigits = max(8, (64 - (end &- 1).leadingZeroBitCount + 3) / 4)
+        let addressDigits = max(8, significantHexDigits(end &- 1))
         return addressDigits + 1 + (showsFrame ? frameDigits : 1) + 1 + nodeDigits + 1 + zoneLetters + 1 + 1 + 1
     }
 
@@ -222,7 +224,7 @@ public enum Formats {
         var at = writeHex(page.virtualAddress, width: 8, into: line)
         line[at] = UInt8(ascii: " ")
         at += 1
-        at += writeHex(showsFrame ? page.frameNumber & (1 << (4 * frameDigits) - 1) : 0, width: 1, into: line + at)
+        at += writeHex(showsFrame ? page.frameNumber & shownFrameMask : 0, width: 1, into: line + at)
         line[at] = UInt8(ascii: " ")
         at += 1
         at += writeDecimal((-1...9999).contains(page.node) ? page.node : -1, into: line + at)
@@ -275,14 +277,13 @@ public enum Formats {
     @inline(__always)
     public static func writeNextPageLine(_ page: PageRecord, after previous: PageRecord, showsFrame: Bool,
                                          width: Int, into line: UnsafeMutablePointer<UInt8>) -> Bool {
-        let frameMask: UInt64 = 1 << (4 * frameDigits) - 1
-        let frame = showsFrame ? page.frameNumber & frameMask : 0
-        let previousFrame = showsFrame ? previous.frameNumber & frameMask : 0
+        let frame = showsFrame ? page.frameNumber & shownFrameMask : 0
+        let previousFrame = showsFrame ? previous.frameNumber & shownFrameMask : 0
         guard page.virtualAddress == previous.virtualAddress &+ 0x1000, page.node == previous.node,
               page.zone == previous.zone, page.isHuge == previous.isHuge,
               frame == previousFrame || frame == previousFrame &+ 1
         else { return false }
-        let addressDigits = max(8, (64 - previous.virtualAddress.leadingZeroBitCount + 3) / 4)
+        let addressDigits = max(8, significantHexDigits(previous.virtualAddress))
         // The previous line, eight bytes at a time, the last eight ending
         // at its end (a line is wider than eight): nothing past it.
         let from = UnsafeRawPointer(line - width), to = UnsafeMutableRawPointer(line)
@@ -296,10 +297,16 @@ public enum Formats {
         // The address's 0x1000 digit (its last three are 000), and the frame.
         guard incrementHex(line, first: 0, last: addressDigits &- 4) else { return false }
         if frame != previousFrame {
-            let shown = max(1, (64 - previousFrame.leadingZeroBitCount + 3) / 4)
+            let shown = max(1, significantHexDigits(previousFrame))
             guard incrementHex(line, first: addressDigits &+ 1, last: addressDigits &+ shown) else { return false }
         }
         return true
+    }
+
+    /// How many hex digits `value` has without leading zeros (none for 0).
+    @inline(__always)
+    static func significantHexDigits(_ value: UInt64) -> Int {
+        (64 - value.leadingZeroBitCount + 3) / 4
     }
 
     /// Adds one to the lowercase hex number in `line[first...last]`, in
@@ -325,7 +332,7 @@ public enum Formats {
     /// writes over the rest.
     @inline(__always)
     static func writeHex(_ value: UInt64, width: Int, into line: UnsafeMutablePointer<UInt8>) -> Int {
-        let count = max(min(width, 16), max(1, (64 - value.leadingZeroBitCount + 3) / 4))
+        let count = max(min(width, 16), max(1, significantHexDigits(value)))
         // All 16 digits as one 128-bit number, first digit in its top byte,
         // shifted left past the 16 - count digits not wanted.
         // A PFN of a machine under 16 TiB has no high half: skip its digits.
