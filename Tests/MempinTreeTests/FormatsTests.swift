@@ -81,13 +81,8 @@ struct FormatsTests {
 
     @Test("10,000 random page lines match a line built with String(radix:)")
     func randomPageLines() {
-        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-        func next() -> UInt64 {  // xorshift64: the same lines every run
-            state ^= state << 13
-            state ^= state >> 7
-            state ^= state << 17
-            return state
-        }
+        var random = XorShift64(state: 0x9E37_79B9_7F4A_7C15)  // the same lines every run
+        func next() -> UInt64 { random.next() }
         let zones: [(MemoryZone, String)] = [
             (.dma, "dma"), (.dma32, "dma32"), (.normal, "normal"), (.movable, "movable"), (.device, "device"), (.other, "other"),
         ]
@@ -111,13 +106,8 @@ struct FormatsTests {
 
     @Test("a page line patched from the one before is the line written whole, across carries and changes")
     func patchedPageLines() {
-        var state: UInt64 = 0x2545_f491_4f6c_dd1d
-        func next() -> UInt64 {  // xorshift64: the same runs every time
-            state ^= state << 13
-            state ^= state >> 7
-            state ^= state << 17
-            return state
-        }
+        var random = XorShift64(state: 0x2545_f491_4f6c_dd1d)  // the same runs every time
+        func next() -> UInt64 { random.next() }
         // Starts where a number's digits carry or lengthen.
         let addresses: [UInt64] = [0x1000, 0xffff_d000, 0xfff_e000, 0x7f3a_1bff_e000, 0x7fff_ffff_d000, 0xffff_ffff_ffff_c000]
         let frames: [UInt64] = [0, 0xe, 0xffe, 0x1_0fff_fffe, 0xf_ffff_ffff_fffd, 0xff_ffff_ffff_fffe, 0x1234]
@@ -176,5 +166,18 @@ struct FormatsTests {
         for width in [0, 1, 8, 16, 20] {
             #expect(Formats.hex(value, width: width) == String(repeating: "0", count: max(0, width - digits.count)) + digits)
         }
+    }
+}
+
+/// xorshift64: a fixed sequence from a seed, for tests that are the same
+/// every run.
+private struct XorShift64 {
+    var state: UInt64
+
+    mutating func next() -> UInt64 {
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        return state
     }
 }
