@@ -80,7 +80,10 @@ let package = Package(
         // The server's own work in loops for callgrind (mount-scripts/profile).
         .executableTarget(
             name: "mempin-profile",
-            dependencies: ["MempinTree", "MempinDevice", "MempinTestSupport"],
+            dependencies: [
+                "MempinTree", "MempinDevice", "MempinFS", "MempinTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "bench/profile"
         ),
         .testTarget(name: "MempinTreeTests", dependencies: ["MempinTree", "MempinTestSupport"]),

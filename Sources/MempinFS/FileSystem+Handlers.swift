@@ -171,8 +171,7 @@ private func handleUnlink(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ name: Unsa
         let pin = try fs.tree.unlink(name, in: pid, for: who)
         // The reply first: the log line is not the caller's to wait for.
         fuse_reply_err(req, 0)
-        fs.logger.log(level: .info, "unpinned \(pid)/\(name): \(pin.pages) pages", metadata: ["uid": "\(who.uid)", "pid": "\(who.pid)"],
-                       source: FileSystem.logSource)
+        FileSystem.logPinChange(fs.logger, "unpinned", pid: pid, name: name, pages: pin.pages, uid: who.uid, by: who.pid)
     }
 }
 
@@ -281,8 +280,8 @@ private func handleWrite(_ req: fuse_req_t?, _ _: fuse_ino_t, _ buf: UnsafePoint
             return
         }
         for pin in pins {
-            fs.logger.log(level: .info, "pinned \(file.pid)/\(Formats.pinFileName(start: pin.start, end: pin.end)): \(pin.pages) pages",
-                           metadata: ["uid": "\(file.opener.uid)", "pid": "\(file.opener.pid)"], source: FileSystem.logSource)
+            FileSystem.logPinChange(fs.logger, "pinned", pid: file.pid, name: Formats.pinFileName(start: pin.start, end: pin.end),
+                                    pages: pin.pages, uid: file.opener.uid, by: file.opener.pid)
         }
     }
 }

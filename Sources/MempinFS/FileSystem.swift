@@ -87,6 +87,28 @@ public final class FileSystem: Sendable {
         }
     }
 
+    /// Logs a pin or an unpin made through the tree (info): `VERB
+    /// PID/NAME: N pages pid=P uid=U`, P and U who asked. Its fields are
+    /// in the message, as the handlers would append them from metadata,
+    /// made in one buffer (see ``LogLine``).
+    package static func logPinChange(_ logger: Logger, _ verb: StaticString, pid: Int32, name: String, pages: UInt64,
+                                     uid: UInt32, by requester: Int32) {
+        guard logger.logLevel <= .info else { return }
+        var message = LogLine(capacity: 96 + name.utf8.count)
+        message.append(verb)
+        message.append(byte: UInt8(ascii: " "))
+        message.append(decimal: Int64(pid))
+        message.append(byte: UInt8(ascii: "/"))
+        message.append(name)
+        message.append(": ")
+        message.append(decimal: pages, width: 1)
+        message.append(" pages pid=")
+        message.append(decimal: Int64(requester))
+        message.append(" uid=")
+        message.append(decimal: UInt64(uid), width: 1)
+        logger.log(level: .info, Logger.Message(stringLiteral: message.text), source: logSource)
+    }
+
     /// The first line of a write, at most 80 bytes, quoted: what a refusal
     /// logs of it (never the whole write of a hostile user).
     static func firstLine(of bytes: UnsafeRawBufferPointer) -> String {

@@ -35,8 +35,7 @@ public struct StandardErrorLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var bytes = Array(line(for: event).utf8)
-        bytes.withUnsafeMutableBytes { buffer in
+        lineBytes(for: event).withUnsafeBytes { buffer in
             var written = 0
             while written < buffer.count {
                 let n = write(2, buffer.baseAddress! + written, buffer.count - written)
@@ -49,28 +48,37 @@ public struct StandardErrorLogHandler: LogHandler {
 
     /// The line `event` is written as, its newline included.
     func line(for event: LogEvent) -> String {
-        var line: String
-        if forJournal {
-            line = "<\(SyslogLogHandler.priority(of: event.level))>" + event.message.description
-        } else {
-            // rawValue: interpolating the enum itself goes through reflection.
-            line = Self.timestamp() + " " + event.level.rawValue + " " + label + ": " + event.message.description
-        }
-        let extra = event.metadata ?? [:]
-        let merged = extra.isEmpty ? metadata : metadata.merging(extra) { $1 }
-        for key in merged.keys.sorted() {
-            line += " " + key + "=" + merged[key]!.description
-        }
-        return line + "\n"
+        String(decoding: lineBytes(for: event), as: UTF8.self)
     }
 
-    /// Now, as `YYYY-MM-DDTHH:MM:SSZ`.
-    static func timestamp() -> String {
-        var now = time(nil)
-        var parts = tm()
-        gmtime_r(&now, &parts)
-        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T"
-            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
+    /// The bytes of `event`'s line, appended in place (see ``LogLine``).
+    private func lineBytes(for event: LogEvent) -> [UInt8] {
+        var line = LogLine()
+        if forJournal {
+            line.append(byte: UInt8(ascii: "<"))
+            line.append(decimal: Int64(SyslogLogHandler.priority(of: event.level)))
+            line.append(byte: UInt8(ascii: ">"))
+        } else {
+            line.appendTimestamp()
+            line.append(byte: UInt8(ascii: " "))
+            // rawValue: interpolating the enum itself goes through reflection.
+            line.append(event.level.rawValue)
+            line.append(byte: UInt8(ascii: " "))
+            line.append(label)
+            line.append(": ")
+        }
+        line.append(event.message.description)
+        let extra = event.metadata ?? [:]
+        if !extra.isEmpty || !metadata.isEmpty {
+            let merged = extra.isEmpty ? metadata : metadata.merging(extra) { $1 }
+            for key in merged.keys.sorted() {
+                line.append(byte: UInt8(ascii: " "))
+                line.append(key)
+                line.append(byte: UInt8(ascii: "="))
+                line.append(merged[key]!.description)
+            }
+        }
+        line.append(byte: UInt8(ascii: "\n"))
+        return line.bytes
     }
 }

@@ -2,9 +2,11 @@
 // loops that callgrind can count (mount-scripts/profile runs it under
 // valgrind, one phase per run). Each phase prints its wall time per item.
 //
-// Usage: mempin-profile [parse|pages|ledger|listing|pin|otherpins|status|stat|events|follow|block|memory|sender|all]
+// Usage: mempin-profile [parse|pages|ledger|listing|pin|otherpins|status|stat|events|follow|block|memory|sender|log|all]
 
+import Logging
 import MempinDevice
+import MempinFS
 import MempinTestSupport
 import MempinTree
 import SystemPackage
@@ -273,4 +275,25 @@ if phases == "sender" || phases == "all" {
         for _ in 0..<rounds where proc.credentials(of: pid)?.isAdministrator == true { admitted += 1 }
     }
     precondition(admitted == 0 || admitted == 2 * rounds)
+}
+
+// log: the line the server logs for each pin and each unpin through the
+// tree, by the handler of a server in the foreground or under systemd
+// (standard error, here /dev/null).
+if phases == "log" || phases == "all" {
+    let lines = 100_000
+    let null = open("/dev/null", O_WRONLY)
+    let standardError = dup(2)
+    dup2(null, 2)
+    var logger = Logger(label: "mempinfs") { StandardErrorLogHandler(label: $0) }
+    logger.logLevel = .info
+    let name = Formats.pinFileName(start: 0x7f12_3456_7000, end: 0x7f12_3456_8000)
+    try measure("log", items: lines, each: "line") {
+        for index in 0..<lines {
+            FileSystem.logPinChange(logger, "pinned", pid: pid, name: name, pages: UInt64(index), uid: 0, by: pid)
+        }
+    }
+    dup2(standardError, 2)
+    close(null)
+    close(standardError)
 }
