@@ -169,7 +169,7 @@ extension PinTree {
                 // again after this record took it out: it must not.
                 state.noteEnded(record.id)
                 guard let name = state.name(of: record.id), let pin = state.pins[record.id] else {
-                    return state.recentNames[record.id]
+                    return state.recentNames[record.id]?.text
                 }
                 state.remove(id: record.id)
                 state.owners[pin.pid] = nil
@@ -188,7 +188,7 @@ extension PinTree {
     /// it, else its range (for a refusal, the range asked for). Made only
     /// for a line a reader may read.
     private func lineName(of record: ChangeRecord) -> String {
-        if record.kind != .refuse, let name = withState({ $0.name(of: record.id) ?? $0.recentNames[record.id] }) {
+        if record.kind != .refuse, let name = withState({ $0.name(of: record.id) ?? $0.recentNames[record.id]?.text }) {
             return name
         }
         return Formats.pinFileName(start: record.start, end: record.end)

@@ -42,21 +42,62 @@ public final class PinTree: Sendable {
                 return suffix == 0 ? plain : plain + "." + String(suffix)
             }
 
-            /// The name `text` spells, only as ``text`` would spell it.
+            /// The name `text` spells, only as ``text`` would spell it:
+            /// lowercase hex of eight digits, or more without a leading
+            /// zero, and a decimal suffix without one. Read in one pass,
+            /// with no string made (every `rm` and lookup of a pin file
+            /// comes here).
             init?(_ text: String) {
-                let utf8 = Array(text.utf8)
-                guard let dash = utf8.firstIndex(of: UInt8(ascii: "-")), dash > 0,
-                      let start = ProcFS.hexadecimal(utf8[..<dash])
-                else { return nil }
-                let dot = utf8[dash...].firstIndex(of: UInt8(ascii: ".")) ?? utf8.endIndex
-                guard dot > dash + 1, let end = ProcFS.hexadecimal(utf8[(dash + 1)..<dot]) else { return nil }
-                var suffix: UInt64 = 0
-                if dot < utf8.endIndex {
-                    guard dot + 1 < utf8.endIndex, let id = ProcFS.decimal(utf8[(dot + 1)...]), id > 0 else { return nil }
-                    suffix = id
+                let parsed = text.utf8.withContiguousStorageIfAvailable(Self.parse) ?? Self.parse(Array(text.utf8))
+                guard let parsed else { return nil }
+                self.init(start: parsed.start, end: parsed.end, suffix: parsed.suffix)
+            }
+
+            private static func parse(_ text: some Collection<UInt8>) -> (start: UInt64, end: UInt64, suffix: UInt64)? {
+                var values: (start: UInt64, end: UInt64, suffix: UInt64) = (0, 0, 0)
+                var part = 0  // 0: START, 1: END, 2: the suffix
+                var digits = 0
+                var leading: UInt8 = 0
+                for byte in text {
+                    let value: UInt64
+                    switch byte {
+                    case UInt8(ascii: "-") where part == 0, UInt8(ascii: ".") where part == 1:
+                        guard Self.isCanonical(digits: digits, leading: leading, decimal: false) else { return nil }
+                        part += 1
+                        digits = 0
+                        continue
+                    case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                        value = UInt64(byte &- UInt8(ascii: "0"))
+                    case UInt8(ascii: "a")...UInt8(ascii: "f") where part < 2:
+                        value = UInt64(byte &- UInt8(ascii: "a") &+ 10)
+                    default:
+                        return nil
+                    }
+                    if digits == 0 { leading = byte }
+                    digits += 1
+                    switch part {
+                    case 0:
+                        guard digits <= 16 else { return nil }
+                        values.start = values.start << 4 | value
+                    case 1:
+                        guard digits <= 16 else { return nil }
+                        values.end = values.end << 4 | value
+                    default:
+                        let (shifted, o1) = values.suffix.multipliedReportingOverflow(by: 10)
+                        let (sum, o2) = shifted.addingReportingOverflow(value)
+                        guard !o1, !o2 else { return nil }
+                        values.suffix = sum
+                    }
                 }
-                self.init(start: start, end: end, suffix: suffix)
-                guard self.text == text else { return nil }
+                guard part >= 1, Self.isCanonical(digits: digits, leading: leading, decimal: part == 2) else { return nil }
+                return values
+            }
+
+            /// Whether a part of `digits` digits, the first `leading`, is
+            /// spelled as ``text`` spells it.
+            private static func isCanonical(digits: Int, leading: UInt8, decimal: Bool) -> Bool {
+                if decimal { return digits >= 1 && leading != UInt8(ascii: "0") }
+                return digits == 8 || (digits > 8 && leading != UInt8(ascii: "0"))
             }
 
             init(start: UInt64, end: UInt64, suffix: UInt64 = 0) {
@@ -117,9 +158,9 @@ public final class PinTree: Sendable {
 
         mutating func remove(_ pin: PinRecord) {
             let name = name(of: pin)
-            guard ids[name] == pin.id else { return }
-            ids[name] = nil
-            suffixed.remove(pin.id)
+            guard let index = ids.index(forKey: name), ids.values[index] == pin.id else { return }
+            ids.remove(at: index)
+            if !suffixed.isEmpty { suffixed.remove(pin.id) }
             pages -= pin.pages
             bytes -= pin.bytes
             detached -= pin.isDetached ? 1 : 0
@@ -149,7 +190,7 @@ public final class PinTree: Sendable {
         var removals: UInt64 = 0
         /// The names of pins removed lately, for the change records that
         /// follow their removal (at most ``recentNameLimit``).
-        var recentNames: [UInt64: String] = [:]
+        var recentNames: [UInt64: ProcessPins.Name] = [:]
         var recentOrder: [UInt64] = []
         /// Pins whose end the change records told: a pin this server made,
         /// whose process exited while the ioctl returned, is not entered
@@ -214,21 +255,25 @@ public final class PinTree: Sendable {
         /// no fetch or listing made before may enter it again.
         mutating func remove(id: UInt64) {
             noteEnded(id)
-            if let name = name(of: id) {
-                recentNames[id] = name
-                recentOrder.append(id)
-                if recentOrder.count > Self.recentNameLimit {
-                    let dropped = recentOrder.prefix(Self.recentNameLimit / 2)
-                    for old in dropped { recentNames[old] = nil }
-                    recentOrder.removeFirst(dropped.count)
-                }
-            }
             guard let pin = pins.removeValue(forKey: id) else { return }
-            frameRuns[id] = nil
+            if !frameRuns.isEmpty { frameRuns[id] = nil }
             removals &+= 1
-            processes[pin.pid]?.remove(pin)
-            if processes[pin.pid]?.count == 0 {
-                processes[pin.pid] = nil
+            // One lookup of the process, its table changed in place.
+            guard let index = processes.index(forKey: pin.pid) else { return }
+            rememberName(processes.values[index].name(of: pin), of: id)
+            processes.values[index].remove(pin)
+            if processes.values[index].count == 0 { processes.remove(at: index) }
+        }
+
+        /// Keeps the name of the pin `id`, just removed, for the change
+        /// records that follow (the newest ``recentNameLimit``).
+        private mutating func rememberName(_ name: ProcessPins.Name, of id: UInt64) {
+            recentNames[id] = name
+            recentOrder.append(id)
+            if recentOrder.count > Self.recentNameLimit {
+                let dropped = recentOrder.prefix(Self.recentNameLimit / 2)
+                for old in dropped { recentNames[old] = nil }
+                recentOrder.removeFirst(dropped.count)
             }
         }
 

@@ -34,10 +34,16 @@ public enum RangeParser {
     /// - Throws: `Errno.invalidArgument` for bad syntax, an unknown suffix,
     ///   END not above START, zero length, overflow past 2^64, or no range.
     public static func parse<Bytes: Collection<UInt8>>(_ text: Bytes) throws(Errno) -> [RequestedRange] {
+        // One copy of the write, its lines slices of it: every pin takes
+        // this path.
+        let bytes = Array(text)
         var ranges: [RequestedRange] = []
-        for line in Array(text).split(separator: UInt8(ascii: "\n")) {
-            if line.allSatisfy(isBlank) { continue }
-            ranges.append(try parseLine(line))
+        var lineStart = bytes.startIndex
+        while lineStart < bytes.endIndex {
+            let lineEnd = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.endIndex
+            let line = bytes[lineStart..<lineEnd]
+            if !line.allSatisfy(isBlank) { ranges.append(try parseLine(slice: line)) }
+            lineStart = lineEnd + 1
         }
         if ranges.isEmpty { throw .invalidArgument }
         return ranges
@@ -45,7 +51,11 @@ public enum RangeParser {
 
     /// Parses one line, without its newline.
     public static func parseLine<Bytes: Collection<UInt8>>(_ line: Bytes) throws(Errno) -> RequestedRange {
-        let bytes = trimmed(Array(line))
+        try parseLine(slice: Array(line)[...])
+    }
+
+    private static func parseLine(slice line: ArraySlice<UInt8>) throws(Errno) -> RequestedRange {
+        let bytes = trimmed(line)
         if let dash = bytes.firstIndex(of: UInt8(ascii: "-")) {
             let start = try hexNumber(bytes[..<dash])
             let end = try hexNumber(bytes[(dash + 1)...])
@@ -65,7 +75,7 @@ public enum RangeParser {
         return RequestedRange(start: start, length: length)
     }
 
-    private static func trimmed(_ bytes: [UInt8]) -> ArraySlice<UInt8> {
+    private static func trimmed(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
         guard let first = bytes.firstIndex(where: { !isBlank($0) }),
               let last = bytes.lastIndex(where: { !isBlank($0) }) else { return [] }
         return bytes[first...last]

@@ -436,6 +436,25 @@ struct PinTreeTests {
         #expect(try tree.entries(of: .processDirectory(pid: 4242), for: root).map(\.name) == ["pin", "status", "other_pins", second])
         #expect(backend.pinnedPages == 1 && seed.id < made[0].id)
     }
+
+    @Test("a pin file is found by its name as listed, never by another spelling of its numbers")
+    func nameSpellings() throws {
+        let made = try pin("7f3a1c000000+4K\n1000000000000000+4K")
+        let directory = Node.processDirectory(pid: 4242).inode
+        for name in ["7f3a1c000000-7f3a1c001000", "1000000000000000-1000000000001000"] {
+            #expect(try tree.lookup(parent: directory, name: name).kind == .regularFile, "\(name)")
+        }
+        for alias in ["07f3a1c000000-7f3a1c001000", "7f3a1c000000-07f3a1c001000", "7F3A1C000000-7f3a1c001000",
+                      "01000000000000000-1000000000001000", "1000000000000000-01000000000001000",
+                      "7f3a1c000000-7f3a1c001000.", "7f3a1c000000-7f3a1c001000.1.2", "7f3a1c000000-7f3a1c001000-1",
+                      "7f3a1c000000-7f3a1c001000.99999999999999999999999", "7f3a1c000000-7f3a1c001000.a",
+                      "7f3a1c000000-7f3a1c001000 ", " 7f3a1c000000-7f3a1c001000", "7f3a1c000000--7f3a1c001000",
+                      "7f3a1c000000", "", "-", ".", "-.", "7f3a1c000000-7f3a1c001000\n", "7f3a1c000000-7f3a1c001000é"] {
+            #expect(throws: Errno.noSuchFileOrDirectory, "\(alias)") { try tree.lookup(parent: directory, name: alias) }
+            #expect(throws: Errno.noSuchFileOrDirectory, "\(alias)") { try tree.unlink(alias, in: 4242, for: root) }
+        }
+        #expect(made.count == 2 && backend.pinnedPages == 2)
+    }
 }
 
 extension StringProtocol {
