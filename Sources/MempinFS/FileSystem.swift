@@ -94,19 +94,22 @@ public final class FileSystem: Sendable {
     package static func logPinChange(_ logger: Logger, _ verb: StaticString, pid: Int32, name: String, pages: UInt64,
                                      uid: UInt32, by requester: Int32) {
         guard logger.logLevel <= .info else { return }
-        var message = LogLine(capacity: 96 + name.utf8.count)
-        message.append(verb)
-        message.append(byte: UInt8(ascii: " "))
-        message.append(decimal: Int64(pid))
-        message.append(byte: UInt8(ascii: "/"))
-        message.append(name)
-        message.append(": ")
-        message.append(decimal: pages, width: 1)
-        message.append(" pages pid=")
-        message.append(decimal: Int64(requester))
-        message.append(" uid=")
-        message.append(decimal: UInt64(uid), width: 1)
-        logger.log(level: .info, Logger.Message(stringLiteral: message.text), source: logSource)
+        let message = String(unsafeUninitializedCapacity: 96 + name.utf8.count) { buffer in
+            var message = LogLine(into: buffer)
+            message.append(verb)
+            message.append(byte: UInt8(ascii: " "))
+            message.append(decimal: Int64(pid))
+            message.append(byte: UInt8(ascii: "/"))
+            message.append(name)
+            message.append(": ")
+            message.append(decimal: pages, width: 1)
+            message.append(" pages pid=")
+            message.append(decimal: Int64(requester))
+            message.append(" uid=")
+            message.append(decimal: UInt64(uid), width: 1)
+            return message.count
+        }
+        logger.log(level: .info, Logger.Message(stringLiteral: message), source: logSource)
     }
 
     /// The first line of a write, at most 80 bytes, quoted: what a refusal

@@ -35,10 +35,10 @@ public struct StandardErrorLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        lineBytes(for: event).withUnsafeBytes { buffer in
+        withLine(for: event) { line in
             var written = 0
-            while written < buffer.count {
-                let n = write(2, buffer.baseAddress! + written, buffer.count - written)
+            while written < line.count {
+                let n = write(2, line.baseAddress! + written, line.count - written)
                 if n < 0 && errno == EINTR { continue }
                 if n <= 0 { break }
                 written += n
@@ -48,37 +48,41 @@ public struct StandardErrorLogHandler: LogHandler {
 
     /// The line `event` is written as, its newline included.
     func line(for event: LogEvent) -> String {
-        String(decoding: lineBytes(for: event), as: UTF8.self)
+        withLine(for: event) { String(decoding: $0, as: UTF8.self) }
     }
 
-    /// The bytes of `event`'s line, appended in place (see ``LogLine``).
-    private func lineBytes(for event: LogEvent) -> [UInt8] {
-        var line = LogLine()
-        if forJournal {
-            line.append(byte: UInt8(ascii: "<"))
-            line.append(decimal: Int64(SyslogLogHandler.priority(of: event.level)))
-            line.append(byte: UInt8(ascii: ">"))
-        } else {
-            line.appendTimestamp()
-            line.append(byte: UInt8(ascii: " "))
-            // rawValue: interpolating the enum itself goes through reflection.
-            line.append(event.level.rawValue)
-            line.append(byte: UInt8(ascii: " "))
-            line.append(label)
-            line.append(": ")
-        }
-        line.append(event.message.description)
+    /// Calls `body` with `event`'s line, made on the stack (see ``LogLine``).
+    private func withLine<Result>(for event: LogEvent, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+        let message = event.message.description
         let extra = event.metadata ?? [:]
-        if !extra.isEmpty || !metadata.isEmpty {
-            let merged = extra.isEmpty ? metadata : metadata.merging(extra) { $1 }
-            for key in merged.keys.sorted() {
+        let merged = extra.isEmpty ? metadata : metadata.merging(extra) { $1 }
+        let fields = merged.keys.sorted().map { ($0, merged[$0]!.description) }
+        let capacity = 32 + LogLine.timestampLength + label.utf8.count + message.utf8.count
+            + fields.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count + 2 }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buffer in
+            var line = LogLine(into: buffer)
+            if forJournal {
+                line.append(byte: UInt8(ascii: "<"))
+                line.append(decimal: Int64(SyslogLogHandler.priority(of: event.level)))
+                line.append(byte: UInt8(ascii: ">"))
+            } else {
+                line.appendTimestamp()
+                line.append(byte: UInt8(ascii: " "))
+                // rawValue: interpolating the enum itself goes through reflection.
+                line.append(event.level.rawValue)
+                line.append(byte: UInt8(ascii: " "))
+                line.append(label)
+                line.append(": ")
+            }
+            line.append(message)
+            for (key, value) in fields {
                 line.append(byte: UInt8(ascii: " "))
                 line.append(key)
                 line.append(byte: UInt8(ascii: "="))
-                line.append(merged[key]!.description)
+                line.append(value)
             }
+            line.append(byte: UInt8(ascii: "\n"))
+            return body(line.written)
         }
-        line.append(byte: UInt8(ascii: "\n"))
-        return line.bytes
     }
 }

@@ -7,34 +7,59 @@ import Testing
 /// The log lines of pins and unpins, made in one buffer.
 @Suite("log lines")
 struct LogLineTests {
-    @Test("decimals: signs, zero-padding, the extremes")
-    func decimals() {
-        var line = LogLine()
-        line.append(decimal: 0)
-        line.append(byte: UInt8(ascii: " "))
-        line.append(decimal: -42)
-        line.append(byte: UInt8(ascii: " "))
-        line.append(decimal: Int64.min)
-        line.append(byte: UInt8(ascii: " "))
-        line.append(decimal: UInt64.max, width: 1)
-        line.append(byte: UInt8(ascii: " "))
-        line.append(decimal: 7, width: 2)
-        line.append(byte: UInt8(ascii: " "))
-        line.append(decimal: 123, width: 2)
-        line.append(byte: UInt8(ascii: " "))
-        line.append(decimal: 5, width: 40)
-        #expect(line.text == "0 -42 -9223372036854775808 18446744073709551615 07 123 \(String(repeating: "0", count: 19))5")
+    /// What `body` writes into a line of `capacity` bytes.
+    private func written(capacity: Int = 256, _ body: (inout LogLine) -> Void) -> String {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity + 8) { buffer in
+            buffer.initialize(repeating: UInt8(ascii: "#"))
+            var line = LogLine(into: UnsafeMutableBufferPointer(rebasing: buffer[..<capacity]))
+            body(&line)
+            // Nothing past the line's memory.
+            #expect(buffer[capacity...].allSatisfy { $0 == UInt8(ascii: "#") })
+            return String(decoding: line.written, as: UTF8.self)
+        }
     }
 
-    @Test("a timestamp is the UTC second, as YYYY-MM-DDTHH:MM:SSZ")
+    @Test("decimals: signs, zero-padding, the extremes")
+    func decimals() {
+        let text = written { line in
+            line.append(decimal: 0)
+            line.append(byte: UInt8(ascii: " "))
+            line.append(decimal: -42)
+            line.append(byte: UInt8(ascii: " "))
+            line.append(decimal: Int64.min)
+            line.append(byte: UInt8(ascii: " "))
+            line.append(decimal: UInt64.max, width: 1)
+            line.append(byte: UInt8(ascii: " "))
+            line.append(decimal: 7, width: 2)
+            line.append(byte: UInt8(ascii: " "))
+            line.append(decimal: 123, width: 2)
+            line.append(byte: UInt8(ascii: " "))
+            line.append(decimal: 5, width: 40)
+        }
+        #expect(text == "0 -42 -9223372036854775808 18446744073709551615 07 123 \(String(repeating: "0", count: 19))5")
+    }
+
+    @Test("a line never grows past its memory: what does not fit is left out")
+    func bounded() {
+        #expect(written(capacity: 10) { line in
+            line.append("pinned ")
+            line.append(decimal: 123_456, width: 1)
+            line.append(byte: UInt8(ascii: "/"))
+        } == "pinned 123")
+        #expect(written(capacity: 0) { $0.append("x") } == "")
+    }
+
+    @Test("a timestamp is the UTC second, as YYYY-MM-DDTHH:MM:SSZ, the same for the lines of one second")
     func timestamp() throws {
         let before = Date()
-        var line = LogLine()
-        line.appendTimestamp()
+        let first = written { $0.appendTimestamp() }
+        let second = written { $0.appendTimestamp() }
         let formatter = ISO8601DateFormatter()
-        let stamp = try #require(formatter.date(from: line.text))
-        #expect(line.text.count == 20)
+        let stamp = try #require(formatter.date(from: first))
+        let next = try #require(formatter.date(from: second))
+        #expect(first.count == LogLine.timestampLength)
         #expect(abs(stamp.timeIntervalSince(before)) < 2)
+        #expect(next.timeIntervalSince(stamp) >= 0 && next.timeIntervalSince(stamp) <= 1)
     }
 
     @Test("a pin's line says what the metadata said, in the same order")
