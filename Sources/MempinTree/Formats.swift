@@ -27,12 +27,9 @@ public enum Formats {
     /// The (start, end) a pin file's name stands for, or nil if `name` is not
     /// exactly such a name.
     public static func parsePinFileName(_ name: String) -> (start: UInt64, end: UInt64)? {
-        let parts = name.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 2,
-              let start = UInt64(parts[0], radix: 16), let end = UInt64(parts[1], radix: 16),
-              pinFileName(start: start, end: end) == name
-        else { return nil }
-        return (start, end)
+        // The tree's own reading of its names, without the `.ID` suffix.
+        guard let parsed = PinTree.ProcessPins.Name(name), parsed.suffix == 0 else { return nil }
+        return (parsed.start, parsed.end)
     }
 
     /// Flat `key value` lines, like cgroup v2's `memory.stat`.
