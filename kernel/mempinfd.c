@@ -1788,6 +1788,92 @@ static u32 mempin_page_flags(struct page *page)
 	}
 }
 
+/* Pages of a pin looked at per hold of its locks by MEMPIN_READ_PAGES. */
+#define MEMPIN_READ_BATCH	(MEMPIN_BATCH * 16)
+
+/*
+ * MEMPIN_READ_PAGES with MEMPIN_PAGES_RUNS: the pages of pin @p->id from
+ * @p->first on as runs of consecutive frames, into @p->count runs at most,
+ * covering MEMPIN_PAGES_MAX pages at most. Looks at MEMPIN_READ_BATCH pages
+ * per hold of the locks, each hold looking the pin up again, as below; the
+ * runs made in a hold are copied out after it. Returns the runs filled.
+ */
+static long mempin_read_runs(const struct mempin_pages *p)
+{
+	struct mempin_page_run __user *out = u64_to_user_ptr(p->entries);
+	u64 next = p->first, last;
+	u32 room = min(p->count, MEMPIN_PAGES_MAX), filled = 0, n;
+	struct mempin_page_run run = {}, *batch;
+	struct mempin_region *pin;
+	bool more = room > 0;
+	long ret = 0;
+
+	if (check_add_overflow(p->first, (u64)MEMPIN_PAGES_MAX, &last))
+		last = U64_MAX;
+	/* A hold ends up to one run per page it looks at, and the last. */
+	batch = kmalloc_array(MEMPIN_READ_BATCH + 1, sizeof(*batch), GFP_KERNEL);
+	if (!batch)
+		return -ENOMEM;
+	while (more) {
+		n = 0;
+		mutex_lock(&mempin_lock);
+		pin = mempin_lookup(p->id);
+		if (pin && test_bit(MEMPIN_VISIBLE, &pin->flags))
+			mutex_lock(&pin->lock);
+		else
+			pin = NULL;
+		if (!pin || !pin->pages) {
+			/* Unpinned, or its process exited. */
+			ret = filled || run.npages ? 0 : -ENOENT;
+			more = false;
+		} else if (next >= min(pin->npages, last)) {
+			more = false;	/* past the end, or 65536 pages seen */
+		} else {
+			u64 stop = min(pin->npages, last);
+			u64 end = min(stop, next + MEMPIN_READ_BATCH);
+
+			more = end < stop;
+			for (; next < end; next++) {
+				struct page *page = pin->pages[next];
+				unsigned long pfn = page_to_pfn(page);
+				u32 flags = mempin_page_flags(page);
+				int nid = page_to_nid(page);
+
+				if (run.npages && pfn == run.pfn + run.npages &&
+				    flags == run.flags && nid == run.nid) {
+					run.npages++;
+					continue;
+				}
+				if (run.npages) {
+					/* The last run there is room for ends here. */
+					if (filled + n + 1 == room) {
+						more = false;
+						break;
+					}
+					batch[n++] = run;
+				}
+				run = (struct mempin_page_run){
+					.pfn = pfn, .npages = 1,
+					.flags = flags, .nid = nid,
+				};
+			}
+		}
+		if (pin)
+			mutex_unlock(&pin->lock);
+		mutex_unlock(&mempin_lock);
+		/* The run still open ends with the call. */
+		if (!more && run.npages && !ret)
+			batch[n++] = run;
+		if (n && copy_to_user(out + filled, batch, n * sizeof(*batch))) {
+			ret = -EFAULT;
+			break;
+		}
+		filled += n;
+	}
+	kfree(batch);
+	return ret ? ret : filled;
+}
+
 /*
  * MEMPIN_READ_PAGES: a pin's pages from index first on. Each batch looks the
  * pin up again in the ledger, under its lock, so a concurrent unpin ends the
@@ -1805,13 +1891,21 @@ static long mempin_ioctl_read_pages(void __user *arg)
 	ret = mempin_copy_arg(&p, sizeof(p), sizeof(p), arg);
 	if (ret)
 		return ret;
-	if (p.flags || p.reserved)
+	if ((p.flags & ~MEMPIN_PAGES_FLAGS) || p.reserved)
 		return -EINVAL;
 	if (p.id != (unsigned long)p.id)
 		return -ENOENT;
+	if (p.flags & MEMPIN_PAGES_RUNS) {
+		long runs = mempin_read_runs(&p);
+
+		if (runs < 0)
+			return runs;
+		p.count = runs;
+		return copy_to_user(arg, &p, sizeof(p)) ? -EFAULT : 0;
+	}
 	count = min(p.count, MEMPIN_PAGES_MAX);
 	out = u64_to_user_ptr(p.entries);
-	batch = kmalloc_array(MEMPIN_BATCH * 16, sizeof(*batch), GFP_KERNEL);
+	batch = kmalloc_array(MEMPIN_READ_BATCH, sizeof(*batch), GFP_KERNEL);
 	if (!batch)
 		return -ENOMEM;
 
@@ -1830,7 +1924,7 @@ static long mempin_ioctl_read_pages(void __user *arg)
 		} else if (p.first + filled < pin->npages) {
 			u64 first = p.first + filled;
 
-			n = min3(MEMPIN_BATCH * 16, count - filled,
+			n = min3(MEMPIN_READ_BATCH, count - filled,
 				 (u32)min_t(u64, U32_MAX, pin->npages - first));
 			for (i = 0; i < n; i++) {
 				struct page *page = pin->pages[first + i];

@@ -1154,6 +1154,100 @@ static void test_thp_pin_reports_huge_pages(void)
 	munmap(raw, len * 2);
 }
 
+static int mgr_runs(int fd, uint64_t id, uint64_t first,
+		    struct mempin_page_run *runs, uint32_t n)
+{
+	struct mempin_pages p = {
+		.argsz = sizeof(p), .flags = MEMPIN_PAGES_RUNS, .id = id,
+		.first = first, .count = n, .entries = (uintptr_t)runs,
+	};
+
+	return ioctl(fd, MEMPIN_READ_PAGES, &p) ? -1 : (int)p.count;
+}
+
+/*
+ * The runs of @got pages from page @first on say what the page records of
+ * @pages from @first on say; returns the pages they cover.
+ */
+static unsigned int check_runs(const struct mempin_page_run *runs, int nruns,
+			       const struct mempin_page_info *pages,
+			       unsigned int first, const char *what)
+{
+	unsigned int at = first;
+	int r;
+
+	for (r = 0; r < nruns; r++) {
+		const struct mempin_page_run *run = &runs[r];
+		unsigned int i;
+
+		CHECK(run->npages > 0 && !run->reserved, "%s: run %d", what, r);
+		/* A run is as long as its frames follow each other. */
+		if (r > 0) {
+			const struct mempin_page_info *last = &pages[at - 1];
+
+			CHECK(pages[at].pfn != last->pfn + 1 ||
+			      pages[at].flags != last->flags ||
+			      pages[at].nid != last->nid,
+			      "%s: run %d could have gone on", what, r);
+		}
+		for (i = 0; i < run->npages; i++, at++)
+			CHECK(pages[at].pfn == run->pfn + i &&
+			      pages[at].flags == run->flags &&
+			      pages[at].nid == run->nid,
+			      "%s: page %u in run %d", what, at, r);
+	}
+	return at - first;
+}
+
+static void test_read_pages_as_runs(void)
+{
+	size_t len = 8UL << 20, npages = len / page_size;
+	char *raw = mmap(NULL, len + (2UL << 20), PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *buf = (char *)(((uintptr_t)raw + (2UL << 20) - 1) & ~((2UL << 20) - 1));
+	struct mempin_page_info *pages = calloc(npages, sizeof(*pages));
+	struct mempin_page_run *runs = calloc(npages, sizeof(*runs));
+	struct mempin_pages bad = {
+		.argsz = sizeof(bad), .flags = MEMPIN_PAGES_RUNS << 1,
+		.count = 1, .entries = (uintptr_t)runs,
+	};
+	unsigned int covered;
+	struct mempin_pin p;
+	int fd = open_dev(), n;
+
+	/* Half in THPs where they are on, half in small pages. */
+	madvise(buf, len / 2, MADV_HUGEPAGE);
+	madvise(buf + len / 2, len / 2, MADV_NOHUGEPAGE);
+	memset(buf, 1, len);
+	CHECK_OK(mgr_pin(fd, getpid(), (uintptr_t)buf, len, 0, 0, &p));
+	CHECK(mgr_pages(fd, p.id, 0, pages, npages) == (int)npages, "pages");
+
+	n = mgr_runs(fd, p.id, 0, runs, npages);
+	CHECK(n > 0 && check_runs(runs, n, pages, 0, "all") == npages,
+	      "all: %d runs", n);
+	/* From the middle of a run, into less room than the runs take. */
+	n = mgr_runs(fd, p.id, 700, runs, 3);
+	covered = n > 0 ? check_runs(runs, n, pages, 700, "from 700") : 0;
+	CHECK(n == 3 || (n > 0 && covered == npages - 700),
+	      "from 700: %d runs", n);
+	n = mgr_runs(fd, p.id, npages - 1, runs, 3);
+	CHECK(n == 1 && runs[0].npages == 1 &&
+	      runs[0].pfn == pages[npages - 1].pfn, "last page: %d", n);
+	CHECK(mgr_runs(fd, p.id, 5, runs, 0) == 0, "no room");
+	CHECK(mgr_runs(fd, p.id, npages, runs, 3) == 0, "past end");
+	CHECK(mgr_runs(fd, p.id, UINT64_MAX, runs, 3) == 0, "far past end");
+	CHECK_ERRNO(mgr_runs(fd, p.id + 1000, 0, runs, 3), ENOENT);
+	bad.id = p.id;
+	CHECK_ERRNO(ioctl(fd, MEMPIN_READ_PAGES, &bad), EINVAL);
+
+	CHECK_OK(mgr_unpin(fd, p.id));
+	CHECK_ERRNO(mgr_runs(fd, p.id, 0, runs, 3), ENOENT);
+	close(fd);
+	free(runs);
+	free(pages);
+	munmap(raw, len + (2UL << 20));
+}
+
 /*
  * After a change that must leave pin @id of @n pages attached: once its
  * verification had time to run, not detached, every page still mapped.
@@ -2486,6 +2580,7 @@ static const struct test tests[] = {
 	T(test_target_exits_while_listed),
 	T(test_close_races_with_pin),
 	T(test_thp_pin_reports_huge_pages),
+	T(test_read_pages_as_runs),
 	T(test_module_limit_defaults_to_half_of_ram),
 	T(test_thp_fork_keeps_pin_attached),
 	T(test_partial_mprotect_of_thp_keeps_pin_attached),

@@ -75,7 +75,7 @@ struct mem_pin_address {
 #define MEM_CMD_UNPIN	_IOW('M', 1, struct mem_pin_address)
 
 /* The version of the manager interface reported by MEMPIN_GET_VERSION. */
-#define MEMPIN_ABI_VERSION	5
+#define MEMPIN_ABI_VERSION	6
 
 /**
  * struct mempin_version - what the module offers
@@ -311,16 +311,43 @@ struct mempin_page_info {
 };
 
 /**
+ * struct mempin_page_run - pinned pages whose frames follow each other
+ * @pfn: the first page's frame number; the next page's is @pfn + 1, ...
+ * @npages: how many pages
+ * @flags: MEMPIN_ZONE_* in MEMPIN_ZONE_MASK, MEMPIN_PAGE_HUGE, the same
+ *	for each of them
+ * @nid: their NUMA node
+ * @reserved: 0
+ *
+ * The first run a MEMPIN_READ_PAGES call fills starts at its @first page,
+ * each next one where the one before ends; page i of a pin is at the pin's
+ * start + i * PAGE_SIZE. A THP's 512 pages are one run, or part of one.
+ */
+struct mempin_page_run {
+	__u64 pfn;
+	__u32 npages;
+	__u32 flags;
+	__s32 nid;
+	__u32 reserved;
+};
+
+/* Flags of struct mempin_pages. */
+#define MEMPIN_PAGES_RUNS	(1U << 0) /* @entries are mempin_page_run */
+#define MEMPIN_PAGES_FLAGS	MEMPIN_PAGES_RUNS
+
+/**
  * struct mempin_pages - read a pin's pages
  * @argsz: in: sizeof(struct mempin_pages)
- * @flags: in: 0
+ * @flags: in: 0, or MEMPIN_PAGES_RUNS
  * @id: in: the pin
  * @first: in: index of the first page wanted (0 is the page at start)
  * @count: in: room in @entries; out: entries filled (0 past the end)
  * @reserved: must be 0
- * @entries: in: user address of struct mempin_page_info[@count]
+ * @entries: in: user address of struct mempin_page_info[@count], or with
+ *	MEMPIN_PAGES_RUNS of struct mempin_page_run[@count]
  *
- * @count above 65536 is treated as 65536. ENOENT when the ledger has no
+ * @count above 65536 is treated as 65536; with MEMPIN_PAGES_RUNS the runs
+ * of one call cover at most 65536 pages. ENOENT when the ledger has no
  * such pin.
  */
 struct mempin_pages {
