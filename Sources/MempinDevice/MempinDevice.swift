@@ -36,6 +36,11 @@ public final class MempinDevice: Sendable {
             ? arg.version : 0
     }
 
+    /// Whether the module reads a pin's pages as runs
+    /// (`MEMPIN_PAGES_RUNS`, interface version 6 and later); else
+    /// ``pageRuns(of:at:from:count:)`` makes them of its pages.
+    public var makesPageRuns: Bool { interfaceVersion >= 6 }
+
     /// Whether ``pin(_:)`` has the module check a request's
     /// ``PinRequest/startTime`` (interface version 5 and later).
     public var checksStartTimes: Bool { interfaceVersion >= 5 }
@@ -196,6 +201,35 @@ public final class MempinDevice: Sendable {
         arg.entries = UInt64(UInt(bitPattern: entries.baseAddress))
         _ = try control(CMempin_READ_PAGES(), &arg).get()
         return Self.records(entries.prefix(min(Int(arg.count), capacity)), PageRecord.init)
+    }
+
+    /// Reads a pin's pages from the page with index `first` as runs of
+    /// pages whose frames follow each other: up to `count` runs, covering
+    /// at most 65,536 pages.
+    ///
+    /// - Parameter start: the address of the pin's first page, which the
+    ///   runs' addresses are counted from (the module gives none).
+    /// - Returns: no runs only past the end of the pin.
+    /// - Throws: `ENOENT` when there is no such pin.
+    public func pageRuns(of id: UInt64, at start: UInt64, from first: UInt64, count: Int) throws(Errno) -> [PageRun] {
+        guard makesPageRuns else { return PageRun.runs(of: try pages(of: id, from: first, count: count)) }
+        let capacity = max(0, min(count, 65536))
+        var arg = mempin_pages()
+        arg.argsz = UInt32(MemoryLayout<mempin_pages>.size)
+        arg.flags = UInt32(MEMPIN_PAGES_RUNS)
+        arg.id = id
+        arg.first = first
+        arg.count = UInt32(capacity)
+        let entries = UnsafeMutableBufferPointer<mempin_page_run>.allocate(capacity: max(1, capacity))
+        defer { entries.deallocate() }
+        arg.entries = UInt64(UInt(bitPattern: entries.baseAddress))
+        _ = try control(CMempin_READ_PAGES(), &arg).get()
+        var address = start &+ first &* 0x1000
+        return Self.records(entries.prefix(min(Int(arg.count), capacity))) { run in
+            let info = mempin_page_info(vaddr: address, pfn: run.pfn, flags: run.flags, nid: run.nid)
+            address &+= UInt64(run.npages) &* 0x1000
+            return PageRun(first: PageRecord(info), count: Int(run.npages))
+        }
     }
 
     /// The records of the entries the module filled, converted in one pass

@@ -196,6 +196,51 @@ public struct PageRecord: Hashable, Sendable {
     }
 }
 
+/// Pinned pages that follow each other in the address space and in
+/// memory, on one node, in one zone, all huge or none: a THP's 512 pages
+/// are one run, or part of one.
+public struct PageRun: Hashable, Sendable {
+    /// The first page.
+    public var first: PageRecord
+    /// How many pages, one or more: the i-th is `i` pages past the first in
+    /// the address space and `i` frames past it in memory.
+    public var count: Int
+
+    public init(first: PageRecord, count: Int) {
+        self.first = first
+        self.count = count
+    }
+
+    /// The run without its first `pages` pages (fewer than ``count``).
+    public func dropping(_ pages: Int) -> PageRun {
+        var rest = self
+        rest.first.virtualAddress &+= UInt64(pages) &* 0x1000
+        rest.first.frameNumber &+= UInt64(pages)
+        rest.count -= pages
+        return rest
+    }
+
+    /// Whether `page` is the one after this run's last.
+    public func continues(with page: PageRecord) -> Bool {
+        page.virtualAddress == first.virtualAddress &+ UInt64(count) &* 0x1000
+            && page.frameNumber == first.frameNumber &+ UInt64(count)
+            && page.node == first.node && page.zone == first.zone && page.isHuge == first.isHuge
+    }
+
+    /// `pages`, in order, as runs.
+    public static func runs(of pages: [PageRecord]) -> [PageRun] {
+        var runs: [PageRun] = []
+        for page in pages {
+            if let last = runs.last, last.continues(with: page) {
+                runs[runs.count - 1].count += 1
+            } else {
+                runs.append(PageRun(first: page, count: 1))
+            }
+        }
+        return runs
+    }
+}
+
 /// What to pin, and for whom.
 public struct PinRequest: Hashable, Sendable {
     /// The target process.

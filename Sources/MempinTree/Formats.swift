@@ -259,45 +259,51 @@ public enum Formats {
         return at &+ 1
     }
 
-    /// Writes `page`'s line at `line` as a patched copy of the line of
-    /// `previous` just before it (`width` bytes at `line - width`): when
-    /// `page` is the next page of the address space with the same node,
-    /// zone and huge flag, and its shown frame is the same or the next,
-    /// only the address's and the frame's last digits change. Most lines of
-    /// a pin are such (a THP's 512 pages are, and its frames run on), at a
-    /// fraction of ``writePageLine(_:showsFrame:width:into:)``'s
-    /// instructions.
+    /// Writes the lines of `run`'s pages at `out` while `room` holds another
+    /// of `width` bytes; returns how many lines and their bytes.
     ///
-    /// - Returns: false when `page` is not such a line, or a carry would
-    ///   lengthen a number; the caller then writes the line whole over
-    ///   whatever this wrote.
-    @inline(__always)
-    public static func writeNextPageLine(_ page: PageRecord, after previous: PageRecord, showsFrame: Bool,
-                                         width: Int, into line: UnsafeMutablePointer<UInt8>) -> Bool {
-        let frame = showsFrame ? page.frameNumber & shownFrameMask : 0
-        let previousFrame = showsFrame ? previous.frameNumber & shownFrameMask : 0
-        guard page.virtualAddress == previous.virtualAddress &+ 0x1000, page.node == previous.node,
-              page.zone == previous.zone, page.isHuge == previous.isHuge,
-              frame == previousFrame || frame == previousFrame &+ 1
-        else { return false }
-        let addressDigits = max(8, significantHexDigits(previous.virtualAddress))
-        // The previous line, eight bytes at a time, the last eight ending
-        // at its end (a line is wider than eight): nothing past it.
-        let from = UnsafeRawPointer(line - width), to = UnsafeMutableRawPointer(line)
-        var at = 0
-        while at &+ 8 < width {
-            to.storeBytes(of: from.loadUnaligned(fromByteOffset: at, as: UInt64.self), toByteOffset: at, as: UInt64.self)
-            at &+= 8
+    /// The first line is written whole, each next one is the line before
+    /// with the address's and the frame's last digits incremented: a run of
+    /// a THP's 512 pages costs a fraction of 512 times
+    /// ``writePageLine(_:showsFrame:width:into:)``. A carry that lengthens
+    /// a number ends the lines written; the caller writes the next whole.
+    public static func writePageLines(_ run: PageRun, showsFrame: Bool, width: Int, room: Int,
+                                      into out: UnsafeMutablePointer<UInt8>) -> (lines: Int, bytes: Int) {
+        guard run.count > 0, room >= width else { return (0, 0) }
+        let written = writePageLine(run.first, showsFrame: showsFrame, width: width, into: out)
+        // Only a line of the file's width is patched from (a page past the
+        // end the width was made for makes a longer one).
+        guard written == width else { return (1, written) }
+        // Where the digits that change are: the address's 0x1000 digit (its
+        // last three are 000) and the frame's last.
+        let addressDigits = max(8, significantHexDigits(run.first.virtualAddress))
+        let addressDigit = addressDigits &- 4
+        let frameDigit = addressDigits &+ max(1, significantHexDigits(run.first.frameNumber & shownFrameMask))
+        var lines = 1
+        var line = out + width
+        var left = room &- width
+        while lines < run.count && left >= width {
+            // The line before, sixteen bytes at a time, the last sixteen
+            // ending at its end (a line is wider than sixteen): nothing
+            // past it.
+            let from = UnsafeRawPointer(line - width), to = UnsafeMutableRawPointer(line)
+            var byte = 0
+            while byte &+ 16 < width {
+                to.storeBytes(of: from.loadUnaligned(fromByteOffset: byte, as: SIMD16<UInt8>.self),
+                              toByteOffset: byte, as: SIMD16<UInt8>.self)
+                byte &+= 16
+            }
+            to.storeBytes(of: from.loadUnaligned(fromByteOffset: width &- 16, as: SIMD16<UInt8>.self),
+                          toByteOffset: width &- 16, as: SIMD16<UInt8>.self)
+            guard incrementHexDigit(line, at: addressDigit, first: 0) else { break }
+            if showsFrame {
+                guard incrementHexDigit(line, at: frameDigit, first: addressDigits &+ 1) else { break }
+            }
+            lines &+= 1
+            line += width
+            left &-= width
         }
-        to.storeBytes(of: from.loadUnaligned(fromByteOffset: width &- 8, as: UInt64.self),
-                      toByteOffset: width &- 8, as: UInt64.self)
-        // The address's 0x1000 digit (its last three are 000), and the frame.
-        guard incrementHex(line, first: 0, last: addressDigits &- 4) else { return false }
-        if frame != previousFrame {
-            let shown = max(1, significantHexDigits(previousFrame))
-            guard incrementHex(line, first: addressDigits &+ 1, last: addressDigits &+ shown) else { return false }
-        }
-        return true
+        return (lines, lines &* width)
     }
 
     /// How many hex digits `value` has without leading zeros (none for 0).
@@ -307,8 +313,19 @@ public enum Formats {
     }
 
     /// Adds one to the lowercase hex number in `line[first...last]`, in
-    /// place; false if it needs another digit.
+    /// place; false if it needs another digit. Most often only its last
+    /// digit changes.
     @inline(__always)
+    static func incrementHexDigit(_ line: UnsafeMutablePointer<UInt8>, at last: Int, first: Int) -> Bool {
+        let digit = line[last]
+        if digit != UInt8(ascii: "f") {
+            line[last] = digit == UInt8(ascii: "9") ? UInt8(ascii: "a") : digit &+ 1
+            return true
+        }
+        return incrementHex(line, first: first, last: last)
+    }
+
+    /// ``incrementHexDigit(_:at:first:)`` past a carry.
     static func incrementHex(_ line: UnsafeMutablePointer<UInt8>, first: Int, last: Int) -> Bool {
         var at = last
         while at >= first {

@@ -15,6 +15,9 @@ public protocol PinBackend: Sendable {
     func pin(id: UInt64) throws(Errno) -> PinRecord?
     /// Up to `count` pages of a pin from index `first`; fewer only at the end.
     func pages(of id: UInt64, from first: UInt64, count: Int) throws(Errno) -> [PageRecord]
+    /// A pin's pages from index `first` as runs (``PageRun``): up to
+    /// `count` runs, at least one unless past the end.
+    func pageRuns(of pin: PinRecord, from first: UInt64, count: Int) throws(Errno) -> [PageRun]
     /// A counter that moves whenever the ledger changes, machine-wide.
     func changeCount() throws(Errno) -> UInt64
     /// The module's version and machine-wide figures.
@@ -30,9 +33,19 @@ public protocol PinBackend: Sendable {
 
 extension PinBackend {
     public var checksStartTimes: Bool { false }
+
+    /// The runs of up to `count` pages from ``pages(of:from:count:)``.
+    public func pageRuns(of pin: PinRecord, from first: UInt64, count: Int) throws(Errno) -> [PageRun] {
+        PageRun.runs(of: try pages(of: pin.id, from: first, count: count))
+    }
 }
 
-extension MempinDevice: PinBackend {}
+extension MempinDevice: PinBackend {
+    /// The module makes the runs: a THP is one record, not 512.
+    public func pageRuns(of pin: PinRecord, from first: UInt64, count: Int) throws(Errno) -> [PageRun] {
+        try pageRuns(of: pin.id, at: pin.start, from: first, count: count)
+    }
+}
 
 /// Where the module's change records come from.
 public protocol ChangeSource: Sendable {

@@ -11,9 +11,9 @@ import SystemPackage
 /// costs what a read at the start costs, and past the end is EOF at once.
 /// The reader keeps the pages it fetched for where the last read ended, so
 /// sequential reads (`cat`, `head`, `wc`) ask the module a batch at a time,
-/// and once a read is answered it renders the next one ahead
+/// and once a read is answered it renders the next ones ahead
 /// (``renderAhead(after:size:)``): while the reader takes in one chunk the
-/// server makes the next, instead of the two taking turns.
+/// server makes the next two, instead of the two taking turns.
 public final class PinFileReader: Sendable {
     /// The pin, as it was when the file was opened.
     public let pin: PinRecord
@@ -30,11 +30,9 @@ public final class PinFileReader: Sendable {
         var nextPage: UInt64
         /// The unread tail of the last rendered line.
         var pending: ArraySlice<UInt8> = []
-        /// Pages fetched from the backend but not rendered yet, from `nextPage` on.
-        var fetched: ArraySlice<PageRecord> = []
-        /// The bytes rendered ahead for the read that continues the last:
-        /// those from `offset` on, the cursor past them.
-        var ahead: Ahead?
+        /// Pages fetched from the backend but not rendered yet, from
+        /// `nextPage` on, as runs.
+        var fetched: ArraySlice<PageRun> = []
     }
 
     /// A chunk rendered before it was asked for. Its buffer has one owner
@@ -50,7 +48,20 @@ public final class PinFileReader: Sendable {
     /// The room all readers of a tree share for chunks rendered ahead.
     private let budget: ReadAheadBudget
 
+    /// Where rendering stands. Its lock is held while a chunk is rendered,
+    /// and taken before ``ahead``'s.
     private let cursor: Locked<Cursor>
+
+    /// The chunks rendered for the reads that continue the last one, in
+    /// order, each from where the one before ends; the cursor stands at the
+    /// end of the last. A read takes the first without waiting for one
+    /// being rendered.
+    private let ahead = Locked<[Ahead]>([])
+
+    /// Chunks rendered ahead of a reader at most: with two, the next is
+    /// ready when its read comes while the one after is being made, so the
+    /// renderer does not wait for each read to ask before starting.
+    static let chunksAhead = 2
 
     /// Pages asked of the backend at a time: bounds the reader's memory.
     static let pagesPerBatch = 4096
@@ -67,7 +78,7 @@ public final class PinFileReader: Sendable {
     }
 
     deinit {
-        cursor.withLock { discard(&$0.ahead) }
+        ahead.withLock { discardAll(&$0) }
     }
 
     /// Answers a read of up to `size` bytes from `offset`: `reply` gets
@@ -77,18 +88,13 @@ public final class PinFileReader: Sendable {
     ///
     /// - Returns: how many bytes `reply` got.
     public func read(offset: UInt64, size: Int, reply: (UnsafeRawBufferPointer) -> Void) -> Result<Int, Errno> {
-        var ready = cursor.withLock { cursor -> Ahead? in
-            guard let ahead = cursor.ahead else { return nil }
-            cursor.ahead = nil
-            // Made for this read, or it reached the end: it is the answer.
-            // Else it is dropped, and the read below seeks from where the
-            // cursor stands (past the chunk).
-            let fits = ahead.count == size || (ahead.count < ahead.buffer.count && ahead.count <= size)
-            return ahead.offset == offset && fits ? ahead : discarding(ahead)
-        }
-        if let answer = ready {
+        // Made already, or being made: the cursor's lock is held while a
+        // chunk is rendered, so once it is ours the chunk is in or never
+        // will be.
+        if let answer = takeAhead(offset: offset, size: size) ?? cursor.withLock({ _ in takeAhead(offset: offset, size: size) }) {
             reply(UnsafeRawBufferPointer(rebasing: answer.buffer[..<answer.count]))
-            discard(&ready)
+            var done: Ahead? = answer
+            discard(&done)
             return .success(answer.count)
         }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, size), alignment: 16)
@@ -100,41 +106,62 @@ public final class PinFileReader: Sendable {
         return result
     }
 
-    /// Renders the `size` bytes from `offset`, the end of a read just
-    /// answered, for the read that will continue it (see
-    /// ``read(offset:size:reply:)``): called after the reply, while the
-    /// reader takes in what it got. Nothing when that read came first, the
-    /// offset is in the key block, or the tree's readers hold all of their
-    /// ``ReadAheadBudget``.
+    /// The first chunk rendered ahead if it is the answer to a read of
+    /// `size` bytes from `offset` (made for it, or it reached the end);
+    /// else every chunk ahead is dropped (the reader went elsewhere) and
+    /// nil.
+    private func takeAhead(offset: UInt64, size: Int) -> Ahead? {
+        ahead.withLock { chunks -> Ahead? in
+            guard let first = chunks.first else { return nil }
+            let fits = first.count == size || (first.count < first.buffer.count && first.count <= size)
+            guard first.offset == offset && fits else {
+                discardAll(&chunks)
+                return nil
+            }
+            return chunks.removeFirst()
+        }
+    }
+
+    /// Renders chunks of `size` bytes for the reads that will continue the
+    /// one just answered, which ended at `offset` (see
+    /// ``read(offset:size:reply:)``), until ``chunksAhead`` are ready: called
+    /// after the reply, while the reader takes in what it got. Nothing when
+    /// the reader went elsewhere meanwhile, the offset is in the key block,
+    /// or the tree's readers hold all of their ``ReadAheadBudget``.
     public func renderAhead(after offset: UInt64, size: Int) {
         let pageLines = UInt64(header.count) + pin.pages * UInt64(lineWidth)
-        guard size > 0, offset >= UInt64(header.count), offset < pageLines, budget.take(size) else { return }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
-        var ahead: Ahead? = Ahead(offset: offset, buffer: buffer, count: 0)
-        cursor.withLock { cursor in
-            // The next read came first, or another thread renders ahead.
-            guard cursor.ahead == nil, cursor.offset == offset,
-                  let out = buffer.bindMemory(to: UInt8.self).baseAddress
-            else { return }
-            guard let count = try? fill(out, room: size, cursor: &cursor) else {
-                cursor.offset = Self.unknownOffset
-                return
+        guard size > 0, offset >= UInt64(header.count) else { return }
+        while true {
+            let made = cursor.withLock { cursor -> Bool in
+                // Where the chunks ahead end, or the answered read if none.
+                let (held, end) = ahead.withLock { ($0.count, $0.last.map { $0.offset + UInt64($0.count) } ?? offset) }
+                guard held < Self.chunksAhead, cursor.offset == end, end < pageLines, budget.take(size) else { return false }
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
+                var chunk: Ahead? = Ahead(offset: end, buffer: buffer, count: 0)
+                guard let count = try? fill(buffer.bindMemory(to: UInt8.self).baseAddress!, room: size, cursor: &cursor) else {
+                    cursor.offset = Self.unknownOffset
+                    discard(&chunk)
+                    return false
+                }
+                chunk?.count = count
+                ahead.withLock { $0.append(chunk!) }
+                return count == size
             }
-            ahead?.count = count
-            swap(&cursor.ahead, &ahead)
+            guard made else { return }
         }
-        discard(&ahead)
     }
 
     /// A cursor offset no read asks for: a fill that failed part way left
     /// the cursor's pages unknown, so the next read seeks afresh.
     private static let unknownOffset = UInt64.max
 
-    /// Frees a chunk rendered ahead; nil.
-    private func discarding(_ ahead: Ahead) -> Ahead? {
-        var dropped: Ahead? = ahead
-        discard(&dropped)
-        return nil
+    /// Frees chunks rendered ahead, and their room in the budget.
+    private func discardAll(_ chunks: inout [Ahead]) {
+        for chunk in chunks {
+            var taken: Ahead? = chunk
+            discard(&taken)
+        }
+        chunks.removeAll()
     }
 
     /// Frees a chunk rendered ahead, and its room in the budget.
@@ -173,9 +200,9 @@ public final class PinFileReader: Sendable {
         let pageLines = UInt64(header.count) + pin.pages * UInt64(lineWidth)
         guard position < pageLines else { return .success(filled) }
         return cursor.withLock { cursor in
-            // A chunk rendered ahead is for the read that continues the
+            // Chunks rendered ahead are for the reads that continue the
             // last one through ``read(offset:size:reply:)``, not this one.
-            discard(&cursor.ahead)
+            ahead.withLock { discardAll(&$0) }
             do throws(Errno) {
                 if cursor.offset != position {
                     cursor = try seek(to: position)
@@ -205,45 +232,37 @@ public final class PinFileReader: Sendable {
         while filled < room && cursor.nextPage < pin.pages {
             if cursor.fetched.isEmpty {
                 // Enough pages for the rest of the read, at least one, at
-                // most a batch.
+                // most a batch, as runs (the module's cover many pages).
                 let want = min(Self.pagesPerBatch, (room - filled) / lineWidth + 1)
-                cursor.fetched = try pages(from: cursor.nextPage, count: want)[...]
+                cursor.fetched = try runs(from: cursor.nextPage, count: want)[...]
                 if cursor.fetched.isEmpty {
                     cursor.nextPage = pin.pages
                     break
                 }
             }
-            // Whole lines straight into the reply while a longest one fits.
-            // A line that follows one just written of this width is most
-            // often that line patched (``Formats/writeNextPageLine``).
-            let rendered = cursor.fetched.withUnsafeBufferPointer { pages in
-                var index = 0
-                var patchable = false
-                while index < pages.count && room - filled >= lineRoom {
-                    let page = pages[index]
-                    let line = out + filled
-                    if patchable && Formats.writeNextPageLine(page, after: pages[index - 1], showsFrame: showsFrames,
-                                                              width: lineRoom, into: line) {
-                        filled += lineRoom
-                    } else {
-                        let written = Formats.writePageLine(page, showsFrame: showsFrames, width: lineRoom, into: line)
-                        filled += written
-                        patchable = written == lineRoom
-                    }
-                    index += 1
-                }
-                return index
-            }
+            // Whole lines straight into the reply while one fits.
+            let run = cursor.fetched[cursor.fetched.startIndex]
+            let (rendered, bytes) = Formats.writePageLines(run, showsFrame: showsFrames, width: lineRoom,
+                                                           room: room - filled, into: out + filled)
+            filled += bytes
             if rendered > 0 {
-                cursor.fetched = cursor.fetched.dropFirst(rendered)
+                if rendered == run.count {
+                    cursor.fetched.removeFirst()
+                } else {
+                    cursor.fetched[cursor.fetched.startIndex] = run.dropping(rendered)
+                }
                 cursor.nextPage += UInt64(rendered)
                 continue
             }
             // The last line of this read: what does not fit waits.
-            let page = cursor.fetched.removeFirst()
+            if run.count == 1 {
+                cursor.fetched.removeFirst()
+            } else {
+                cursor.fetched[cursor.fetched.startIndex] = run.dropping(1)
+            }
             cursor.nextPage += 1
             var line: [UInt8] = []
-            Formats.appendPageLine(page, showsFrame: showsFrames, width: lineWidth, to: &line)
+            Formats.appendPageLine(run.first, showsFrame: showsFrames, width: lineWidth, to: &line)
             let take = min(room - filled, line.count)
             line.withUnsafeBufferPointer { (out + filled).update(from: $0.baseAddress!, count: take) }
             filled += take
@@ -262,6 +281,30 @@ public final class PinFileReader: Sendable {
         } catch .noSuchFileOrDirectory {
             return []
         }
+    }
+
+    /// The same as up to `count` runs. Where frames are not shown, pages
+    /// that follow each other but for their frames make one run too: their
+    /// lines differ only in the address.
+    private func runs(from first: UInt64, count: Int) throws(Errno) -> [PageRun] {
+        let runs: [PageRun]
+        do {
+            runs = try backend.pageRuns(of: pin, from: first, count: count)
+        } catch .noSuchFileOrDirectory {
+            return []
+        }
+        guard !showsFrames else { return runs }
+        var joined: [PageRun] = []
+        joined.reserveCapacity(runs.count)
+        for run in runs {
+            if let last = joined.last, last.first.virtualAddress &+ UInt64(last.count) &* 0x1000 == run.first.virtualAddress,
+               last.first.node == run.first.node, last.first.zone == run.first.zone, last.first.isHuge == run.first.isHuge {
+                joined[joined.count - 1].count += run.count
+            } else {
+                joined.append(run)
+            }
+        }
+        return joined
     }
 
     /// A cursor at byte `position` of the file (past the header, before

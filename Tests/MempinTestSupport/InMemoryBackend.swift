@@ -23,6 +23,7 @@ public final class InMemoryBackend: PinBackend {
         var stalledAddresses: Set<UInt64> = []
         var stalled = 0
         var pagesFetched: UInt64 = 0
+        var scattered = false
         var otherPinnedFrames: Set<UInt64> = []
         var afterPin: (@Sendable (PinRecord) -> Void)?
         var afterFetch: (@Sendable (PinRecord) -> Void)?
@@ -51,6 +52,12 @@ public final class InMemoryBackend: PinBackend {
 
     /// Pins waiting in ``stallPins(at:)`` now.
     public var stalledPins: Int { state.withLock { $0.stalled } }
+
+    /// Pages from now on are not all one run: frames jump now and then,
+    /// nodes change every 7 pages, half of each 64 are huge.
+    public func scatterPages() {
+        state.withLock { $0.scattered = true }
+    }
 
     /// Page records handed out by ``pages(of:from:count:)`` so far.
     public var pagesFetched: UInt64 { state.withLock { $0.pagesFetched } }
@@ -233,14 +240,34 @@ public final class InMemoryBackend: PinBackend {
         try frameStates(of: (0..<UInt64(count)).map { first + $0 })
     }
 
+    /// Runs as the module makes them: one run of a pin's pages, at most
+    /// 65,536 of them, unless ``scatterPages()`` was called.
+    public func pageRuns(of pin: PinRecord, from first: UInt64, count: Int) throws(Errno) -> [PageRun] {
+        guard let known = state.withLock({ $0.scattered ? nil : $0.pins[pin.id] }) else {
+            return PageRun.runs(of: try pages(of: pin.id, from: first, count: count))
+        }
+        guard first < known.pages, count > 0 else { return [] }
+        let pages = min(known.pages - first, 65536)
+        state.withLock { $0.pagesFetched += pages }
+        return [PageRun(first: PageRecord(virtualAddress: known.start + first * Self.pageSize,
+                                          frameNumber: Self.frame(ofPage: first, of: pin.id)),
+                        count: Int(pages))]
+    }
+
     /// Page i of pin n has PFN 0x100000 + (n - 1) << 20 + i.
     public func pages(of id: UInt64, from first: UInt64, count: Int) throws(Errno) -> [PageRecord] {
         guard let pin = state.withLock({ $0.pins[id] }) else { throw .noSuchFileOrDirectory }
         guard first < pin.pages else { return [] }
         let last = min(pin.pages, first + UInt64(count))
-        state.withLock { $0.pagesFetched += last - first }
+        let scattered = state.withLock { state in
+            state.pagesFetched += last - first
+            return state.scattered
+        }
         return (first..<last).map { index in
-            PageRecord(virtualAddress: pin.start + index * Self.pageSize, frameNumber: Self.frame(ofPage: index, of: id))
+            let frame = Self.frame(ofPage: index, of: id)
+            guard scattered else { return PageRecord(virtualAddress: pin.start + index * Self.pageSize, frameNumber: frame) }
+            return PageRecord(virtualAddress: pin.start + index * Self.pageSize, frameNumber: frame + (index / 5) * 7,
+                              node: Int32(index / 7 % 2), isHuge: index % 64 < 32)
         }
     }
 }

@@ -111,7 +111,7 @@ struct FormatsTests {
         // Starts where a number's digits carry or lengthen.
         let addresses: [UInt64] = [0x1000, 0xffff_d000, 0xfff_e000, 0x7f3a_1bff_e000, 0x7fff_ffff_d000, 0xffff_ffff_ffff_c000]
         let frames: [UInt64] = [0, 0xe, 0xffe, 0x1_0fff_fffe, 0xf_ffff_ffff_fffd, 0xff_ffff_ffff_fffe, 0x1234]
-        var patched = 0
+        var followers = 0
         for run in 0..<600 {
             let shows = run % 3 != 0
             var page = PageRecord(virtualAddress: addresses[run % addresses.count] &- (next() % 3) * 0x1000,
@@ -119,24 +119,10 @@ struct FormatsTests {
             let count = 40
             let width = Formats.pageLineWidth(end: page.virtualAddress &+ UInt64(count) * 0x1000, showsFrame: shows)
             var whole: [UInt8] = []
-            let out = UnsafeMutablePointer<UInt8>.allocate(capacity: count * Formats.maximumPageLineLength + 64)
-            defer { out.deallocate() }
-            var filled = 0
-            var previous: PageRecord?
+            var pages: [PageRecord] = []
             for _ in 0..<count {
                 Formats.appendPageLine(page, showsFrame: shows, width: width, to: &whole)
-                if let before = previous,
-                   Formats.writeNextPageLine(page, after: before, showsFrame: shows, width: width, into: out + filled) {
-                    filled += width
-                    patched += 1
-                    previous = page
-                } else {
-                    let written = Formats.writePageLine(page, showsFrame: shows, width: width, into: out + filled)
-                    filled += written
-                    // Only a line of the file's width is patched from (a
-                    // page past the end the width was made for is longer).
-                    previous = written == width ? page : nil
-                }
+                pages.append(page)
                 // Mostly the next page and frame; now and then a jump or a change.
                 page.virtualAddress &+= next() % 16 == 0 ? 0x3000 : 0x1000
                 switch next() % 16 {
@@ -145,13 +131,33 @@ struct FormatsTests {
                 case 2: page.zone = [.dma32, .normal, .movable][Int(next() % 3)]
                 case 3: page.isHuge.toggle()
                 case 4: break
+                case 5: page.frameNumber &+= 2
                 default: page.frameNumber &+= 1
+                }
+            }
+            let out = UnsafeMutablePointer<UInt8>.allocate(capacity: count * Formats.maximumPageLineLength + 64)
+            defer { out.deallocate() }
+            // As the page list reads: runs of pages, each in pieces of a few
+            // lines where the room of a read ends.
+            var filled = 0
+            var runs = PageRun.runs(of: pages)[...]
+            #expect(runs.reduce(0) { $0 + $1.count } == count)
+            while let run = runs.first {
+                let room = (1 + Int(next() % 24)) * width + Int(next() % UInt64(width))
+                let (lines, bytes) = Formats.writePageLines(run, showsFrame: shows, width: width, room: room, into: out + filled)
+                #expect(lines >= 1 && lines <= run.count && bytes >= lines * width && bytes <= room + Formats.maximumPageLineLength)
+                followers += lines - 1
+                filled += bytes
+                if lines == run.count {
+                    runs.removeFirst()
+                } else {
+                    runs[runs.startIndex] = run.dropping(lines)
                 }
             }
             #expect(String(decoding: UnsafeBufferPointer(start: out, count: filled), as: UTF8.self)
                     == String(decoding: whole, as: UTF8.self), "run \(run)")
         }
-        #expect(patched > 10_000)
+        #expect(followers > 10_000)
     }
 
     @Test("hex matches String(radix:) with padding", arguments: [0, 1, 0xf, 0x10, 0xdead_beef, UInt64.max])

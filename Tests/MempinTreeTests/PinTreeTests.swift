@@ -234,6 +234,29 @@ struct PinTreeTests {
         #expect(text.hasSuffix("\n\n00001000 0 0 normal 0" + String(repeating: " ", count: 4) + "\n"))
     }
 
+    @Test("pages in runs of every length read as each page's line, with frames shown and hidden")
+    func scatteredPages() throws {
+        backend.scatterPages()
+        let made = try pin("100000+8M", as: alice)   // 2048 pages
+        for reader in [root, alice] {
+            let file = try tree.open(.pinFile(pid: 4242, id: made[0].id), for: reader, writing: false)
+            var text: [UInt8] = []
+            while true {
+                let chunk = try tree.read(file, offset: UInt64(text.count), size: 5000)
+                if chunk.isEmpty { break }
+                text += chunk
+            }
+            let shows = reader.uid == 0
+            let width = Formats.pageLineWidth(end: made[0].end, showsFrame: shows)
+            var expected: [UInt8] = []
+            for page in try backend.pages(of: made[0].id, from: 0, count: 4096) {
+                Formats.appendPageLine(page, showsFrame: shows, width: width, to: &expected)
+            }
+            let body = try #require(text.indices.first { text[$0] == 10 && text[$0 + 1] == 10 })
+            #expect(Array(text[(body + 2)...]) == expected, "as uid \(reader.uid)")
+        }
+    }
+
     @Test("a detached pin says so")
     func detached() throws {
         let made = try pin("1000+4K")
