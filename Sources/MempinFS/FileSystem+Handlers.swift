@@ -370,6 +370,7 @@ private func handleReaddirplus(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: In
         var used = 0
         var index = max(0, Int(offset))
         var counted: [UInt64] = []
+        var seen = PinTree.ProcessesSeen()
         buffer.withUnsafeMutableBufferPointer { buffer in
             while index < entries.count {
                 let entry = entries[index]
@@ -380,7 +381,7 @@ private func handleReaddirplus(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: In
                     param.attr.st_mode = S_IFDIR
                 } else {
                     // Gone since opendir (unpinned, exited): left out.
-                    guard let attributes = try? fs.tree.lookup(parent: UInt64(ino), name: entry.name) else {
+                    guard let attributes = try? fs.tree.lookup(parent: UInt64(ino), name: entry.name, seen: &seen) else {
                         index += 1
                         continue
                     }

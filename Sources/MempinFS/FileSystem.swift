@@ -55,33 +55,42 @@ public final class FileSystem: Sendable {
         let node: Node
         let requester: Requester
         private struct State {
-            var entries: [DirectoryEntry]
+            var entries: Entries
             var readFromStart = false
         }
         private let state: Locked<State>
 
+        /// A directory's entries, `.` and `..` first: the tree's own list
+        /// of the rest, not a copy of it.
+        struct Entries {
+            let node: Node
+            let rest: [DirectoryEntry]
+
+            var count: Int { rest.count + 2 }
+
+            subscript(index: Int) -> DirectoryEntry {
+                switch index {
+                case 0: DirectoryEntry(name: ".", node: node, kind: .directory)
+                case 1: DirectoryEntry(name: "..", node: .root, kind: .directory)
+                default: rest[index - 2]
+                }
+            }
+        }
+
         init(node: Node, requester: Requester, tree: PinTree) throws(Errno) {
             self.node = node
             self.requester = requester
-            state = Locked(State(entries: try Self.entries(of: node, for: requester, tree: tree)))
-        }
-
-        static func entries(of node: Node, for requester: Requester, tree: PinTree) throws(Errno) -> [DirectoryEntry] {
-            let dots = [
-                DirectoryEntry(name: ".", node: node, kind: .directory),
-                DirectoryEntry(name: "..", node: .root, kind: .directory),
-            ]
-            return dots + (try tree.entries(of: node, for: requester))
+            state = Locked(State(entries: Entries(node: node, rest: try tree.entries(of: node, for: requester))))
         }
 
         /// The entries a read at `offset` continues.
-        func entries(from offset: off_t, tree: PinTree) throws(Errno) -> [DirectoryEntry] {
+        func entries(from offset: off_t, tree: PinTree) throws(Errno) -> Entries {
             let rewound = offset == 0 && state.withLock { state in
                 defer { state.readFromStart = true }
                 return state.readFromStart
             }
             guard rewound else { return state.withLock { $0.entries } }
-            let fresh = try Self.entries(of: node, for: requester, tree: tree)
+            let fresh = Entries(node: node, rest: try tree.entries(of: node, for: requester))
             state.withLock { $0.entries = fresh }
             return fresh
         }

@@ -23,17 +23,7 @@ extension PinTree {
         do { _ = try displayedOwner(of: pid) } catch { throw .noSuchFileOrDirectory }
         _ = try currentInstance(of: pid)
         do { try authorize(requester, toInspect: pid) } catch .noSuchProcess { throw .noSuchFileOrDirectory }
-        let names = withState { $0.orderedNames(of: pid) }
-        var entries = [
-            DirectoryEntry(name: "pin", node: .pinControl(pid: pid), kind: .regularFile),
-            DirectoryEntry(name: "status", node: .processStatus(pid: pid), kind: .regularFile),
-            DirectoryEntry(name: "other_pins", node: .otherPins(pid: pid), kind: .regularFile),
-        ]
-        entries.reserveCapacity(names.count + 3)
-        for (name, id) in names {
-            entries.append(DirectoryEntry(name: name, node: .pinFile(pid: pid, id: id), kind: .regularFile))
-        }
-        return entries
+        return withState { $0.listing(of: pid) }
     }
 
     /// The directory, `pin`, `status` and `other_pins`: owned by the

@@ -121,8 +121,10 @@ public final class PinTree: Sendable {
         var pages: UInt64 = 0
         var bytes: UInt64 = 0
         var detached = 0
-        /// The names in address order; rebuilt on demand after a change.
-        var ordered: [(name: String, id: UInt64)]?
+        /// The directory's entries, its pins in address order; rebuilt on
+        /// demand after a change, so that an `opendir` costs no more with
+        /// 10,000 pins than with one.
+        var listing: [DirectoryEntry]?
 
         var count: Int { ids.count }
 
@@ -153,7 +155,7 @@ public final class PinTree: Sendable {
             pages += pin.pages
             bytes += pin.bytes
             detached += pin.isDetached ? 1 : 0
-            ordered = nil
+            listing = nil
         }
 
         mutating func remove(_ pin: PinRecord) {
@@ -164,7 +166,7 @@ public final class PinTree: Sendable {
             pages -= pin.pages
             bytes -= pin.bytes
             detached -= pin.isDetached ? 1 : 0
-            ordered = nil
+            listing = nil
         }
     }
 
@@ -296,13 +298,21 @@ public final class PinTree: Sendable {
         }
 
         /// The pin files of `pid` in address order.
-        mutating func orderedNames(of pid: Int32) -> [(name: String, id: UInt64)] {
-            if let ordered = processes[pid]?.ordered { return ordered }
-            guard let ids = processes[pid]?.ids else { return [] }
-            let ordered = ids.sorted { ($0.key.start, $0.key.end, $0.key.suffix) < ($1.key.start, $1.key.end, $1.key.suffix) }
-                .map { (name: $0.key.text, id: $0.value) }
-            processes[pid]?.ordered = ordered
-            return ordered
+        /// The entries of the directory of `pid`, without `.` and `..`.
+        mutating func listing(of pid: Int32) -> [DirectoryEntry] {
+            if let listing = processes[pid]?.listing { return listing }
+            var listing = [
+                DirectoryEntry(name: "pin", node: .pinControl(pid: pid), kind: .regularFile),
+                DirectoryEntry(name: "status", node: .processStatus(pid: pid), kind: .regularFile),
+                DirectoryEntry(name: "other_pins", node: .otherPins(pid: pid), kind: .regularFile),
+            ]
+            guard let ids = processes[pid]?.ids else { return listing }
+            listing.reserveCapacity(ids.count + 3)
+            for (name, id) in ids.sorted(by: { ($0.key.start, $0.key.end, $0.key.suffix) < ($1.key.start, $1.key.end, $1.key.suffix) }) {
+                listing.append(DirectoryEntry(name: name.text, node: .pinFile(pid: pid, id: id), kind: .regularFile))
+            }
+            processes[pid]?.listing = listing
+            return listing
         }
     }
 
@@ -325,8 +335,23 @@ public final class PinTree: Sendable {
 
     // MARK: Lookup counting
 
+    /// What the lookups of one listing's entries (readdirplus) saw of the
+    /// processes they are in: each is looked at once, not once an entry.
+    public struct ProcessesSeen {
+        fileprivate var identities: [Int32: UInt64?] = [:]
+
+        public init() {}
+    }
+
     /// Finds `name` in the directory `parent` and counts one lookup of it.
     public func lookup(parent: UInt64, name: String) throws(Errno) -> Attributes {
+        var seen = ProcessesSeen()
+        return try lookup(parent: parent, name: name, seen: &seen)
+    }
+
+    /// The same, for one of several entries of a listing: a process that
+    /// `seen` has is not looked at again.
+    public func lookup(parent: UInt64, name: String, seen: inout ProcessesSeen) throws(Errno) -> Attributes {
         let child = try childNode(of: try node(forInode: parent), named: name)
         var instance: UInt64?
         if case .processDirectory(let pid) = child {
@@ -337,7 +362,16 @@ public final class PinTree: Sendable {
         var attributes = try self.attributes(of: child)
         switch child {
         case .processDirectory(let pid), .pinControl(let pid), .processStatus(let pid), .otherPins(let pid):
-            if instance == nil { instance = try currentInstance(of: pid) }
+            if instance == nil {
+                let identity: UInt64?
+                if let known = seen.identities[pid] {
+                    identity = known
+                } else {
+                    identity = processes.identity(of: pid)
+                    seen.identities[pid] = identity
+                }
+                instance = try currentInstance(of: pid, now: identity)
+            }
             attributes.generation = instance ?? 1
         default:
             break
