@@ -190,17 +190,7 @@ public final class MempinDevice: Sendable {
     public func pages(of id: UInt64, from first: UInt64, count: Int) throws(Errno) -> [PageRecord] {
         // The page list's hot path (a 1 GiB pin is 64 calls of 4,096):
         // the module fills an uninitialized buffer, converted in one pass.
-        let capacity = max(0, min(count, 65536))
-        var arg = mempin_pages()
-        arg.argsz = UInt32(MemoryLayout<mempin_pages>.size)
-        arg.id = id
-        arg.first = first
-        arg.count = UInt32(capacity)
-        let entries = UnsafeMutableBufferPointer<mempin_page_info>.allocate(capacity: max(1, capacity))
-        defer { entries.deallocate() }
-        arg.entries = UInt64(UInt(bitPattern: entries.baseAddress))
-        _ = try control(CMempin_READ_PAGES(), &arg).get()
-        return Self.records(entries.prefix(min(Int(arg.count), capacity)), PageRecord.init)
+        try readPages(of: id, from: first, count: count, flags: 0, PageRecord.init)
     }
 
     /// Reads a pin's pages from the page with index `first` as runs of
@@ -213,23 +203,30 @@ public final class MempinDevice: Sendable {
     /// - Throws: `ENOENT` when there is no such pin.
     public func pageRuns(of id: UInt64, at start: UInt64, from first: UInt64, count: Int) throws(Errno) -> [PageRun] {
         guard makesPageRuns else { return PageRun.runs(of: try pages(of: id, from: first, count: count)) }
-        let capacity = max(0, min(count, 65536))
-        var arg = mempin_pages()
-        arg.argsz = UInt32(MemoryLayout<mempin_pages>.size)
-        arg.flags = UInt32(MEMPIN_PAGES_RUNS)
-        arg.id = id
-        arg.first = first
-        arg.count = UInt32(capacity)
-        let entries = UnsafeMutableBufferPointer<mempin_page_run>.allocate(capacity: max(1, capacity))
-        defer { entries.deallocate() }
-        arg.entries = UInt64(UInt(bitPattern: entries.baseAddress))
-        _ = try control(CMempin_READ_PAGES(), &arg).get()
         var address = start &+ first &* 0x1000
-        return Self.records(entries.prefix(min(Int(arg.count), capacity))) { run in
+        return try readPages(of: id, from: first, count: count, flags: UInt32(MEMPIN_PAGES_RUNS)) { (run: mempin_page_run) in
             let info = mempin_page_info(vaddr: address, pfn: run.pfn, flags: run.flags, nid: run.nid)
             address &+= UInt64(run.npages) &* 0x1000
             return PageRun(first: PageRecord(info), count: Int(run.npages))
         }
+    }
+
+    /// One `MEMPIN_READ_PAGES` call into up to `count` entries (at most
+    /// 65,536) of the kind `flags` asks for, each converted in order.
+    private func readPages<Entry, Record>(of id: UInt64, from first: UInt64, count: Int, flags: UInt32,
+                                          _ convert: (Entry) -> Record) throws(Errno) -> [Record] {
+        let capacity = max(0, min(count, 65536))
+        var arg = mempin_pages()
+        arg.argsz = UInt32(MemoryLayout<mempin_pages>.size)
+        arg.flags = flags
+        arg.id = id
+        arg.first = first
+        arg.count = UInt32(capacity)
+        let entries = UnsafeMutableBufferPointer<Entry>.allocate(capacity: max(1, capacity))
+        defer { entries.deallocate() }
+        arg.entries = UInt64(UInt(bitPattern: entries.baseAddress))
+        _ = try control(CMempin_READ_PAGES(), &arg).get()
+        return Self.records(entries.prefix(min(Int(arg.count), capacity)), convert)
     }
 
     /// The records of the entries the module filled, converted in one pass

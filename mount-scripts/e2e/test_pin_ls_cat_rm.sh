@@ -23,6 +23,8 @@ first=$(sed '1,/^$/d' "$MP/$TARGET/$name" | head -n 1)
 check_eq "first page line's vaddr" "${first%% *}" "$RW"
 pfn=$(awk '{ print $2 }' <<<"$first")
 check "root sees a real PFN" test "$pfn" != 0
+check "each page line is the kernel's page: pagemap's frame, kpageflags' compound" \
+	"$(dirname "$0")/page_lines_match.py" "$TARGET" "$MP/$TARGET/$name"
 check "status: vm_pinned_bytes" grep -qx "vm_pinned_bytes 1048576" "$MP/$TARGET/status"
 check "status: pins 1" grep -qx "pins 1" "$MP/$TARGET/status"
 check "stats: pins >= 1" awk '$1 == "pins" && $2 >= 1 { f = 1 } END { exit !f }' "$MP/stats"
@@ -31,4 +33,14 @@ check_eq "VmPin 0 once rm returns" "$(vmpin_kb "$TARGET")" 0
 check_pins "foll_pin balanced once rm returns" 0
 sleep 1.1
 check "the process leaves the listing" bash -c "! ls $MP | grep -qx $TARGET"
+
+# THPs: the module gives their pages as runs of frames; each line is still
+# its own page's.
+start_target 8 thp
+name=$(pin_name "$RW" 8388608)
+check "echo ADDR+8M > pin (THP)" write_pin "$TARGET" "0x$RW+8M"
+check "each THP page line is the kernel's page" \
+	"$(dirname "$0")/page_lines_match.py" "$TARGET" "$MP/$TARGET/$name"
+check "rm unpins the THP pin" rm "$MP/$TARGET/$name"
+check_pins "foll_pin balanced after the THP pin" 0
 finish
