@@ -1805,7 +1805,7 @@ static long mempin_read_runs(const struct mempin_pages *p)
 	u32 room = min(p->count, MEMPIN_PAGES_MAX), filled = 0, n;
 	struct mempin_page_run run = {}, *batch;
 	struct mempin_region *pin;
-	bool more = room > 0;
+	bool more = true;
 	long ret = 0;
 
 	if (check_add_overflow(p->first, (u64)MEMPIN_PAGES_MAX, &last))
@@ -1826,8 +1826,8 @@ static long mempin_read_runs(const struct mempin_pages *p)
 			/* Unpinned, or its process exited. */
 			ret = filled || run.npages ? 0 : -ENOENT;
 			more = false;
-		} else if (next >= min(pin->npages, last)) {
-			more = false;	/* past the end, or 65536 pages seen */
+		} else if (!room || next >= min(pin->npages, last)) {
+			more = false;	/* no room, past the end, or 65536 pages */
 		} else {
 			u64 stop = min(pin->npages, last);
 			u64 end = min(stop, next + MEMPIN_READ_BATCH);

@@ -1237,6 +1237,7 @@ static void test_read_pages_as_runs(void)
 	CHECK(mgr_runs(fd, p.id, npages, runs, 3) == 0, "past end");
 	CHECK(mgr_runs(fd, p.id, UINT64_MAX, runs, 3) == 0, "far past end");
 	CHECK_ERRNO(mgr_runs(fd, p.id + 1000, 0, runs, 3), ENOENT);
+	CHECK_ERRNO(mgr_runs(fd, p.id + 1000, 0, runs, 0), ENOENT);
 	bad.id = p.id;
 	CHECK_ERRNO(ioctl(fd, MEMPIN_READ_PAGES, &bad), EINVAL);
 
