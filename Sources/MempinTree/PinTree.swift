@@ -297,8 +297,8 @@ public final class PinTree: Sendable {
             insert(pin)
         }
 
-        /// The pin files of `pid` in address order.
-        /// The entries of the directory of `pid`, without `.` and `..`.
+        /// The entries of the directory of `pid`, without `.` and `..`: its
+        /// three files, then its pin files in address order.
         mutating func listing(of pid: Int32) -> [DirectoryEntry] {
             if let listing = processes[pid]?.listing { return listing }
             var listing = [
