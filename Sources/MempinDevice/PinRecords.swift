@@ -220,10 +220,11 @@ public struct PageRun: Hashable, Sendable {
         return rest
     }
 
-    /// Whether `page` is the one after this run's last.
-    public func continues(with page: PageRecord) -> Bool {
+    /// Whether `page` is the one after this run's last; with
+    /// `comparingFrames` false, whatever its frame.
+    public func continues(with page: PageRecord, comparingFrames: Bool = true) -> Bool {
         page.virtualAddress == first.virtualAddress &+ UInt64(count) &* 0x1000
-            && page.frameNumber == first.frameNumber &+ UInt64(count)
+            && (!comparingFrames || page.frameNumber == first.frameNumber &+ UInt64(count))
             && page.node == first.node && page.zone == first.zone && page.isHuge == first.isHuge
     }
 

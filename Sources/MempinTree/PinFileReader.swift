@@ -33,6 +33,17 @@ public final class PinFileReader: Sendable {
         /// Pages fetched from the backend but not rendered yet, from
         /// `nextPage` on, as runs.
         var fetched: ArraySlice<PageRun> = []
+
+        /// Moves past the first `pages` pages fetched, all in the first run.
+        mutating func pass(_ pages: Int) {
+            let run = fetched[fetched.startIndex]
+            if pages == run.count {
+                fetched.removeFirst()
+            } else {
+                fetched[fetched.startIndex] = run.dropping(pages)
+            }
+            nextPage += UInt64(pages)
+        }
     }
 
     /// A chunk rendered before it was asked for. Its buffer has one owner
@@ -246,21 +257,11 @@ public final class PinFileReader: Sendable {
                                                            room: room - filled, into: out + filled)
             filled += bytes
             if rendered > 0 {
-                if rendered == run.count {
-                    cursor.fetched.removeFirst()
-                } else {
-                    cursor.fetched[cursor.fetched.startIndex] = run.dropping(rendered)
-                }
-                cursor.nextPage += UInt64(rendered)
+                cursor.pass(rendered)
                 continue
             }
             // The last line of this read: what does not fit waits.
-            if run.count == 1 {
-                cursor.fetched.removeFirst()
-            } else {
-                cursor.fetched[cursor.fetched.startIndex] = run.dropping(1)
-            }
-            cursor.nextPage += 1
+            cursor.pass(1)
             var line: [UInt8] = []
             Formats.appendPageLine(run.first, showsFrame: showsFrames, width: lineWidth, to: &line)
             let take = min(room - filled, line.count)
@@ -297,8 +298,7 @@ public final class PinFileReader: Sendable {
         var joined: [PageRun] = []
         joined.reserveCapacity(runs.count)
         for run in runs {
-            if let last = joined.last, last.first.virtualAddress &+ UInt64(last.count) &* 0x1000 == run.first.virtualAddress,
-               last.first.node == run.first.node, last.first.zone == run.first.zone, last.first.isHuge == run.first.isHuge {
+            if let last = joined.last, last.continues(with: run.first, comparingFrames: false) {
                 joined[joined.count - 1].count += run.count
             } else {
                 joined.append(run)
