@@ -44,27 +44,11 @@ extension PinTree {
         guard let current = try? backend.listAll(pid: 0) else { return RemovedNames() }
         // Only the pins known before need finding by id (none at start).
         let byID = known.isEmpty ? [:] : Dictionary(current.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        // A pin the listing has and the tree did not know (at start: all).
-        let isUnknown = { (pin: PinRecord) in known.isEmpty || !known.contains(pin.id) }
         return withState { state in
             state.changesSeen = changes
             var removed = RemovedNames()
             if state.removals == removals {
-                var adopted: [Int32: Int] = [:]
-                if current.count > known.count + 64 {
-                    // Many to adopt (a server's start): room first, in the
-                    // tree and in each process's table.
-                    state.pins.reserveCapacity(state.pins.count + current.count - known.count)
-                    for pin in current where isUnknown(pin) { adopted[pin.pid, default: 0] += 1 }
-                    for (pid, count) in adopted { state.processes[pid, default: ProcessPins()].reserve(count) }
-                }
-                // In id order, so that the older of two pins of one range
-                // keeps the plain name, as when they were made.
-                for pin in current where isUnknown(pin) && state.pins[pin.id] == nil {
-                    state.insertUnlessEnded(pin)
-                }
-                // A table made room in but left empty is no process of the tree.
-                for pid in adopted.keys where state.processes[pid]?.count == 0 { state.processes[pid] = nil }
+                state.adopt(known.isEmpty ? current : current.filter { !known.contains($0.id) })
             }
             defer {
                 state.removedNames.pinFiles += removed.pinFiles

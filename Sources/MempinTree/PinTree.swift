@@ -297,6 +297,46 @@ public final class PinTree: Sendable {
             insert(pin)
         }
 
+        /// Enters the pins of a listing that the tree did not know, in id
+        /// order (the older of two pins of one range keeps the plain
+        /// name, as when they were made), except those it has by now
+        /// (made while the module listed) and those whose end was told.
+        ///
+        /// A server's start adopts the whole ledger: room is made first,
+        /// and a process's table is found once for each run of its pins
+        /// (a process makes its pins in bursts), not hashed for each.
+        mutating func adopt(_ listed: [PinRecord]) {
+            var perProcess: [Int32: Int] = [:]
+            if listed.count > 64 {
+                pins.reserveCapacity(pins.count + listed.count)
+                var run = (pid: Int32(0), count: 0)
+                for pin in listed {
+                    if pin.pid == run.pid { run.count += 1; continue }
+                    if run.count > 0 { perProcess[run.pid, default: 0] += run.count }
+                    run = (pin.pid, 1)
+                }
+                if run.count > 0 { perProcess[run.pid, default: 0] += run.count }
+                for (pid, count) in perProcess { processes[pid, default: ProcessPins()].reserve(count) }
+            }
+            var table: (pid: Int32, index: Dictionary<Int32, ProcessPins>.Index)?
+            for pin in listed {
+                guard endedPins.isEmpty || !endedPins.contains(pin.id) else { continue }
+                if let known = pins.updateValue(pin, forKey: pin.id) {
+                    pins[pin.id] = known
+                    continue
+                }
+                if table?.pid != pin.pid {
+                    // Inserting a process moves the others' indices: only
+                    // the one just found is kept.
+                    if processes.index(forKey: pin.pid) == nil { processes[pin.pid] = ProcessPins() }
+                    table = (pin.pid, processes.index(forKey: pin.pid)!)
+                }
+                processes.values[table!.index].add(pin)
+            }
+            // A table made room in but left empty is no process of the tree.
+            for pid in perProcess.keys where processes[pid]?.count == 0 { processes[pid] = nil }
+        }
+
         /// The entries of the directory of `pid`, without `.` and `..`: its
         /// three files, then its pin files in address order.
         mutating func listing(of pid: Int32) -> [DirectoryEntry] {

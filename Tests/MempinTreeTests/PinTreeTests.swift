@@ -433,6 +433,27 @@ struct PinTreeTests {
         #expect(backend.pinnedPages == 0)
     }
 
+    @Test("a restarted tree adopts a ledger of interleaved processes' pins as the tree that made them had them")
+    func adoptsInterleavedLedger() throws {
+        // Runs of one process's pins, the processes taking turns: 180
+        // pins, past the start's reservation.
+        for index in 0..<180 {
+            let pid: Int32 = [4242, 500, 4343][(index / 7) % 3]
+            let start = 0x10_0000 + index * 0x2000
+            _ = try pin("\(String(start, radix: 16))+4K", in: pid)
+        }
+        let restarted = PinTree(backend: backend, processes: FakeProcesses([4242: (1000, 1000), 500: (1000, 1000), 4343: (1001, 1001)]))
+        restarted.refresh()
+        #expect(restarted.pinCount == 180)
+        for pid: Int32 in [4242, 500, 4343] {
+            let before = try tree.entries(of: .processDirectory(pid: pid), for: root)
+            #expect(try restarted.entries(of: .processDirectory(pid: pid), for: root) == before)
+            #expect(before.count > 3 + 50)
+            #expect(try restarted.renderStatus(of: pid) == tree.renderStatus(of: pid))
+        }
+        #expect(try restarted.entries(of: .root, for: root).map(\.name) == tree.entries(of: .root, for: root).map(\.name))
+    }
+
     @Test("two pins of one range: the second is START-END.ID; names never change, and a new tree gives the same")
     func sharedRangeNames() throws {
         let seed = backend.addSeedPin(pid: 4242, start: 0x1000, end: 0x2000)
