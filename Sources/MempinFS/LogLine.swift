@@ -1,3 +1,4 @@
+import MempinTree
 import Synchronization
 
 #if canImport(Glibc)
@@ -62,17 +63,11 @@ struct LogLine {
 
     /// The decimal digits of `value`, zero-padded to `width` (at most 20).
     mutating func append(decimal value: UInt64, width: Int) {
-        // The largest power of ten not above the first digit's place.
-        var place: UInt64 = 1
-        var digits = 1
-        while digits < min(width, 20) || value / place >= 10 {
-            place &*= 10
-            digits += 1
-        }
-        while digits > 0 {
-            append(byte: UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value / place % 10))
-            place /= 10
-            digits -= 1
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { room in
+            let text = room.bindMemory(to: UInt8.self)
+            let count = Formats.writeDecimal(value, width: width, into: text.baseAddress!)
+            append(UnsafeBufferPointer(rebasing: text.prefix(count)))
         }
     }
 
