@@ -324,7 +324,9 @@ private func handleOpendir(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ fi: UnsafeMu
     let fs = FileSystem.from(req)
     fs.replying(req!, "opendir", "inode \(ino)", quietly: [.noSuchFileOrDirectory]) { () throws(Errno) in
         let node = try fs.tree.node(forInode: UInt64(ino))
-        let requester = fs.requester(of: req!)
+        // Listing is decided by uid, gid and root-ness (the ptrace rule of
+        // /proc/PID/maps), and the handle counted by user.
+        let requester = fs.requester(of: req!, processNeeded: false)
         let listing = try FileSystem.Listing(node: node, requester: requester, tree: fs.tree)
         let handle = try fs.register(.directory(listing), for: requester)
         fi!.pointee.fh = handle

@@ -197,9 +197,10 @@ public final class FileSystem: Sendable {
     /// thread group of its thread.
     ///
     /// - Parameter processNeeded: false for a decision made by uid, gid
-    ///   and root-ness alone (the ptrace rule of a lookup, a writer's
-    ///   right to write): `pid` is then the sending thread's own id, and
-    ///   the system call that finds its thread group is spared.
+    ///   and root-ness alone (the ptrace rule of a lookup or an
+    ///   opendir, a writer's right to write): `pid` is then the sending
+    ///   thread's own id, and the system call that finds its thread
+    ///   group is spared.
     func requester(of req: fuse_req_t, processNeeded: Bool = true) -> Requester {
         let context = fuse_req_ctx(req)!.pointee
         let tid = Int32(context.pid)
