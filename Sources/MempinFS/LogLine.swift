@@ -63,12 +63,7 @@ struct LogLine {
 
     /// The decimal digits of `value`, zero-padded to `width` (at most 20).
     mutating func append(decimal value: UInt64, width: Int) {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        withUnsafeMutableBytes(of: &digits) { room in
-            let text = room.bindMemory(to: UInt8.self)
-            let count = Formats.writeDecimal(value, width: width, into: text.baseAddress!)
-            append(UnsafeBufferPointer(rebasing: text.prefix(count)))
-        }
+        Formats.withDecimal(value, width: width) { append($0) }
     }
 
     /// The second last stamped and its text: the lines of one second share

@@ -58,12 +58,7 @@ public enum Formats {
         /// `key value`, the value in decimal.
         public mutating func append(_ key: StaticString, _ value: UInt64) {
             appendKey(key)
-            // Room for the 20 digits of UInt64.max.
-            var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-            withUnsafeMutableBytes(of: &digits) { room in
-                let text = room.bindMemory(to: UInt8.self)
-                bytes.append(contentsOf: text.prefix(Formats.writeDecimal(value, into: text.baseAddress!)))
-            }
+            Formats.withDecimal(value) { bytes.append(contentsOf: $0) }
             bytes.append(UInt8(ascii: "\n"))
         }
 
@@ -392,7 +387,7 @@ public enum Formats {
     /// `width` digits (at most 20, the digits of `UInt64.max`); returns
     /// how many it wrote. Every number the server writes (a page line's
     /// node, a `status` figure, a log line's) is written here.
-    @inline(__always)
+    @inlinable
     package static func writeDecimal(_ value: UInt64, width: Int = 1, into text: UnsafeMutablePointer<UInt8>) -> Int {
         var count = 1
         var probe = value / 10
@@ -409,6 +404,19 @@ public enum Formats {
             index -= 1
         }
         return count
+    }
+
+    /// Calls `body` with the decimal digits of `value`, zero-padded to
+    /// `width` (at most 20), from room on the stack: for a writer that
+    /// appends them (``KeyedLines``, the server's log lines).
+    @inlinable
+    package static func withDecimal<Result>(_ value: UInt64, width: Int = 1,
+                                            _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        return withUnsafeMutableBytes(of: &digits) { room in
+            let text = room.bindMemory(to: UInt8.self)
+            return body(UnsafeBufferPointer(rebasing: text.prefix(writeDecimal(value, width: width, into: text.baseAddress!))))
+        }
     }
 
     /// The zone's word; returns its length. Stores 8 bytes at `line` (the
