@@ -290,10 +290,15 @@ public final class PinTree: Sendable {
             }
         }
 
+        /// Whether the pin `id` has ended (see ``noteEnded(_:)``).
+        func hasEnded(_ id: UInt64) -> Bool {
+            !endedPins.isEmpty && endedPins.contains(id)
+        }
+
         /// Enters a pin this server made or listed, unless its end's record
         /// came first.
         mutating func insertUnlessEnded(_ pin: PinRecord) {
-            guard endedPins.isEmpty || !endedPins.contains(pin.id) else { return }
+            guard !hasEnded(pin.id) else { return }
             insert(pin)
         }
 
@@ -320,7 +325,7 @@ public final class PinTree: Sendable {
             }
             var table: (pid: Int32, index: Dictionary<Int32, ProcessPins>.Index)?
             for pin in listed {
-                guard endedPins.isEmpty || !endedPins.contains(pin.id) else { continue }
+                guard !hasEnded(pin.id) else { continue }
                 if let known = pins.updateValue(pin, forKey: pin.id) {
                     pins[pin.id] = known
                     continue
