@@ -92,7 +92,10 @@ let package = Package(
             dependencies: ["MempinDevice"],
             swiftSettings: [.define("ENABLE_MOCKING", .when(configuration: .debug))]
         ),
-        .testTarget(name: "MempinFSTests", dependencies: ["MempinFS", "MempinTree", "MempinDevice", "MempinTestSupport"]),
+        .testTarget(name: "MempinFSTests", dependencies: [
+            "MempinFS", "MempinTree", "MempinDevice", "MempinLocking", "MempinTestSupport",
+            .product(name: "SystemPackage", package: "swift-system"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -168,9 +168,11 @@ private func handleUnlink(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ name: Unsa
             throw .notPermitted
         }
         let who = fs.requester(of: req!)
+        fs.expectChange()
         let pin = try fs.tree.unlink(name, in: pid, for: who)
         // The reply first: the log line is not the caller's to wait for.
         fuse_reply_err(req, 0)
+        fs.catchUpOnChanges()
         FileSystem.logPinChange(fs.logger, "unpinned", pid: pid, name: name, pages: pin.pages, uid: who.uid, by: who.pid)
     }
 }
@@ -273,12 +275,15 @@ private func handleWrite(_ req: fuse_req_t?, _ _: fuse_ino_t, _ buf: UnsafePoint
         // The pins are made as the file's opener (its process is in the
         // log line); of the writer only its user and root-ness count.
         let writer = fs.requester(of: req!, processNeeded: false)
+        fs.expectChange()
         let pins = try fs.tree.write(bytes, to: file, by: writer)
         if fuse_reply_write(req, size) != 0 {
             // The writer was interrupted or killed: it never learned.
             fs.tree.undo(pins)
+            fs.catchUpOnChanges()
             return
         }
+        fs.catchUpOnChanges()
         for pin in pins {
             FileSystem.logPinChange(fs.logger, "pinned", pid: file.pid, name: Formats.pinFileName(start: pin.start, end: pin.end),
                                     pages: pin.pages, uid: file.opener.uid, by: file.opener.pid)

@@ -144,14 +144,14 @@ public final class FileSystem: Sendable {
     /// bounded, and root's opens never count.
     public static let openFilesPerUser = 1024
 
-    /// The module's change records, which the tree follows; nil for a
-    /// backend without (the tree then polls its change counter).
-    let changes: (any ChangeSource)?
+    /// Reads the module's change records, which the tree follows; nil for
+    /// a backend without (the tree then polls its change counter).
+    let changeFollower: ChangeFollower?
 
     public init(tree: PinTree, changes: (any ChangeSource)? = nil, processes: any ProcessFacts = ProcFS(),
                 logger: Logger) {
         self.tree = tree
-        self.changes = changes
+        changeFollower = changes.map(ChangeFollower.init(source:))
         self.processes = processes
         self.logger = logger
         // A line the server makes (a refusal) wakes the readers at once.
@@ -249,6 +249,28 @@ public final class FileSystem: Sendable {
             }
             fuse_reply_err(req, error.rawValue)
         }
+    }
+
+    /// Brings the tree up to the module's change records and hands their
+    /// lines to the readers of `events`; the names they removed wait for
+    /// the follower thread to tell the kernel.
+    func follow(_ records: [ChangeRecord]) {
+        tree.keepRemovedNames(tree.apply(records))
+        noteRefusals(in: records)
+        eventWaiters.deliver(from: tree.events)
+    }
+
+    /// A request is about to pin or unpin: see ``catchUpOnChanges()``.
+    func expectChange() {
+        changeFollower?.expectChange()
+    }
+
+    /// After the reply of a request that pinned or unpinned: follows the
+    /// records of its change, so that its `events` line goes out now and
+    /// no thread is woken for it. A failed read is the follower thread's
+    /// to tell.
+    func catchUpOnChanges() {
+        try? changeFollower?.catchUp(following: follow)
     }
 
     /// The refusals the module recorded, each in the log with the limit

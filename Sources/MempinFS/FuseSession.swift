@@ -197,24 +197,19 @@ public final class FuseSession: @unchecked Sendable {
         }
     }
 
-    /// Follows the module's change records as they come (or, for a backend
-    /// without them, polls its change counter four times a second), and
-    /// tells the kernel which names went.
+    /// Follows the module's change records as they come, or at the next
+    /// tick while the server's own requests make changes and read their own
+    /// (``ChangeFollower``); for a backend without records, polls its change
+    /// counter four times a second. Tells the kernel which names went.
     private func refreshUntilStopped() {
         Self.yieldToRequests()
         var failing = false
+        var pace = ChangeFollower.Pace()
         while !stopping.load(ordering: .relaxed) && fuse_session_exited(session) == 0 {
-            if let source = fileSystem.changes {
-                // The wait ends early for a record; its bound only lets the
-                // loop see a stop.
+            if let follower = fileSystem.changeFollower {
                 do throws(Errno) {
-                    let records = try source.changes(limit: 256, timeout: 250)
+                    try follower.step(&pace, following: fileSystem.follow)
                     failing = false
-                    if !records.isEmpty {
-                        invalidate(fileSystem.tree.apply(records))
-                        fileSystem.noteRefusals(in: records)
-                        fileSystem.eventWaiters.deliver(from: fileSystem.tree.events)
-                    }
                 } catch {
                     if !failing {
                         fileSystem.logger.error("cannot read the ledger's changes: \(error); polling instead",
@@ -226,7 +221,8 @@ public final class FuseSession: @unchecked Sendable {
             } else {
                 pollOnce()
             }
-            // Also what refreshes made by requests (stats, ls) found.
+            // What the records removed, and what refreshes made by requests
+            // (stats, ls) found.
             invalidate(fileSystem.tree.takeRemovedNames())
         }
     }

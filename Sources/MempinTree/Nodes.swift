@@ -52,6 +52,9 @@ public protocol ChangeSource: Sendable {
     /// The records since the last call, up to `limit`, waiting up to
     /// `timeout` milliseconds for one (-1 forever); empty if none came.
     func changes(limit: Int, timeout: Int32) throws(Errno) -> [ChangeRecord]
+    /// Waits up to `timeout` milliseconds (-1 forever) for a record to be
+    /// there, and takes none; whether one is.
+    func waitForChanges(timeout: Int32) throws(Errno) -> Bool
 }
 
 extension MempinDevice: ChangeSource {}

@@ -72,6 +72,17 @@ extension PinTree {
         }
     }
 
+    /// Keeps names found gone for ``takeRemovedNames()``: a thread that
+    /// must not tell the kernel itself (a request's, which may hold what the
+    /// kernel's invalidation waits for) leaves it to the one that does.
+    public func keepRemovedNames(_ removed: RemovedNames) {
+        guard !removed.pinFiles.isEmpty || !removed.processes.isEmpty else { return }
+        withState { state in
+            state.removedNames.pinFiles += removed.pinFiles
+            state.removedNames.processes += removed.processes
+        }
+    }
+
     /// The names every refresh since the last call found gone, for the
     /// kernel's caches (`fuse_lowlevel_notify_inval_entry`).
     public func takeRemovedNames() -> RemovedNames {

@@ -83,12 +83,13 @@ struct Mempinfs: ParsableCommand {
 
         // The pins are the module's ledger's: this file only asks for them,
         // and a second one reads the ledger's change records, from before
-        // the first listing on, so that nothing is missed between the two.
+        // the first listing on, so that nothing is missed between the two
+        // (non-blocking: a request reads its own records without a wait).
         let container: MempinDevice
         let changes: MempinDevice
         do {
             container = try MempinDevice(path: FilePath(device))
-            changes = try MempinDevice(path: FilePath(device))
+            changes = try MempinDevice(path: FilePath(device), nonBlocking: true)
             _ = try container.list(limit: 1)
         } catch {
             logger.critical("cannot use \(device): \(error) (is the mempinfd module loaded, and are we root?)")

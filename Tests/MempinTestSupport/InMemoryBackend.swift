@@ -354,14 +354,19 @@ public final class QueuedChanges: ChangeSource {
     }
 
     public func changes(limit: Int, timeout: Int32) throws(Errno) -> [ChangeRecord] {
+        guard try waitForChanges(timeout: timeout) else { return [] }
+        return queue.withLock { queue -> [ChangeRecord] in
+            let taken = Array(queue.prefix(limit))
+            queue.removeFirst(taken.count)
+            return taken
+        }
+    }
+
+    public func waitForChanges(timeout: Int32) throws(Errno) -> Bool {
         let deadline = ContinuousClock.now + .milliseconds(max(0, Int(timeout)))
         while true {
-            let taken = queue.withLock { queue -> [ChangeRecord] in
-                let taken = Array(queue.prefix(limit))
-                queue.removeFirst(taken.count)
-                return taken
-            }
-            if !taken.isEmpty || ContinuousClock.now >= deadline { return taken }
+            if queue.withLock({ !$0.isEmpty }) { return true }
+            if timeout >= 0 && ContinuousClock.now >= deadline { return false }
             usleep(5_000)
         }
     }

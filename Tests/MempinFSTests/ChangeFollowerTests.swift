@@ -1,0 +1,85 @@
+import MempinDevice
+import MempinLocking
+import MempinTestSupport
+import MempinTree
+import SystemPackage
+import Testing
+
+@testable import MempinFS
+
+/// Queued records that count how often the follower waited for one.
+final class CountingChanges: ChangeSource {
+    let queue = QueuedChanges()
+    let waits = Locked(0)
+
+    func changes(limit: Int, timeout: Int32) throws(Errno) -> [ChangeRecord] {
+        try queue.changes(limit: limit, timeout: timeout)
+    }
+
+    func waitForChanges(timeout: Int32) throws(Errno) -> Bool {
+        waits.withLock { $0 += 1 }
+        return try queue.waitForChanges(timeout: timeout)
+    }
+}
+
+@Suite("change records, followed by the follower thread or the request that made them")
+struct ChangeFollowerTests {
+    func record(_ sequence: UInt64, _ kind: ChangeKind = .pin) -> ChangeRecord {
+        ChangeRecord(sequence: sequence, kind: kind, id: sequence, start: 0x7f00_0000_0000, end: 0x7f00_0000_1000,
+                     pages: 1, pid: 4242, timeNanoseconds: 1_800_000_000_000_000_000)
+    }
+
+    @Test("each batch is followed whole and in order, whichever thread reads it")
+    func followsInOrder() throws {
+        let source = CountingChanges()
+        let follower = ChangeFollower(source: source)
+        let followed = Locked<[UInt64]>([])
+        let follow: ([ChangeRecord]) -> Void = { records in followed.withLock { $0 += records.map(\.sequence) } }
+
+        source.queue.push([record(1), record(2), record(3, .unpin)])
+        try follower.catchUp(following: follow)
+        #expect(followed.withLock { $0 } == [1, 2, 3])
+        // Nothing there: a request's catch-up neither waits nor follows.
+        try follower.catchUp(following: follow)
+        #expect(followed.withLock { $0 } == [1, 2, 3])
+        #expect(source.waits.withLock { $0 } == 0)
+
+        // An idle server's follower thread waits in the module for the next.
+        source.queue.push([record(4)])
+        var pace = ChangeFollower.Pace()
+        try follower.step(&pace, following: follow)
+        #expect(followed.withLock { $0 } == [1, 2, 3, 4])
+        #expect(source.waits.withLock { $0 } == 1)
+    }
+
+    @Test("while requests make changes the follower thread sleeps ticks, not in the module; then waits there again")
+    func sleepsWhileRequestsChange() throws {
+        let source = CountingChanges()
+        let follower = ChangeFollower(source: source)
+        let followed = Locked<[UInt64]>([])
+        let follow: ([ChangeRecord]) -> Void = { records in followed.withLock { $0 += records.map(\.sequence) } }
+        var pace = ChangeFollower.Pace()
+
+        follower.expectChange()
+        // Another's record (an exit) comes while the server pins: found at a tick.
+        source.queue.push([record(1, .exit)])
+        try follower.step(&pace, following: follow)
+        #expect(followed.withLock { $0 } == [1])
+        for _ in 1..<ChangeFollower.ticksBeforeIdle {
+            try follower.step(&pace, following: follow)
+        }
+        #expect(source.waits.withLock { $0 } == 0)
+        // A change of the server's own starts the quiet ticks over.
+        follower.expectChange()
+        try follower.step(&pace, following: follow)
+        #expect(pace.quietTicks == 1)
+        for _ in 1..<ChangeFollower.ticksBeforeIdle {
+            try follower.step(&pace, following: follow)
+        }
+        #expect(source.waits.withLock { $0 } == 0)
+        source.queue.push([record(2)])
+        try follower.step(&pace, following: follow)
+        #expect(source.waits.withLock { $0 } == 1)
+        #expect(followed.withLock { $0 } == [1, 2])
+    }
+}
