@@ -172,9 +172,9 @@ private func handleUnlink(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ name: Unsa
         let pin = try fs.tree.unlink(name, in: pid, for: who)
         // The reply first: the log line is not the caller's to wait for.
         fuse_reply_err(req, 0)
-        fs.catchUpOnChanges()
         FileSystem.logPinChange(fs.logger, "unpinned", pid: pid, name: name, pages: pin.pages, uid: who.uid, by: who.pid)
     }
+    fs.catchUpOnChanges()
 }
 
 /// Refused.
@@ -280,15 +280,15 @@ private func handleWrite(_ req: fuse_req_t?, _ _: fuse_ino_t, _ buf: UnsafePoint
         if fuse_reply_write(req, size) != 0 {
             // The writer was interrupted or killed: it never learned.
             fs.tree.undo(pins)
-            fs.catchUpOnChanges()
             return
         }
-        fs.catchUpOnChanges()
         for pin in pins {
             FileSystem.logPinChange(fs.logger, "pinned", pid: file.pid, name: Formats.pinFileName(start: pin.start, end: pin.end),
                                     pages: pin.pages, uid: file.opener.uid, by: file.opener.pid)
         }
     }
+    // After the reply, made or refused: the module's records of it.
+    fs.catchUpOnChanges()
 }
 
 /// close(2) of a control file (other files are opened without flush): its
