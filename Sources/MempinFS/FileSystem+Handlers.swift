@@ -163,6 +163,7 @@ private func handleMkdir(_ req: fuse_req_t?, _ _: fuse_ino_t, _ name: UnsafePoin
 private func handleUnlink(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ name: UnsafePointer<CChar>?) {
     let fs = FileSystem.from(req)
     let name = String(cString: name!)
+    var caughtUp = false
     fs.replying(req!, "unlink", name) { () throws(Errno) in
         guard case .processDirectory(let pid) = try fs.tree.node(forInode: UInt64(parent)) else {
             throw .notPermitted
@@ -172,9 +173,11 @@ private func handleUnlink(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ name: Unsa
         let pin = try fs.tree.unlink(name, in: pid, for: who)
         // The reply first: the log line is not the caller's to wait for.
         fuse_reply_err(req, 0)
+        fs.catchUpOnChanges()
+        caughtUp = true
         FileSystem.logPinChange(fs.logger, "unpinned", pid: pid, name: name, pages: pin.pages, uid: who.uid, by: who.pid)
     }
-    fs.catchUpOnChanges()
+    if !caughtUp { fs.catchUpOnChanges() }
 }
 
 /// Refused.
@@ -270,6 +273,7 @@ private func handleRead(_ req: fuse_req_t?, _ _: fuse_ino_t, _ size: Int, _ offs
 private func handleWrite(_ req: fuse_req_t?, _ _: fuse_ino_t, _ buf: UnsafePointer<CChar>?, _ size: Int, _ _: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
     let fs = FileSystem.from(req)
     let bytes = UnsafeRawBufferPointer(start: buf, count: size)
+    var caughtUp = false
     fs.replying(req!, "write", FileSystem.firstLine(of: bytes)) { () throws(Errno) in
         guard case .file(.control(let file)) = fs.handle(fi!.pointee.fh) else { throw .badFileDescriptor }
         // The pins are made as the file's opener (its process is in the
@@ -282,13 +286,16 @@ private func handleWrite(_ req: fuse_req_t?, _ _: fuse_ino_t, _ buf: UnsafePoint
             fs.tree.undo(pins)
             return
         }
+        // The events lines before the log lines.
+        fs.catchUpOnChanges()
+        caughtUp = true
         for pin in pins {
             FileSystem.logPinChange(fs.logger, "pinned", pid: file.pid, name: Formats.pinFileName(start: pin.start, end: pin.end),
                                     pages: pin.pages, uid: file.opener.uid, by: file.opener.pid)
         }
     }
-    // After the reply, made or refused: the module's records of it.
-    fs.catchUpOnChanges()
+    // After any other reply (refused, undone): the module's records of it.
+    if !caughtUp { fs.catchUpOnChanges() }
 }
 
 /// close(2) of a control file (other files are opened without flush): its
