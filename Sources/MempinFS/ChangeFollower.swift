@@ -75,8 +75,23 @@ final class ChangeFollower: Sendable {
     /// `follow` follow them, the reading lock held.
     func catchUp(following follow: ([ChangeRecord]) -> Void) throws(Errno) {
         try reading.withLock { (_: inout Void) throws(Errno) in
-            let records = try source.changes(limit: 256, timeout: 0)
-            if !records.isEmpty { follow(records) }
+            try read(following: follow)
         }
+    }
+
+    /// ``catchUp(following:)`` for a request after its reply, unless
+    /// another thread is following records: a request never waits for
+    /// another's batch (a full listing of the ledger after the module's
+    /// ring overran can take a second). What that thread did not read
+    /// yet, the follower thread finds at its next tick.
+    func catchUpUnlessFollowing(_ follow: ([ChangeRecord]) -> Void) throws(Errno) {
+        try reading.withLockIfAvailable { (_: inout Void) throws(Errno) in
+            try read(following: follow)
+        }
+    }
+
+    private func read(following follow: ([ChangeRecord]) -> Void) throws(Errno) {
+        let records = try source.changes(limit: 256, timeout: 0)
+        if !records.isEmpty { follow(records) }
     }
 }

@@ -267,10 +267,11 @@ public final class FileSystem: Sendable {
 
     /// After the reply of a request that pinned or unpinned: follows the
     /// records of its change, so that its `events` line goes out now and
-    /// no thread is woken for it. A failed read is the follower thread's
-    /// to tell.
+    /// no thread is woken for it, unless another thread is following
+    /// records (then the follower thread's next tick finds them). A failed
+    /// read is the follower thread's to tell.
     func catchUpOnChanges() {
-        try? changeFollower?.catchUp(following: follow)
+        try? changeFollower?.catchUpUnlessFollowing(follow)
     }
 
     /// The refusals the module recorded, each in the log with the limit

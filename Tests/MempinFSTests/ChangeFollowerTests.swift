@@ -52,6 +52,26 @@ struct ChangeFollowerTests {
         #expect(source.waits.withLock { $0 } == 1)
     }
 
+    @Test("a request does not wait while another thread follows records; what it left is read next")
+    func requestDoesNotWait() throws {
+        let source = CountingChanges()
+        let follower = ChangeFollower(source: source)
+        let followed = Locked<[UInt64]>([])
+        let follow: ([ChangeRecord]) -> Void = { records in followed.withLock { $0 += records.map(\.sequence) } }
+
+        source.queue.push([record(1)])
+        try follower.catchUp { records in
+            follow(records)
+            // A request's record comes while this batch is followed: its
+            // catch-up returns at once, the lock being held.
+            source.queue.push([record(2)])
+            try? follower.catchUpUnlessFollowing(follow)
+        }
+        #expect(followed.withLock { $0 } == [1])
+        try follower.catchUpUnlessFollowing(follow)
+        #expect(followed.withLock { $0 } == [1, 2])
+    }
+
     @Test("while requests make changes the follower thread sleeps ticks, not in the module; then waits there again")
     func sleepsWhileRequestsChange() throws {
         let source = CountingChanges()
