@@ -47,8 +47,8 @@ final class ChangeFollower: Sendable {
     }
 
     /// A request is about to make a change: it reads the change's record
-    /// itself (``catchUp(following:)``), and the follower thread stops
-    /// waiting in the module for a while.
+    /// itself (``catchUpUnlessFollowing(_:)``), and the follower thread
+    /// stops waiting in the module for a while.
     func expectChange() {
         changesMadeHere.add(1, ordering: .relaxed)
     }
