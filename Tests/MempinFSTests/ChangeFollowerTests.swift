@@ -22,6 +22,24 @@ final class CountingChanges: ChangeSource {
     }
 }
 
+/// A follower over counted records, and the numbers of those it followed.
+final class FollowerFixture: Sendable {
+    let source = CountingChanges()
+    let follower: ChangeFollower
+    private let followed = Locked<[UInt64]>([])
+
+    init() {
+        follower = ChangeFollower(source: source)
+    }
+
+    var sequences: [UInt64] { followed.withLock { $0 } }
+    var waits: Int { source.waits.withLock { $0 } }
+
+    func follow(_ records: [ChangeRecord]) {
+        followed.withLock { $0 += records.map(\.sequence) }
+    }
+}
+
 @Suite("change records, followed by the follower thread or the request that made them")
 struct ChangeFollowerTests {
     func record(_ sequence: UInt64, _ kind: ChangeKind = .pin) -> ChangeRecord {
@@ -31,33 +49,29 @@ struct ChangeFollowerTests {
 
     @Test("each batch is followed whole and in order, whichever thread reads it")
     func followsInOrder() throws {
-        let source = CountingChanges()
-        let follower = ChangeFollower(source: source)
-        let followed = Locked<[UInt64]>([])
-        let follow: ([ChangeRecord]) -> Void = { records in followed.withLock { $0 += records.map(\.sequence) } }
+        let fixture = FollowerFixture()
+        let (source, follower, follow) = (fixture.source, fixture.follower, fixture.follow)
 
         source.queue.push([record(1), record(2), record(3, .unpin)])
         try follower.catchUp(following: follow)
-        #expect(followed.withLock { $0 } == [1, 2, 3])
-        // Nothing there: a request's catch-up neither waits nor follows.
+        #expect(fixture.sequences == [1, 2, 3])
+        // Nothing there: a catch-up neither waits nor follows.
         try follower.catchUp(following: follow)
-        #expect(followed.withLock { $0 } == [1, 2, 3])
-        #expect(source.waits.withLock { $0 } == 0)
+        #expect(fixture.sequences == [1, 2, 3])
+        #expect(fixture.waits == 0)
 
         // An idle server's follower thread waits in the module for the next.
         source.queue.push([record(4)])
         var pace = ChangeFollower.Pace()
         try follower.step(&pace, following: follow)
-        #expect(followed.withLock { $0 } == [1, 2, 3, 4])
-        #expect(source.waits.withLock { $0 } == 1)
+        #expect(fixture.sequences == [1, 2, 3, 4])
+        #expect(fixture.waits == 1)
     }
 
     @Test("a request does not wait while another thread follows records; what it left is read next")
     func requestDoesNotWait() throws {
-        let source = CountingChanges()
-        let follower = ChangeFollower(source: source)
-        let followed = Locked<[UInt64]>([])
-        let follow: ([ChangeRecord]) -> Void = { records in followed.withLock { $0 += records.map(\.sequence) } }
+        let fixture = FollowerFixture()
+        let (source, follower, follow) = (fixture.source, fixture.follower, fixture.follow)
 
         source.queue.push([record(1)])
         try follower.catchUp { records in
@@ -67,28 +81,26 @@ struct ChangeFollowerTests {
             source.queue.push([record(2)])
             try? follower.catchUpUnlessFollowing(follow)
         }
-        #expect(followed.withLock { $0 } == [1])
+        #expect(fixture.sequences == [1])
         try follower.catchUpUnlessFollowing(follow)
-        #expect(followed.withLock { $0 } == [1, 2])
+        #expect(fixture.sequences == [1, 2])
     }
 
     @Test("while requests make changes the follower thread sleeps ticks, not in the module; then waits there again")
     func sleepsWhileRequestsChange() throws {
-        let source = CountingChanges()
-        let follower = ChangeFollower(source: source)
-        let followed = Locked<[UInt64]>([])
-        let follow: ([ChangeRecord]) -> Void = { records in followed.withLock { $0 += records.map(\.sequence) } }
+        let fixture = FollowerFixture()
+        let (source, follower, follow) = (fixture.source, fixture.follower, fixture.follow)
         var pace = ChangeFollower.Pace()
 
         follower.expectChange()
         // Another's record (an exit) comes while the server pins: found at a tick.
         source.queue.push([record(1, .exit)])
         try follower.step(&pace, following: follow)
-        #expect(followed.withLock { $0 } == [1])
+        #expect(fixture.sequences == [1])
         for _ in 1..<ChangeFollower.ticksBeforeIdle {
             try follower.step(&pace, following: follow)
         }
-        #expect(source.waits.withLock { $0 } == 0)
+        #expect(fixture.waits == 0)
         // A change of the server's own starts the quiet ticks over.
         follower.expectChange()
         try follower.step(&pace, following: follow)
@@ -96,10 +108,10 @@ struct ChangeFollowerTests {
         for _ in 1..<ChangeFollower.ticksBeforeIdle {
             try follower.step(&pace, following: follow)
         }
-        #expect(source.waits.withLock { $0 } == 0)
+        #expect(fixture.waits == 0)
         source.queue.push([record(2)])
         try follower.step(&pace, following: follow)
-        #expect(source.waits.withLock { $0 } == 1)
-        #expect(followed.withLock { $0 } == [1, 2])
+        #expect(fixture.waits == 1)
+        #expect(fixture.sequences == [1, 2])
     }
 }
