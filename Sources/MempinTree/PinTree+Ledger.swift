@@ -8,6 +8,15 @@ public struct RemovedNames: Hashable, Sendable {
     /// Processes left without pins.
     public var processes: [Int32] = []
 
+    /// Whether nothing was found gone.
+    public var isEmpty: Bool { pinFiles.isEmpty && processes.isEmpty }
+
+    /// Adds what another look found gone.
+    public mutating func append(_ other: RemovedNames) {
+        pinFiles += other.pinFiles
+        processes += other.processes
+    }
+
     public static func == (lhs: RemovedNames, rhs: RemovedNames) -> Bool {
         lhs.processes == rhs.processes && lhs.pinFiles.elementsEqual(rhs.pinFiles) { $0 == $1 }
     }
@@ -50,10 +59,7 @@ extension PinTree {
             if state.removals == removals {
                 state.adopt(known.isEmpty ? current : current.filter { !known.contains($0.id) })
             }
-            defer {
-                state.removedNames.pinFiles += removed.pinFiles
-                state.removedNames.processes += removed.processes
-            }
+            defer { state.removedNames.append(removed) }
             for id in known {
                 guard let old = state.pins[id] else { continue }
                 if let fresh = byID[id] {
@@ -76,11 +82,8 @@ extension PinTree {
     /// must not tell the kernel itself (a request's, which may hold what the
     /// kernel's invalidation waits for) leaves it to the one that does.
     public func keepRemovedNames(_ removed: RemovedNames) {
-        guard !removed.pinFiles.isEmpty || !removed.processes.isEmpty else { return }
-        withState { state in
-            state.removedNames.pinFiles += removed.pinFiles
-            state.removedNames.processes += removed.processes
-        }
+        guard !removed.isEmpty else { return }
+        withState { $0.removedNames.append(removed) }
     }
 
     /// The names every refresh since the last call found gone, for the
@@ -133,8 +136,7 @@ extension PinTree {
         }
         if lost {
             let found = refresh()
-            removed.pinFiles += found.pinFiles
-            removed.processes += found.processes
+            removed.append(found)
         }
         return removed
     }
