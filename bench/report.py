@@ -1,12 +1,60 @@
 #!/usr/bin/env python3
 """Turn the guest's key=value benchmark lines into a table and JSON.
 
-Usage: report.py JSON_OUT SERIES=bench.txt [SERIES=bench.txt ...]
+Usage: report.py JSON_OUT [native=profile.txt] SERIES=bench.txt [SERIES=bench.txt ...]
 Prints one Markdown table per kernel: our figure, its baseline measured in
-the same VM session, the ratio, and the issue's target where it has one.
+the same VM session, the ratio, and the issue's target where it has one;
+then, given mount-scripts/profile's output as native=, the server's own
+instructions per operation behind each row (deterministic, unlike TCG).
 """
 import json
+import re
 import sys
+
+# mount-scripts/profile's phases, and the bench rows whose server work each
+# one counts (over the in-memory backend: no FUSE, no module).
+NATIVE_ROWS = (
+    ("pin", "pin and unpin through the tree, any size and THP; one small pin"),
+    ("parse", "the write's ranges, parsed (within a pin)"),
+    ("log", "the pin's log line (within a pin)"),
+    ("sender", "a request's sender and credentials read from /proc (a module before interface 5; the module answers in one ioctl)"),
+    ("stat", "stat of status"),
+    ("status", "open+read+close of status"),
+    ("listing", "readdir of a dir with 1,000 pins"),
+    ("pages", "page list of a 1 GiB pin"),
+    ("events", "`events`: a pin's line reaches a waiting reader"),
+    ("follow", "following another interface's pin and its unpin (no reader)"),
+    ("ledger", "seed pins in the ledger: a fresh server's listing and adoption"),
+    ("otherpins", "`other_pins` of a process with 1 GiB mapped"),
+    ("block", "one `memory/memoryN` block"),
+)
+
+
+def parse_native(path):
+    """Each phase's instructions per item, and the tree's bytes per pin."""
+    counts, memory = {}, None
+    with open(path) as f:
+        for line in f:
+            m = re.match(r"^(\w+): (\d+) instructions, (\d+) per (.+) \(callgrind\)$", line.strip())
+            if m:
+                counts[m.group(1)] = (int(m.group(3)), m.group(4))
+            elif line.startswith("memory: "):
+                memory = line.strip()[len("memory: "):]
+    return counts, memory
+
+
+def native_table(counts, memory):
+    out = ["### The server's own work behind each row, natively (`mount-scripts/profile`, callgrind)", "",
+           "| rows | phase | instructions |", "| --- | --- | --- |"]
+    figures = []
+    for phase, rows in NATIVE_ROWS:
+        if phase in counts:
+            per, unit = counts[phase]
+            out.append(f"| {rows} | `{phase}` | {per:,} per {unit} |")
+            figures.append({"phase": phase, "instructions": per, "per": unit})
+    if memory:
+        out.append(f"| 10,000 pins / 100,000 seed pins: server memory per pin | `memory` | {memory} |")
+    return "\n".join(out), {"phases": figures, "memory": memory}
 
 
 def parse(path):
@@ -223,12 +271,21 @@ def table(series, rows):
 def main():
     json_out = sys.argv[1]
     result = {}
+    native = None
     for arg in sys.argv[2:]:
         series, path = arg.split("=", 1)
+        if series == "native":
+            native = path
+            continue
         text, data = table(series, parse(path))
         print(text)
         print()
         result[series] = data
+    if native:
+        text, data = native_table(*parse_native(native))
+        print(text)
+        print()
+        result["native"] = data
     with open(json_out, "w") as f:
         json.dump(result, f, indent=2)
 
