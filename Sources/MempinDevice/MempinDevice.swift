@@ -276,14 +276,8 @@ public final class MempinDevice: Sendable {
             room = Int(arg.cgroup_length) + 1
         }
         let length = Int(arg.cgroup_length)
-        return ProcessFigures(
-            threadGroup: arg.tgid, uids: [arg.uid, arg.euid, arg.suid], gids: [arg.gid, arg.egid, arg.sgid],
-            isAdministrator: arg.state & UInt32(MEMPIN_PROCESS_ADMIN) != 0,
-            isDumpable: arg.state & UInt32(MEMPIN_PROCESS_DUMPABLE) != 0,
-            startTimeNanoseconds: arg.start_time_ns, pinnedBytes: arg.pinned_bytes,
-            memlockLimitBytes: arg.memlock_limit == UInt64.max ? nil : arg.memlock_limit,
-            cgroup: length > 0 && length < path.count ? String(decoding: path.prefix(length), as: UTF8.self) : nil
-        )
+        return ProcessFigures(arg, cgroup: length > 0 && length < path.count
+                              ? String(decoding: path.prefix(length), as: UTF8.self) : nil)
     }
 
     // MARK: Every pinner's pages

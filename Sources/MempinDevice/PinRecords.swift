@@ -1,3 +1,4 @@
+import CMempin
 import SystemPackage
 
 /// One pin, as the module reports it.
@@ -310,9 +311,13 @@ public struct ProcessFigures: Hashable, Sendable {
     /// The thread group of the task asked about.
     public var threadGroup: Int32
     /// Its real, effective and saved uid.
-    public var uids: [UInt32]
+    public var uids: [UInt32] { [uid.real, uid.effective, uid.saved] }
     /// Its real, effective and saved gid.
-    public var gids: [UInt32]
+    public var gids: [UInt32] { [gid.real, gid.effective, gid.saved] }
+    /// The ids themselves, kept without an array's allocation: most
+    /// questions (the sender's root-ness, every request) read none of them.
+    private var uid: IDs
+    private var gid: IDs
     /// CAP_SYS_ADMIN in its effective set, with credentials of the
     /// server's user namespace: root where the server is.
     public var isAdministrator: Bool
@@ -334,8 +339,8 @@ public struct ProcessFigures: Hashable, Sendable {
                 isDumpable: Bool = true, startTimeNanoseconds: UInt64, pinnedBytes: UInt64,
                 memlockLimitBytes: UInt64?, cgroup: String? = nil) {
         self.threadGroup = threadGroup
-        self.uids = uids
-        self.gids = gids
+        uid = IDs(uids)
+        gid = IDs(gids)
         self.isAdministrator = isAdministrator
         self.isDumpable = isDumpable
         self.startTimeNanoseconds = startTimeNanoseconds
@@ -344,6 +349,39 @@ public struct ProcessFigures: Hashable, Sendable {
         self.cgroup = cgroup
     }
 
+    /// The figures as `MEMPIN_PROCESS` gives them.
+    init(_ arg: mempin_process, cgroup: String?) {
+        threadGroup = arg.tgid
+        uid = IDs(real: arg.uid, effective: arg.euid, saved: arg.suid)
+        gid = IDs(real: arg.gid, effective: arg.egid, saved: arg.sgid)
+        isAdministrator = arg.state & UInt32(MEMPIN_PROCESS_ADMIN) != 0
+        isDumpable = arg.state & UInt32(MEMPIN_PROCESS_DUMPABLE) != 0
+        startTimeNanoseconds = arg.start_time_ns
+        pinnedBytes = arg.pinned_bytes
+        memlockLimitBytes = arg.memlock_limit == UInt64.max ? nil : arg.memlock_limit
+        self.cgroup = cgroup
+    }
+
     /// The real uid and gid: whom `/proc/PID` belongs to.
-    public var owner: (uid: UInt32, gid: UInt32) { (uids.first ?? 0, gids.first ?? 0) }
+    public var owner: (uid: UInt32, gid: UInt32) { (uid.real, gid.real) }
+
+    /// A real, effective and saved id.
+    private struct IDs: Hashable, Sendable {
+        var real: UInt32
+        var effective: UInt32
+        var saved: UInt32
+
+        init(real: UInt32, effective: UInt32, saved: UInt32) {
+            self.real = real
+            self.effective = effective
+            self.saved = saved
+        }
+
+        /// The first three of `ids`; one given stands for all three.
+        init(_ ids: [UInt32]) {
+            real = ids.first ?? 0
+            effective = ids.count > 1 ? ids[1] : real
+            saved = ids.count > 2 ? ids[2] : effective
+        }
+    }
 }

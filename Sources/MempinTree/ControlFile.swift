@@ -34,7 +34,11 @@ public final class ControlFile: Sendable {
     ///   ``longestLine``.
     func lines(appending bytes: some Collection<UInt8>) throws(Errno) -> (complete: [UInt8], rest: [UInt8]) {
         var text = unfinished.withLock { $0 }
-        text.append(contentsOf: bytes)
+        // A write's buffer is contiguous: one copy, where the generic
+        // append (unspecialized across modules) went byte by byte.
+        if bytes.withContiguousStorageIfAvailable({ text.append(contentsOf: $0) }) == nil {
+            text.append(contentsOf: bytes)
+        }
         let cut = text.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
         let rest = Array(text[cut...])
         guard rest.count <= Self.longestLine else { throw .invalidArgument }

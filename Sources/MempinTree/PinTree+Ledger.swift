@@ -130,7 +130,7 @@ extension PinTree {
                 lost = true
             }
             let name = follow(record, removed: &removed)
-            let made = events.append(Formats.eventLine(record, name: name ?? lineName(of: record)),
+            let made = events.append(Formats.eventLine(record, name: name?.text ?? lineName(of: record)),
                                      kind: record.kind.rawValue, audience: lineAudience(of: record))
             if !made { noteAudienceSkipped() }
         }
@@ -142,8 +142,10 @@ extension PinTree {
     }
 
     /// Brings the tree up to `record`; returns the name of the pin file it
-    /// removed, if it did (see ``lineName(of:)`` for the others).
-    private func follow(_ record: ChangeRecord, removed: inout RemovedNames) -> String? {
+    /// removed, or that was removed just before (an `rm` here), if so (see
+    /// ``lineName(of:)`` for the others). A name, not its text: the text is
+    /// made only for a line a reader will read.
+    private func follow(_ record: ChangeRecord, removed: inout RemovedNames) -> ProcessPins.Name? {
         switch record.kind {
         case .pin:
             if withState({ $0.pins[record.id] }) == nil, let fresh = try? backend.pin(id: record.id) {
@@ -165,12 +167,12 @@ extension PinTree {
                 // Its maker may not have entered it yet, or may enter it
                 // again after this record took it out: it must not.
                 state.noteEnded(record.id)
-                guard let name = state.name(of: record.id), let pin = state.pins[record.id] else {
-                    return state.recentNames[record.id]?.text
+                guard let pin = state.pins[record.id], let name = state.processes[pin.pid]?.name(of: pin) else {
+                    return state.recentNames[record.id]
                 }
                 state.remove(id: record.id)
                 state.owners[pin.pid] = nil
-                removed.pinFiles.append((pin.pid, name))
+                removed.pinFiles.append((pin.pid, name.text))
                 if state.processes[pin.pid] == nil, !removed.processes.contains(pin.pid) {
                     removed.processes.append(pin.pid)
                 }
