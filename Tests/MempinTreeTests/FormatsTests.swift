@@ -28,6 +28,10 @@ struct FormatsTests {
             == "pins 0\nbytes 1048576\nmost 18446744073709551615\nmemlock_limit_bytes unlimited\n"
             + "cgroup /a\\040b\\134c\\012\n")
         #expect(Formats.word("/a b\\c\n") == "/a\\040b\\134c\\012")
+        // Escapes first, last and side by side; other bytes, UTF-8 ones too, as they are.
+        #expect(Formats.word("\t\u{7f}é/x y  ") == "\\011\\177é/x\\040y\\040\\040")
+        #expect(Formats.word("") == "")
+        #expect(Formats.word("/user.slice/user-1000.slice") == "/user.slice/user-1000.slice")
     }
 
     @Test("the header has the required keys in key value form, then a blank line")
