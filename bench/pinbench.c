@@ -3,7 +3,8 @@
  * mempin's benchmarks, run in the VM guest by mount-scripts/bench. Each
  * subcommand repeats a measurement and prints one line per figure:
  *   row=NAME size=BYTES op=OP reps=N median_ns=M min_ns=A max_ns=B
- * (or row=NAME ... value=V unit=U for single figures).
+ * (or row=NAME ... value=V unit=U for single figures). The rows a figure
+ * is compared with take turns with it in rounds (struct series).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -79,44 +80,95 @@ static char *buffer(size_t size, int thp)
 	return p;
 }
 
-static int reps_for(uint64_t size)
+/*
+ * The times of one row, gathered over the rounds in which the rows it is
+ * compared with take turns with it: a slow spell of the VM (TCG's times
+ * drift by a third within a minute) then falls on every row of the
+ * comparison alike, not on whichever ran during it. Kept in memory shared
+ * with a forked pinner (bench_manager_remote()). @pin holds a row's only
+ * time when it has one (a write, a read).
+ */
+#define SERIES_MAX 512
+
+struct series {
+	int n, error;
+	uint64_t pin[SERIES_MAX], unpin[SERIES_MAX];
+};
+
+static struct series *series_new(void)
 {
-	if (size <= (2U << 20))
-		return 101;
-	if (size <= (64U << 20))
-		return 21;
-	return 5;
+	struct series *s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE,
+				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (s == MAP_FAILED)
+		die("mmap");
+	return s;
+}
+
+static void series_add(struct series *s, uint64_t pin, uint64_t unpin)
+{
+	if (s->n < SERIES_MAX) {
+		s->pin[s->n] = pin;
+		s->unpin[s->n++] = unpin;
+	}
+}
+
+/* Report @s as @row's pin and unpin (sorting them), and free it. */
+static void series_report(const char *row, uint64_t size, struct series *s)
+{
+	if (s->error)
+		printf("row=%s size=%llu op=pin reps=0 error=%d\n", row,
+		       (unsigned long long)size, s->error);
+	else {
+		report(row, size, "pin", s->pin, s->n);
+		report(row, size, "unpin", s->unpin, s->n);
+	}
+	munmap(s, sizeof(*s));
+}
+
+/*
+ * The rounds in which the rows of one size take turns, and each row's
+ * pins and unpins per round: 105, 21 and 5 in all.
+ */
+static void rounds_for(uint64_t size, int *rounds, int *reps)
+{
+	if (size <= (2U << 20)) {
+		*rounds = 5;
+		*reps = 21;
+	} else if (size <= (64U << 20)) {
+		*rounds = 3;
+		*reps = 7;
+	} else {
+		*rounds = 5;
+		*reps = 1;
+	}
 }
 
 /* Raw MEM_CMD_PIN / MEM_CMD_UNPIN of the caller's memory. */
-static void bench_raw(const char *row, char *buf, uint64_t size, int reps)
+static void bench_raw(struct series *s, char *buf, uint64_t size, int reps)
 {
-	uint64_t *tp = calloc(reps, 8), *tu = calloc(reps, 8), t0;
 	struct mem_pin_address a = { (uintptr_t)buf, size };
-	int fd = open("/dev/mempinfd", O_RDWR), i, n = 0;
+	int fd = open("/dev/mempinfd", O_RDWR), i;
+	uint64_t t0, tp;
 
 	for (i = 0; i < reps; i++) {
 		t0 = now_ns();
 		if (ioctl(fd, MEM_CMD_PIN, &a))
 			die("MEM_CMD_PIN");
-		tp[n] = now_ns() - t0;
+		tp = now_ns() - t0;
 		t0 = now_ns();
 		if (ioctl(fd, MEM_CMD_UNPIN, &a))
 			die("MEM_CMD_UNPIN");
-		tu[n++] = now_ns() - t0;
+		series_add(s, tp, now_ns() - t0);
 	}
-	report(row, size, "pin", tp, n);
-	report(row, size, "unpin", tu, n);
 	close(fd);
-	free(tp);
-	free(tu);
 }
 
-/* The manager ioctls of @pid's @buf, as mempinfs calls them, as @row. */
-static void bench_manager_of(const char *row, pid_t pid, char *buf, uint64_t size, int reps)
+/* The manager ioctls of @pid's @buf, as mempinfs calls them. */
+static void bench_manager_of(struct series *s, pid_t pid, char *buf, uint64_t size, int reps)
 {
-	uint64_t *tp = calloc(reps, 8), *tu = calloc(reps, 8), t0;
-	int fd = open("/dev/mempinfd", O_RDWR), i, n = 0;
+	int fd = open("/dev/mempinfd", O_RDWR), i;
+	uint64_t t0, tp;
 
 	for (i = 0; i < reps; i++) {
 		struct mempin_pin p = { .argsz = sizeof(p), .pid = pid,
@@ -128,24 +180,20 @@ static void bench_manager_of(const char *row, pid_t pid, char *buf, uint64_t siz
 		t0 = now_ns();
 		if (ioctl(fd, MEMPIN_PIN, &p))
 			die("MEMPIN_PIN");
-		tp[n] = now_ns() - t0;
+		tp = now_ns() - t0;
 		u.id = p.id;
 		t0 = now_ns();
 		if (ioctl(fd, MEMPIN_UNPIN, &u))
 			die("MEMPIN_UNPIN");
-		tu[n++] = now_ns() - t0;
+		series_add(s, tp, now_ns() - t0);
 	}
-	report(row, size, "pin", tp, n);
-	report(row, size, "unpin", tu, n);
 	close(fd);
-	free(tp);
-	free(tu);
 }
 
 /* The manager ioctls of the caller's own memory. */
-static void bench_manager(char *buf, uint64_t size, int reps)
+static void bench_manager(struct series *s, char *buf, uint64_t size, int reps)
 {
-	bench_manager_of("manager_ioctl", getpid(), buf, size, reps);
+	bench_manager_of(s, getpid(), buf, size, reps);
 }
 
 /*
@@ -154,7 +202,7 @@ static void bench_manager(char *buf, uint64_t size, int reps)
  * MADV_DONTFORK, so that no page is shared copy-on-write). The kernel's
  * remote path alone, without the server.
  */
-static void bench_manager_remote(char *buf, uint64_t size, int reps)
+static void bench_manager_remote(struct series *s, char *buf, uint64_t size, int reps)
 {
 	pid_t parent = getpid(), child;
 	int status;
@@ -165,7 +213,7 @@ static void bench_manager_remote(char *buf, uint64_t size, int reps)
 	if (child < 0)
 		die("fork");
 	if (child == 0) {
-		bench_manager_of("manager_remote", parent, buf, size, reps);
+		bench_manager_of(s, parent, buf, size, reps);
 		_exit(0);
 	}
 	if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status))
@@ -175,42 +223,37 @@ static void bench_manager_remote(char *buf, uint64_t size, int reps)
 }
 
 /* io_uring buffer registration: the kernel's own accounted long-term pin. */
-static void bench_io_uring(char *buf, uint64_t size, int reps)
+static void bench_io_uring(struct series *s, char *buf, uint64_t size, int reps)
 {
-	uint64_t *tp = calloc(reps, 8), *tu = calloc(reps, 8), t0;
 	struct io_uring_params params = { 0 };
 	struct iovec iov = { buf, size };
-	int ring = syscall(__NR_io_uring_setup, 4, &params), i, n = 0;
+	int ring = syscall(__NR_io_uring_setup, 4, &params), i;
+	uint64_t t0, tp;
 
 	if (ring < 0) {
-		printf("row=io_uring_register size=%llu op=pin reps=0 error=%d\n",
-		       (unsigned long long)size, errno);
+		s->error = errno;
 		return;
 	}
 	for (i = 0; i < reps; i++) {
 		t0 = now_ns();
 		if (syscall(__NR_io_uring_register, ring, IORING_REGISTER_BUFFERS, &iov, 1))
 			die("IORING_REGISTER_BUFFERS");
-		tp[n] = now_ns() - t0;
+		tp = now_ns() - t0;
 		t0 = now_ns();
 		if (syscall(__NR_io_uring_register, ring, IORING_UNREGISTER_BUFFERS, NULL, 0))
 			die("IORING_UNREGISTER_BUFFERS");
-		tu[n++] = now_ns() - t0;
+		series_add(s, tp, now_ns() - t0);
 	}
-	report("io_uring_register", size, "pin", tp, n);
-	report("io_uring_register", size, "unpin", tu, n);
 	close(ring);
-	free(tp);
-	free(tu);
 }
 
 /* Through the tree: write the range to MP/PID/pin, rm MP/PID/NAME. */
-static void bench_tree_row(const char *row, const char *mp, char *buf, uint64_t size, int reps)
+static void bench_tree(struct series *s, const char *mp, char *buf, uint64_t size, int reps)
 {
-	uint64_t *tp = calloc(reps, 8), *tu = calloc(reps, 8), t0;
 	char ctl[256], file[256], line[64];
 	uintptr_t a = (uintptr_t)buf;
-	int fd, i, n = 0, len;
+	int fd, i, len;
+	uint64_t t0, tp;
 
 	snprintf(ctl, sizeof(ctl), "%s/%d/pin", mp, getpid());
 	snprintf(file, sizeof(file), "%s/%d/%08lx-%08lx", mp, getpid(),
@@ -224,32 +267,26 @@ static void bench_tree_row(const char *row, const char *mp, char *buf, uint64_t 
 		t0 = now_ns();
 		if (write(fd, line, len) != len)
 			die("write pin");
-		tp[n] = now_ns() - t0;
+		tp = now_ns() - t0;
 		t0 = now_ns();
 		if (unlink(file))
 			die("unlink pin file");
-		tu[n++] = now_ns() - t0;
+		series_add(s, tp, now_ns() - t0);
 	}
-	report(row, size, "pin", tp, n);
-	report(row, size, "unpin", tu, n);
 	close(fd);
-	free(tp);
-	free(tu);
 }
 
-static void bench_tree(const char *mp, char *buf, uint64_t size, int reps)
-{
-	bench_tree_row("tree", mp, buf, size, reps);
-}
-
-/* One small write to a control file: ours pins 4 KiB, nullfs just replies. */
-static void bench_small_write(const char *row, const char *ctl, const char *rm_dir,
+/*
+ * One small write to a control file: ours pins 4 KiB (and the pin file is
+ * removed after, untimed), nullfs just replies. Its time goes to @s->pin.
+ */
+static void bench_small_write(struct series *s, const char *ctl, const char *rm_dir,
 			      char *buf, int reps)
 {
-	uint64_t *t = calloc(reps, 8), t0;
 	uintptr_t a = (uintptr_t)buf;
 	char line[64], file[512];
 	int fd = open(ctl, O_WRONLY), i, len;
+	uint64_t t0, t;
 
 	if (fd < 0)
 		die(ctl);
@@ -260,13 +297,12 @@ static void bench_small_write(const char *row, const char *ctl, const char *rm_d
 		t0 = now_ns();
 		if (write(fd, line, len) != len)
 			die("write");
-		t[i] = now_ns() - t0;
+		t = now_ns() - t0;
+		series_add(s, t, 0);
 		if (rm_dir && unlink(file))
 			die("unlink");
 	}
-	report(row, 4096, "write", t, reps);
 	close(fd);
-	free(t);
 }
 
 /* The events reader of bench_events: stamps each "pin PID " line. */
@@ -366,68 +402,116 @@ static void bench_events(const char *events, const char *ctl, const char *dir, c
 	free(t);
 }
 
-/* stat, open+read+close of a small file, and a full readdir. */
-static void bench_fsops(const char *row, const char *status, const char *dir, int reps)
+/* One server's stat, open+read+close of a small file, and full readdir. */
+struct fsops_target {
+	const char *row, *status, *dir;
+	struct series *stat_read, *readdir;
+	int entries;
+};
+
+/*
+ * @reps stat, open+read+close of @f's status and readdir of its directory:
+ * the stat's time to @f->stat_read->pin, the open's to its unpin.
+ */
+static void bench_fsops(struct fsops_target *f, int reps)
 {
-	uint64_t *ts = calloc(reps, 8), *tr = calloc(reps, 8), *td = calloc(reps, 8), t0;
 	char data[4096];
 	struct stat st;
-	int i, entries = 0;
+	uint64_t t0, ts, tr;
+	int i;
 
 	for (i = 0; i < reps; i++) {
 		DIR *d;
 		int fd;
 
 		t0 = now_ns();
-		if (stat(status, &st))
+		if (stat(f->status, &st))
 			die("stat");
-		ts[i] = now_ns() - t0;
+		ts = now_ns() - t0;
 		t0 = now_ns();
-		fd = open(status, O_RDONLY);
+		fd = open(f->status, O_RDONLY);
 		if (fd < 0 || read(fd, data, sizeof(data)) <= 0)
 			die("read");
 		close(fd);
-		tr[i] = now_ns() - t0;
+		tr = now_ns() - t0;
+		series_add(f->stat_read, ts, tr);
 		t0 = now_ns();
-		d = opendir(dir);
+		d = opendir(f->dir);
 		if (!d)
 			die("opendir");
-		entries = 0;
+		f->entries = 0;
 		while (readdir(d))
-			entries++;
+			f->entries++;
 		closedir(d);
-		td[i] = now_ns() - t0;
+		series_add(f->readdir, now_ns() - t0, 0);
 	}
-	report(row, 0, "stat", ts, reps);
-	report(row, 0, "open_read_close", tr, reps);
-	report(row, entries, "readdir", td, reps);
-	free(ts);
-	free(tr);
-	free(td);
 }
 
-/* Read a whole file with 128 KiB reads: bytes and time. */
-static void bench_readall(const char *row, const char *path, int reps)
+/*
+ * fsops NAME STATUS DIR...: each server's rows, the servers taking turns
+ * in 3 rounds of 67 (201 each in all).
+ */
+static void fsops_main(int argc, char **argv)
 {
-	uint64_t *t = calloc(reps, 8), t0, bytes = 0;
-	static char data[128 << 10];
-	int i;
+	int count = argc / 3, i, round;
+	struct fsops_target *f = calloc(count, sizeof(*f));
 
-	for (i = 0; i < reps; i++) {
-		int fd = open(path, O_RDONLY);
-		ssize_t n;
-
-		if (fd < 0)
-			die(path);
-		bytes = 0;
-		t0 = now_ns();
-		while ((n = read(fd, data, sizeof(data))) > 0)
-			bytes += n;
-		t[i] = now_ns() - t0;
-		close(fd);
+	for (i = 0; i < count; i++) {
+		f[i].row = argv[3 * i];
+		f[i].status = argv[3 * i + 1];
+		f[i].dir = argv[3 * i + 2];
+		f[i].stat_read = series_new();
+		f[i].readdir = series_new();
 	}
-	report(row, bytes, "read", t, reps);
-	free(t);
+	for (round = 0; round < 3; round++)
+		for (i = 0; i < count; i++)
+			bench_fsops(&f[i], 67);
+	for (i = 0; i < count; i++) {
+		report(f[i].row, 0, "stat", f[i].stat_read->pin, f[i].stat_read->n);
+		report(f[i].row, 0, "open_read_close", f[i].stat_read->unpin, f[i].stat_read->n);
+		report(f[i].row, f[i].entries, "readdir", f[i].readdir->pin, f[i].readdir->n);
+		munmap(f[i].stat_read, sizeof(struct series));
+		munmap(f[i].readdir, sizeof(struct series));
+	}
+	free(f);
+}
+
+/* Read a whole file with 128 KiB reads: its time to @s->pin; its bytes. */
+static uint64_t bench_readall(struct series *s, const char *path)
+{
+	static char data[128 << 10];
+	uint64_t t0, bytes = 0;
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		die(path);
+	t0 = now_ns();
+	while ((n = read(fd, data, sizeof(data))) > 0)
+		bytes += n;
+	series_add(s, now_ns() - t0, 0);
+	close(fd);
+	return bytes;
+}
+
+/* readall ROW PATH...: each file read whole 5 times, the files taking turns. */
+static void readall_main(int argc, char **argv)
+{
+	int count = argc / 2, i, round;
+	struct series **s = calloc(count, sizeof(*s));
+	uint64_t *bytes = calloc(count, sizeof(*bytes));
+
+	for (i = 0; i < count; i++)
+		s[i] = series_new();
+	for (round = 0; round < 5; round++)
+		for (i = 0; i < count; i++)
+			bytes[i] = bench_readall(s[i], argv[2 * i + 1]);
+	for (i = 0; i < count; i++) {
+		report(argv[2 * i], bytes[i], "read", s[i]->pin, s[i]->n);
+		munmap(s[i], sizeof(struct series));
+	}
+	free(s);
+	free(bytes);
 }
 
 /* N pins of 4 KiB each through the tree: per-pin time, then unpin all. */
@@ -507,42 +591,84 @@ int main(int argc, char **argv)
 		char *buf = buffer(1 << 30, 0);
 
 		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-			int reps = reps_for(sizes[i]);
+			struct series *raw = series_new(), *manager = series_new(),
+				      *remote = series_new(), *uring = series_new(),
+				      *tree = series_new();
+			int rounds, reps, round;
 
-			bench_raw("raw_ioctl", buf, sizes[i], reps);
-			bench_manager(buf, sizes[i], reps);
-			bench_manager_remote(buf, sizes[i], reps);
-			bench_io_uring(buf, sizes[i], reps);
-			bench_tree(argv[2], buf, sizes[i], reps);
+			rounds_for(sizes[i], &rounds, &reps);
+			for (round = 0; round < rounds; round++) {
+				bench_raw(raw, buf, sizes[i], reps);
+				bench_manager(manager, buf, sizes[i], reps);
+				bench_manager_remote(remote, buf, sizes[i], reps);
+				bench_io_uring(uring, buf, sizes[i], reps);
+				bench_tree(tree, argv[2], buf, sizes[i], reps);
+			}
+			series_report("raw_ioctl", sizes[i], raw);
+			series_report("manager_ioctl", sizes[i], manager);
+			series_report("manager_remote", sizes[i], remote);
+			series_report("io_uring_register", sizes[i], uring);
+			series_report("tree", sizes[i], tree);
 		}
 	} else if (!strcmp(cmd, "remote")) {
 		/* The kernel paths alone: the caller's own pages and another's. */
 		char *buf = buffer(1 << 30, 0);
 
 		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-			bench_raw("raw_ioctl", buf, sizes[i], reps_for(sizes[i]));
-			bench_manager_remote(buf, sizes[i], reps_for(sizes[i]));
+			struct series *raw = series_new(), *remote = series_new();
+			int rounds, reps, round;
+
+			rounds_for(sizes[i], &rounds, &reps);
+			for (round = 0; round < rounds; round++) {
+				bench_raw(raw, buf, sizes[i], reps);
+				bench_manager_remote(remote, buf, sizes[i], reps);
+			}
+			series_report("raw_ioctl", sizes[i], raw);
+			series_report("manager_remote", sizes[i], remote);
 		}
 	} else if (!strcmp(cmd, "thp") && argc <= 3) {
+		/* THP and small pages of each size, raw and through the tree. */
 		char *huge = buffer(64 << 20, 1), *small = buffer(64 << 20, 0);
+		static const char *const names[][3] = {
+			{ "thp_2m", "small_pages_2m", "tree_thp_2m" },
+			{ "thp_64m", "small_pages_64m", "tree_thp_64m" },
+		};
 
-		bench_raw("thp_2m", huge, 2 << 20, 101);
-		bench_raw("small_pages_2m", small, 2 << 20, 101);
-		bench_raw("thp_64m", huge, 64 << 20, 21);
-		bench_raw("small_pages_64m", small, 64 << 20, 21);
-		if (argc == 3) {
-			/* The same huge pages through the tree. */
-			bench_tree_row("tree_thp_2m", argv[2], huge, 2 << 20, 101);
-			bench_tree_row("tree_thp_64m", argv[2], huge, 64 << 20, 21);
+		for (i = 0; i < 2; i++) {
+			uint64_t size = i ? 64 << 20 : 2 << 20;
+			struct series *thp = series_new(), *pages = series_new(),
+				      *tree = series_new();
+			int rounds, reps, round;
+
+			rounds_for(size, &rounds, &reps);
+			for (round = 0; round < rounds; round++) {
+				bench_raw(thp, huge, size, reps);
+				bench_raw(pages, small, size, reps);
+				if (argc == 3)
+					bench_tree(tree, argv[2], huge, size, reps);
+			}
+			series_report(names[i][0], size, thp);
+			series_report(names[i][1], size, pages);
+			if (argc == 3)
+				series_report(names[i][2], size, tree);
+			else
+				munmap(tree, sizeof(*tree));
 		}
 	} else if (!strcmp(cmd, "write") && argc == 4) {
-		char *buf = buffer(2 << 20, 0), ctl[512], dir[256];
+		/* Ours and nullfs's, taking turns in 3 rounds of 167. */
+		char *buf = buffer(2 << 20, 0), ctl[512], dir[256], nullctl[512];
+		struct series *tree = series_new(), *nullfs = series_new();
+		int round;
 
 		snprintf(dir, sizeof(dir), "%s/%d", argv[2], getpid());
 		snprintf(ctl, sizeof(ctl), "%s/pin", dir);
-		bench_small_write("tree_small_write", ctl, dir, buf, 501);
-		snprintf(ctl, sizeof(ctl), "%s/pin", argv[3]);
-		bench_small_write("nullfs_write", ctl, NULL, buf, 501);
+		snprintf(nullctl, sizeof(nullctl), "%s/pin", argv[3]);
+		for (round = 0; round < 3; round++) {
+			bench_small_write(tree, ctl, dir, buf, 167);
+			bench_small_write(nullfs, nullctl, NULL, buf, 167);
+		}
+		report("tree_small_write", 4096, "write", tree->pin, tree->n);
+		report("nullfs_write", 4096, "write", nullfs->pin, nullfs->n);
 	} else if (!strcmp(cmd, "events") && argc == 3) {
 		char *buf = buffer(2 << 20, 0), ctl[512], dir[256], events[256];
 
@@ -550,10 +676,10 @@ int main(int argc, char **argv)
 		snprintf(ctl, sizeof(ctl), "%s/pin", dir);
 		snprintf(events, sizeof(events), "%s/events", argv[2]);
 		bench_events(events, ctl, dir, buf, 101);
-	} else if (!strcmp(cmd, "fsops") && argc == 5) {
-		bench_fsops(argv[2], argv[3], argv[4], 201);
-	} else if (!strcmp(cmd, "readall") && argc == 4) {
-		bench_readall(argv[2], argv[3], 5);
+	} else if (!strcmp(cmd, "fsops") && argc >= 5 && (argc - 2) % 3 == 0) {
+		fsops_main(argc - 2, argv + 2);
+	} else if (!strcmp(cmd, "readall") && argc >= 4 && argc % 2 == 0) {
+		readall_main(argc - 2, argv + 2);
 	} else if (!strcmp(cmd, "scale") && argc == 4) {
 		bench_scale(argv[2], atoi(argv[3]));
 	} else if (!strcmp(cmd, "seed") && argc == 3) {
@@ -568,7 +694,8 @@ int main(int argc, char **argv)
 		pause();
 	} else {
 		fprintf(stderr, "usage: pinbench pin MP | remote | thp [MP] | write MP NULLFS | events MP |\n"
-			"       fsops ROW STATUS DIR | readall ROW FILE | scale MP N | seed N | hold MIB\n");
+			"       fsops ROW STATUS DIR [ROW STATUS DIR]... | readall ROW FILE [ROW FILE]... |\n"
+			"       scale MP N | seed N | hold MIB\n");
 		return 2;
 	}
 	return 0;
