@@ -175,7 +175,7 @@ private func handleUnlink(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ name: Unsa
         fuse_reply_err(req, 0)
         fs.catchUpOnChanges()
         caughtUp = true
-        FileSystem.logPinChange(fs.logger, "unpinned", pid: pid, name: name, pages: pin.pages, uid: who.uid, by: who.pid)
+        FileSystem.logPinChange(fs.pinLog, "unpinned", pid: pid, name: name, pages: pin.pages, uid: who.uid, by: who.pid)
     }
     if !caughtUp { fs.catchUpOnChanges() }
 }
@@ -290,7 +290,7 @@ private func handleWrite(_ req: fuse_req_t?, _ _: fuse_ino_t, _ buf: UnsafePoint
         fs.catchUpOnChanges()
         caughtUp = true
         for pin in pins {
-            FileSystem.logPinChange(fs.logger, "pinned", pid: file.pid, name: Formats.pinFileName(start: pin.start, end: pin.end),
+            FileSystem.logPinChange(fs.pinLog, "pinned", pid: file.pid, name: Formats.pinFileName(start: pin.start, end: pin.end),
                                     pages: pin.pages, uid: file.opener.uid, by: file.opener.pid)
         }
     }

@@ -20,6 +20,8 @@ public final class FileSystem: Sendable {
     public let tree: PinTree
     let processes: any ProcessFacts
     let logger: Logger
+    /// The logger, for the lines of pins and unpins.
+    let pinLog: PinLog
     /// Renders page-list chunks ahead while the request threads reply.
     let readAhead = ReadAheadWorker()
 
@@ -99,11 +101,12 @@ public final class FileSystem: Sendable {
     /// Logs a pin or an unpin made through the tree (info): `VERB
     /// PID/NAME: N pages pid=P uid=U`, P and U who asked. Its fields are
     /// in the message, as the handlers would append them from metadata,
-    /// made in one buffer (see ``LogLine``).
-    package static func logPinChange(_ logger: Logger, _ verb: StaticString, pid: Int32, name: String, pages: UInt64,
+    /// made in one buffer on the stack (see ``LogLine``) and handed to the
+    /// server's handlers as bytes (see ``BytesLogHandler``).
+    package static func logPinChange(_ log: PinLog, _ verb: StaticString, pid: Int32, name: String, pages: UInt64,
                                      uid: UInt32, by requester: Int32) {
-        guard logger.logLevel <= .info else { return }
-        let message = String(unsafeUninitializedCapacity: 96 + name.utf8.count) { buffer in
+        guard log.logger.logLevel <= .info else { return }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 96 + name.utf8.count) { buffer in
             var message = LogLine(into: buffer)
             message.append(verb)
             message.append(byte: UInt8(ascii: " "))
@@ -116,9 +119,26 @@ public final class FileSystem: Sendable {
             message.append(decimal: Int64(requester))
             message.append(" uid=")
             message.append(decimal: UInt64(uid), width: 1)
-            return message.count
+            if let handler = log.handler {
+                handler.log(level: .info, message: message.written)
+            } else {
+                let text = String(decoding: message.written, as: UTF8.self)
+                log.logger.log(level: .info, Logger.Message(stringLiteral: text), source: logSource)
+            }
         }
-        logger.log(level: .info, Logger.Message(stringLiteral: message), source: logSource)
+    }
+
+    /// Where the lines of pins and unpins go: a logger, and its handler if
+    /// it takes messages as bytes, found once (a cast per line cost more
+    /// than it saved).
+    package struct PinLog: Sendable {
+        let logger: Logger
+        let handler: (any BytesLogHandler)?
+
+        package init(_ logger: Logger) {
+            self.logger = logger
+            handler = logger.handler as? any BytesLogHandler
+        }
     }
 
     /// The first line of a write, at most 80 bytes, quoted: what a refusal
@@ -154,6 +174,7 @@ public final class FileSystem: Sendable {
         changeFollower = changes.map(ChangeFollower.init(source:))
         self.processes = processes
         self.logger = logger
+        pinLog = PinLog(logger)
         // A line the server makes (a refusal) wakes the readers at once.
         tree.events.onAnnounce { [eventWaiters] events in eventWaiters.deliver(from: events) }
     }

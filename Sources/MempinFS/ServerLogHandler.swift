@@ -7,7 +7,7 @@ import Synchronization
 ///
 /// A mount that fails before the fork (no module, a bad option) is
 /// reported on the terminal of whoever ran `mount`, not only in syslog.
-public struct ServerLogHandler: LogHandler {
+public struct ServerLogHandler: BytesLogHandler {
     /// Set once the server has forked away from its terminal.
     public static let isDaemonized = Atomic<Bool>(false)
 
@@ -48,6 +48,14 @@ public struct ServerLogHandler: LogHandler {
             syslog.log(event: event)
         } else {
             standardError.log(event: event)
+        }
+    }
+
+    package func log(level: Logger.Level, message: UnsafeBufferPointer<UInt8>) {
+        if Self.isDaemonized.load(ordering: .relaxed) {
+            syslog.log(level: level, message: message)
+        } else {
+            standardError.log(level: level, message: message)
         }
     }
 }

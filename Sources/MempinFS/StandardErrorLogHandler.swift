@@ -16,7 +16,7 @@ import Glibc
 /// is the message and metadata after the syslog priority in sd-daemon(3)'s
 /// `<N>` prefix: the journal adds the time and the process itself, and
 /// keeps the priority.
-public struct StandardErrorLogHandler: LogHandler {
+public struct StandardErrorLogHandler: BytesLogHandler {
     public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]
     private let label: String
@@ -35,41 +35,70 @@ public struct StandardErrorLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        withLine(for: event) { line in
-            var written = 0
-            while written < line.count {
-                let n = write(2, line.baseAddress! + written, line.count - written)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }
-                written += n
-            }
+        var message = event.message.description
+        message.withUTF8 { message in
+            withLine(level: event.level, message: message, metadata: event.metadata) { Self.write($0) }
         }
+    }
+
+    package func log(level: Logger.Level, message: UnsafeBufferPointer<UInt8>) {
+        withLine(level: level, message: message, metadata: nil) { Self.write($0) }
     }
 
     /// The line `event` is written as, its newline included.
     func line(for event: LogEvent) -> String {
-        withLine(for: event) { String(decoding: $0, as: UTF8.self) }
+        var message = event.message.description
+        return message.withUTF8 { message in
+            withLine(level: event.level, message: message, metadata: event.metadata) {
+                String(decoding: $0, as: UTF8.self)
+            }
+        }
     }
 
-    /// Calls `body` with `event`'s line, made on the stack (see ``LogLine``).
-    private func withLine<Result>(for event: LogEvent, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
-        let message = event.message.description
-        let extra = event.metadata ?? [:]
-        let merged = extra.isEmpty ? metadata : metadata.merging(extra) { $1 }
-        let fields = merged.keys.sorted().map { ($0, merged[$0]!.description) }
-        let capacity = 32 + LogLine.timestampLength + label.utf8.count + message.utf8.count
+    /// The line `message` at `level` is written as through
+    /// ``log(level:message:)``, its newline included.
+    func line(level: Logger.Level, message: String) -> String {
+        var message = message
+        return message.withUTF8 { message in
+            withLine(level: level, message: message, metadata: nil) { String(decoding: $0, as: UTF8.self) }
+        }
+    }
+
+    /// `line` on standard error in one write(2), if it takes it.
+    private static func write(_ line: UnsafeBufferPointer<UInt8>) {
+        var written = 0
+        while written < line.count {
+            let n = Glibc.write(2, line.baseAddress! + written, line.count - written)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            written += n
+        }
+    }
+
+    /// Calls `body` with the line of `message` at `level`, made on the
+    /// stack (see ``LogLine``), with the handler's metadata and `extra`.
+    private func withLine<Result>(level: Logger.Level, message: UnsafeBufferPointer<UInt8>, metadata extra: Logger.Metadata?,
+                                  _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+        let fields: [(String, String)]
+        if metadata.isEmpty && (extra?.isEmpty ?? true) {
+            fields = []
+        } else {
+            let merged = metadata.merging(extra ?? [:]) { $1 }
+            fields = merged.keys.sorted().map { ($0, merged[$0]!.description) }
+        }
+        let capacity = 32 + LogLine.timestampLength + label.utf8.count + message.count
             + fields.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count + 2 }
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buffer in
             var line = LogLine(into: buffer)
             if forJournal {
                 line.append(byte: UInt8(ascii: "<"))
-                line.append(decimal: Int64(SyslogLogHandler.priority(of: event.level)))
+                line.append(decimal: Int64(SyslogLogHandler.priority(of: level)))
                 line.append(byte: UInt8(ascii: ">"))
             } else {
                 line.appendTimestamp()
                 line.append(byte: UInt8(ascii: " "))
                 // rawValue: interpolating the enum itself goes through reflection.
-                line.append(event.level.rawValue)
+                line.append(level.rawValue)
                 line.append(byte: UInt8(ascii: " "))
                 line.append(label)
                 line.append(": ")

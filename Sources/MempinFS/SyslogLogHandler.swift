@@ -6,7 +6,7 @@ import Glibc
 
 /// A swift-log handler writing to syslog(3), for the server once it has
 /// daemonized and its standard error is gone (the journal collects it).
-public struct SyslogLogHandler: LogHandler {
+public struct SyslogLogHandler: BytesLogHandler {
     public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]
     private let label: String
@@ -29,6 +29,19 @@ public struct SyslogLogHandler: LogHandler {
         // syslog(3) is variadic: go through vsyslog with a "%s" format.
         text.withCString { cText in
             withVaList([cText]) { vsyslog(Self.priority(of: event.level), "%s", $0) }
+        }
+    }
+
+    package func log(level: Logger.Level, message: UnsafeBufferPointer<UInt8>) {
+        guard metadata.isEmpty else {
+            log(event: LogEvent(level: level, message: "\(String(decoding: message, as: UTF8.self))", metadata: nil,
+                                source: "MempinFS", file: #fileID, function: #function, line: #line))
+            return
+        }
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: message.count + 1) { text in
+            message.withMemoryRebound(to: CChar.self) { _ = text.initialize(fromContentsOf: $0) }
+            text[message.count] = 0
+            withVaList([text.baseAddress!]) { vsyslog(Self.priority(of: level), "%s", $0) }
         }
     }
 

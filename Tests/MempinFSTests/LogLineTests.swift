@@ -67,11 +67,11 @@ struct LogLineTests {
         let events = Recorded()
         var logger = Logger(label: "mempinfs") { _ in Recorder(events: events) }
         logger.logLevel = .info
-        FileSystem.logPinChange(logger, "pinned", pid: 4242, name: "7f1234567000-7f1234568000", pages: 1,
+        FileSystem.logPinChange(.init(logger), "pinned", pid: 4242, name: "7f1234567000-7f1234568000", pages: 1,
                                 uid: 1000, by: 77)
-        FileSystem.logPinChange(logger, "unpinned", pid: 1, name: "1000-3000.9", pages: 2, uid: 0, by: 1)
+        FileSystem.logPinChange(.init(logger), "unpinned", pid: 1, name: "1000-3000.9", pages: 2, uid: 0, by: 1)
         logger.logLevel = .notice
-        FileSystem.logPinChange(logger, "pinned", pid: 1, name: "1000-2000", pages: 1, uid: 0, by: 1)
+        FileSystem.logPinChange(.init(logger), "pinned", pid: 1, name: "1000-2000", pages: 1, uid: 0, by: 1)
         let lines = events.events.withLock { $0.map { "\($0.level) \($0.message)" } }
         #expect(lines == [
             "info pinned 4242/7f1234567000-7f1234568000: 1 pages pid=77 uid=1000",
@@ -81,6 +81,53 @@ struct LogLineTests {
         let event = LogEvent(level: .info, message: "pinned 1/1000-2000: 1 pages pid=1 uid=0", metadata: nil,
                              source: "MempinFS", file: #fileID, function: #function, line: #line)
         #expect(terminal.line(for: event).hasSuffix("Z info mempinfs: pinned 1/1000-2000: 1 pages pid=1 uid=0\n"))
+    }
+
+    @Test("a handler that takes bytes gets the pin's line as bytes, and writes it as it writes the event")
+    func bytesPath() {
+        let recorded = RecordedMessages()
+        let logger = Logger(label: "mempinfs") { _ in BytesRecorder(recorded: recorded) }
+        FileSystem.logPinChange(.init(logger), "unpinned", pid: 4242, name: "1000-2000", pages: 1, uid: 1000, by: 77)
+        #expect(recorded.messages.withLock { $0 } == ["info unpinned 4242/1000-2000: 1 pages pid=77 uid=1000"])
+        for forJournal in [false, true] {
+            var handler = StandardErrorLogHandler(label: "mempinfs", forJournal: forJournal)
+            let event = LogEvent(level: .info, message: "pinned 1/1000-2000: 1 pages pid=1 uid=0", metadata: nil,
+                                 source: "MempinFS", file: #fileID, function: #function, line: #line)
+            var same = handler.line(level: .info, message: "pinned 1/1000-2000: 1 pages pid=1 uid=0")
+            // On a terminal, after the time (the two may straddle a second).
+            let stamp = forJournal ? 0 : LogLine.timestampLength
+            #expect(same.dropFirst(stamp) == handler.line(for: event).dropFirst(stamp))
+            // The handler's own metadata, as log(event:) appends it.
+            handler.metadata["unit"] = "a b"
+            same = handler.line(level: .notice, message: "x")
+            #expect(same.hasSuffix("x unit=a b\n"))
+            #expect(same.hasPrefix(forJournal ? "<5>x" : "2"))
+        }
+    }
+}
+
+/// The messages a ``BytesRecorder`` was given.
+private final class RecordedMessages: Sendable {
+    let messages = Mutex<[String]>([])
+}
+
+/// Keeps the messages it is given as bytes, with their level.
+private struct BytesRecorder: BytesLogHandler {
+    let recorded: RecordedMessages
+    var logLevel: Logger.Level = .trace
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        Issue.record("an event, not bytes: \(event.message)")
+    }
+
+    func log(level: Logger.Level, message: UnsafeBufferPointer<UInt8>) {
+        recorded.messages.withLock { $0.append("\(level) \(String(decoding: message, as: UTF8.self))") }
     }
 }
 

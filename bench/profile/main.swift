@@ -322,10 +322,11 @@ if phases == "log" || phases == "all" {
     dup2(null, 2)
     var logger = Logger(label: "mempinfs") { StandardErrorLogHandler(label: $0) }
     logger.logLevel = .info
+    let pinLog = FileSystem.PinLog(logger)
     let name = Formats.pinFileName(start: 0x7f12_3456_7000, end: 0x7f12_3456_8000)
     try measure("log", items: lines, each: "line") {
         for index in 0..<lines {
-            FileSystem.logPinChange(logger, "pinned", pid: pid, name: name, pages: UInt64(index), uid: 0, by: pid)
+            FileSystem.logPinChange(pinLog, "pinned", pid: pid, name: name, pages: UInt64(index), uid: 0, by: pid)
         }
     }
     dup2(standardError, 2)
