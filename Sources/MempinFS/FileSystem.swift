@@ -259,7 +259,7 @@ public final class FileSystem: Sendable {
     /// makes the success reply itself. Every refusal is logged once, with
     /// who asked and why.
     func replying(_ req: fuse_req_t, _ operation: String, _ subject: @autoclosure () -> String,
-                  quietly quietErrors: Set<Errno> = [], _ body: () throws(Errno) -> Void) {
+                  quietly quietErrors: [Errno] = [], _ body: () throws(Errno) -> Void) {
         do {
             try body()
         } catch {
