@@ -348,11 +348,32 @@ public final class MempinDevice: Sendable {
             guard try waitForChanges(timeout: timeout) else { return [] }
         }
         let capacity = max(1, min(limit, Int(MEMPIN_EVENTS_KEPT)))
-        let buffer = UnsafeMutableBufferPointer<mempin_event>.allocate(capacity: capacity)
-        defer { buffer.deallocate() }
+        // A request reads the record or two of its own change: into the
+        // stack (a buffer for 256 allocated and freed for each read was a
+        // fifth of its cost); what a full first read may have left, after.
+        let first = min(capacity, Self.recordsOnStack)
+        var records = try withUnsafeTemporaryAllocation(of: mempin_event.self, capacity: first) {
+            (buffer) throws(Errno) -> [ChangeRecord] in try readChanges(into: buffer)
+        }
+        guard records.count == first && capacity > first else { return records }
+        // A blocking file would wait for more: look first.
+        if try isNonBlocking ? true : waitForChanges(timeout: 0) {
+            let buffer = UnsafeMutableBufferPointer<mempin_event>.allocate(capacity: capacity - first)
+            defer { buffer.deallocate() }
+            records += try readChanges(into: buffer)
+        }
+        return records
+    }
+
+    /// The records read first with room on the stack (640 bytes).
+    static let recordsOnStack = 8
+
+    /// One read(2) of the change records into `buffer`; none if there is
+    /// none to read without waiting.
+    private func readChanges(into buffer: UnsafeMutableBufferPointer<mempin_event>) throws(Errno) -> [ChangeRecord] {
         let size = MemoryLayout<mempin_event>.stride
         let count = valueOrErrno {
-            CInt(truncatingIfNeeded: read(fileDescriptor.rawValue, buffer.baseAddress, capacity * size))
+            CInt(truncatingIfNeeded: read(fileDescriptor.rawValue, buffer.baseAddress, buffer.count * size))
         }
         switch count {
         case .success(let bytes):

@@ -280,29 +280,58 @@ public enum Formats {
         let addressDigits = max(8, significantHexDigits(run.first.virtualAddress))
         let addressDigit = addressDigits &- 4
         let frameDigit = addressDigits &+ max(1, significantHexDigits(run.first.frameNumber & shownFrameMask))
+        // The lines that fit, and the line before copied sixteen bytes at a
+        // time, the last sixteen ending at its end (a line is wider than
+        // sixteen): nothing past it. A line of at most 48 bytes (every
+        // address of a 48-bit space) is three straight copies, one loop
+        // outside; a loop of copies per line was half a line's cost.
+        let fitting = min(run.count, room / width)
+        let last = width &- 16
+        let middle = width > 32
         var lines = 1
         var line = out + width
-        var left = room &- width
-        while lines < run.count && left >= width {
-            // The line before, sixteen bytes at a time, the last sixteen
-            // ending at its end (a line is wider than sixteen): nothing
-            // past it.
-            let from = UnsafeRawPointer(line - width), to = UnsafeMutableRawPointer(line)
-            var byte = 0
-            while byte &+ 16 < width {
-                to.storeBytes(of: from.loadUnaligned(fromByteOffset: byte, as: SIMD16<UInt8>.self),
-                              toByteOffset: byte, as: SIMD16<UInt8>.self)
-                byte &+= 16
+        if showsFrame && middle && width <= 48 {
+            // Root's lines of a 48-bit space, nearly every line: the loop
+            // below with its choices made.
+            let frameFirst = addressDigits &+ 1
+            while lines < fitting {
+                let from = UnsafeRawPointer(line - width), to = UnsafeMutableRawPointer(line)
+                to.storeBytes(of: from.loadUnaligned(as: SIMD16<UInt8>.self), as: SIMD16<UInt8>.self)
+                to.storeBytes(of: from.loadUnaligned(fromByteOffset: 16, as: SIMD16<UInt8>.self),
+                              toByteOffset: 16, as: SIMD16<UInt8>.self)
+                to.storeBytes(of: from.loadUnaligned(fromByteOffset: last, as: SIMD16<UInt8>.self),
+                              toByteOffset: last, as: SIMD16<UInt8>.self)
+                guard incrementHexDigit(line, at: addressDigit, first: 0),
+                      incrementHexDigit(line, at: frameDigit, first: frameFirst) else { break }
+                lines &+= 1
+                line += width
             }
-            to.storeBytes(of: from.loadUnaligned(fromByteOffset: width &- 16, as: SIMD16<UInt8>.self),
-                          toByteOffset: width &- 16, as: SIMD16<UInt8>.self)
+            return (lines, lines &* width)
+        }
+        while lines < fitting {
+            let from = UnsafeRawPointer(line - width), to = UnsafeMutableRawPointer(line)
+            if width <= 48 {
+                to.storeBytes(of: from.loadUnaligned(as: SIMD16<UInt8>.self), as: SIMD16<UInt8>.self)
+                if middle {
+                    to.storeBytes(of: from.loadUnaligned(fromByteOffset: 16, as: SIMD16<UInt8>.self),
+                                  toByteOffset: 16, as: SIMD16<UInt8>.self)
+                }
+            } else {
+                var byte = 0
+                while byte &+ 16 < width {
+                    to.storeBytes(of: from.loadUnaligned(fromByteOffset: byte, as: SIMD16<UInt8>.self),
+                                  toByteOffset: byte, as: SIMD16<UInt8>.self)
+                    byte &+= 16
+                }
+            }
+            to.storeBytes(of: from.loadUnaligned(fromByteOffset: last, as: SIMD16<UInt8>.self),
+                          toByteOffset: last, as: SIMD16<UInt8>.self)
             guard incrementHexDigit(line, at: addressDigit, first: 0) else { break }
             if showsFrame {
                 guard incrementHexDigit(line, at: frameDigit, first: addressDigits &+ 1) else { break }
             }
             lines &+= 1
             line += width
-            left &-= width
         }
         return (lines, lines &* width)
     }
