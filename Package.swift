@@ -1,6 +1,8 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+let crossModule: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+
 let package = Package(
     name: "mempin",
     products: [
@@ -29,7 +31,7 @@ let package = Package(
         // capget(2) and pidfd_open(2), which Swift cannot call through syscall(2).
         .systemLibrary(name: "CProcess"),
         // A lock ThreadSanitizer sees, for state shared between threads.
-        .target(name: "MempinLocking"),
+        .target(name: "MempinLocking", swiftSettings: crossModule),
         // /dev/mempinfd: typed wrappers over the ioctls.
         .target(
             name: "MempinDevice",
@@ -38,7 +40,7 @@ let package = Package(
                 "MempinLocking",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
-            swiftSettings: [.define("ENABLE_MOCKING", .when(configuration: .debug))]
+            swiftSettings: [.define("ENABLE_MOCKING", .when(configuration: .debug))] + crossModule
         ),
         // The file tree: range parser, file renderers, inodes, permissions.
         .target(
@@ -48,7 +50,8 @@ let package = Package(
                 "MempinDevice",
                 "MempinLocking",
                 .product(name: "SystemPackage", package: "swift-system"),
-            ]
+            ],
+            swiftSettings: crossModule
         ),
         // The FUSE server: libfuse's low-level session over the tree.
         .target(
@@ -61,7 +64,8 @@ let package = Package(
                 "MempinLocking",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
-            ]
+            ],
+            swiftSettings: crossModule
         ),
         .executableTarget(
             name: "mempinfs",
@@ -90,7 +94,7 @@ let package = Package(
         .testTarget(
             name: "MempinDeviceTests",
             dependencies: ["MempinDevice"],
-            swiftSettings: [.define("ENABLE_MOCKING", .when(configuration: .debug))]
+            swiftSettings: [.define("ENABLE_MOCKING", .when(configuration: .debug))] + crossModule
         ),
         .testTarget(name: "MempinFSTests", dependencies: [
             "MempinFS", "MempinTree", "MempinDevice", "MempinLocking", "MempinTestSupport",
