@@ -85,10 +85,11 @@ struct LogLineTests {
 
     @Test("a handler that takes bytes gets the pin's line as bytes, and writes it as it writes the event")
     func bytesPath() {
-        let recorded = RecordedMessages()
-        let logger = Logger(label: "mempinfs") { _ in BytesRecorder(recorded: recorded) }
+        let recorded = Recorded()
+        let logger = Logger(label: "mempinfs") { _ in BytesRecorder(events: recorded) }
         FileSystem.logPinChange(.init(logger), "unpinned", pid: 4242, name: "1000-2000", pages: 1, uid: 1000, by: 77)
-        #expect(recorded.messages.withLock { $0 } == ["info unpinned 4242/1000-2000: 1 pages pid=77 uid=1000"])
+        #expect(recorded.events.withLock { $0.map { "\($0.level) \($0.message)" } }
+                == ["info unpinned 4242/1000-2000: 1 pages pid=77 uid=1000"])
         for forJournal in [false, true] {
             var handler = StandardErrorLogHandler(label: "mempinfs", forJournal: forJournal)
             let event = LogEvent(level: .info, message: "pinned 1/1000-2000: 1 pages pid=1 uid=0", metadata: nil,
@@ -106,48 +107,49 @@ struct LogLineTests {
     }
 }
 
-/// The messages a ``BytesRecorder`` was given.
-private final class RecordedMessages: Sendable {
-    let messages = Mutex<[String]>([])
+/// The events a ``Recorder`` or a ``BytesRecorder`` was given.
+private final class Recorded: Sendable {
+    let events = Mutex<[LogEvent]>([])
 }
 
-/// Keeps the messages it is given as bytes, with their level.
-private struct BytesRecorder: BytesLogHandler {
-    let recorded: RecordedMessages
-    var logLevel: Logger.Level = .trace
-    var metadata: Logger.Metadata = [:]
+/// The metadata a test's handler keeps, as given.
+private protocol KeepsMetadata: LogHandler {
+    var metadata: Logger.Metadata { get set }
+}
 
+extension KeepsMetadata {
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
+}
+
+/// Keeps the events it is given.
+private struct Recorder: KeepsMetadata {
+    let events: Recorded
+    var logLevel: Logger.Level = .trace
+    var metadata: Logger.Metadata = [:]
+
+    func log(event: LogEvent) {
+        events.events.withLock { $0.append(event) }
+    }
+}
+
+/// Keeps the messages it is given as bytes, as events; fails on an event.
+private struct BytesRecorder: BytesLogHandler, KeepsMetadata {
+    let events: Recorded
+    var logLevel: Logger.Level = .trace
+    var metadata: Logger.Metadata = [:]
 
     func log(event: LogEvent) {
         Issue.record("an event, not bytes: \(event.message)")
     }
 
     func log(level: Logger.Level, message: UnsafeBufferPointer<UInt8>) {
-        recorded.messages.withLock { $0.append("\(level) \(String(decoding: message, as: UTF8.self))") }
-    }
-}
-
-/// The events a ``Recorder`` was given.
-private final class Recorded: Sendable {
-    let events = Mutex<[LogEvent]>([])
-}
-
-/// Keeps the events it is given.
-private struct Recorder: LogHandler {
-    let events: Recorded
-    var logLevel: Logger.Level = .trace
-    var metadata: Logger.Metadata = [:]
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        events.events.withLock { $0.append(event) }
+        let text = String(decoding: message, as: UTF8.self)
+        events.events.withLock {
+            $0.append(LogEvent(level: level, message: "\(text)", metadata: nil, source: "MempinFS",
+                               file: #fileID, function: #function, line: #line))
+        }
     }
 }
