@@ -94,7 +94,7 @@ let package = Package(
         .testTarget(
             name: "MempinDeviceTests",
             dependencies: ["MempinDevice"],
-            swiftSettings: [.define("ENABLE_MOCKING", .when(configuration: .debug))] + crossModule
+            swiftSettings: [.define("ENABLE_MOCKING", .when(configuration: .debug))]
         ),
         .testTarget(name: "MempinFSTests", dependencies: [
             "MempinFS", "MempinTree", "MempinDevice", "MempinLocking", "MempinTestSupport",

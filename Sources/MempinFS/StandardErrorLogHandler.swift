@@ -35,10 +35,7 @@ public struct StandardErrorLogHandler: BytesLogHandler {
     }
 
     public func log(event: LogEvent) {
-        var message = event.message.description
-        message.withUTF8 { message in
-            withLine(level: event.level, message: message, metadata: event.metadata) { Self.write($0) }
-        }
+        withLine(for: event) { Self.write($0) }
     }
 
     package func log(level: Logger.Level, message: UnsafeBufferPointer<UInt8>) {
@@ -47,12 +44,7 @@ public struct StandardErrorLogHandler: BytesLogHandler {
 
     /// The line `event` is written as, its newline included.
     func line(for event: LogEvent) -> String {
-        var message = event.message.description
-        return message.withUTF8 { message in
-            withLine(level: event.level, message: message, metadata: event.metadata) {
-                String(decoding: $0, as: UTF8.self)
-            }
-        }
+        withLine(for: event) { String(decoding: $0, as: UTF8.self) }
     }
 
     /// The line `message` at `level` is written as through
@@ -73,6 +65,12 @@ public struct StandardErrorLogHandler: BytesLogHandler {
             if n <= 0 { break }
             written += n
         }
+    }
+
+    /// Calls `body` with `event`'s line.
+    private func withLine<Result>(for event: LogEvent, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+        var message = event.message.description
+        return message.withUTF8 { withLine(level: event.level, message: $0, metadata: event.metadata, body) }
     }
 
     /// Calls `body` with the line of `message` at `level`, made on the

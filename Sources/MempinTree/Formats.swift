@@ -287,12 +287,12 @@ public enum Formats {
         // outside; a loop of copies per line was half a line's cost.
         let fitting = min(run.count, room / width)
         let last = width &- 16
-        let middle = width > 32
         var lines = 1
         var line = out + width
-        if showsFrame && middle && width <= 48 {
-            // Root's lines of a 48-bit space, nearly every line: the loop
-            // below with its choices made.
+        if showsFrame && width > 32 && width <= 48 {
+            // Root's lines of a 48-bit space, nearly every line: three
+            // straight copies, the loop below with its choices made (a loop
+            // of copies per line was half a line's cost).
             let frameFirst = addressDigits &+ 1
             while lines < fitting {
                 let from = UnsafeRawPointer(line - width), to = UnsafeMutableRawPointer(line)
@@ -309,20 +309,15 @@ public enum Formats {
             return (lines, lines &* width)
         }
         while lines < fitting {
+            // The line before, sixteen bytes at a time, the last sixteen
+            // ending at its end (a line is wider than sixteen): nothing
+            // past it.
             let from = UnsafeRawPointer(line - width), to = UnsafeMutableRawPointer(line)
-            if width <= 48 {
-                to.storeBytes(of: from.loadUnaligned(as: SIMD16<UInt8>.self), as: SIMD16<UInt8>.self)
-                if middle {
-                    to.storeBytes(of: from.loadUnaligned(fromByteOffset: 16, as: SIMD16<UInt8>.self),
-                                  toByteOffset: 16, as: SIMD16<UInt8>.self)
-                }
-            } else {
-                var byte = 0
-                while byte &+ 16 < width {
-                    to.storeBytes(of: from.loadUnaligned(fromByteOffset: byte, as: SIMD16<UInt8>.self),
-                                  toByteOffset: byte, as: SIMD16<UInt8>.self)
-                    byte &+= 16
-                }
+            var byte = 0
+            while byte &+ 16 < width {
+                to.storeBytes(of: from.loadUnaligned(fromByteOffset: byte, as: SIMD16<UInt8>.self),
+                              toByteOffset: byte, as: SIMD16<UInt8>.self)
+                byte &+= 16
             }
             to.storeBytes(of: from.loadUnaligned(fromByteOffset: last, as: SIMD16<UInt8>.self),
                           toByteOffset: last, as: SIMD16<UInt8>.self)
