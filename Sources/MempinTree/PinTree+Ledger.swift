@@ -168,7 +168,7 @@ extension PinTree {
                 // again after this record took it out: it must not.
                 state.noteEnded(record.id)
                 guard let pin = state.pins[record.id], let name = state.processes[pin.pid]?.name(of: pin) else {
-                    return state.recentNames[record.id]
+                    return state.endedName(of: record.id)
                 }
                 state.remove(id: record.id)
                 state.owners[pin.pid] = nil
@@ -187,7 +187,7 @@ extension PinTree {
     /// it, else its range (for a refusal, the range asked for). Made only
     /// for a line a reader may read.
     private func lineName(of record: ChangeRecord) -> String {
-        if record.kind != .refuse, let name = withState({ $0.name(of: record.id) ?? $0.recentNames[record.id]?.text }) {
+        if record.kind != .refuse, let name = withState({ $0.name(of: record.id) ?? $0.endedName(of: record.id)?.text }) {
             return name
         }
         return Formats.pinFileName(start: record.start, end: record.end)

@@ -190,16 +190,14 @@ public final class PinTree: Sendable {
         /// Pins this server took out of the tree, ever: a refresh adopts
         /// pins it did not know only when none went while it listed.
         var removals: UInt64 = 0
-        /// The names of pins removed lately, for the change records that
-        /// follow their removal (at most ``recentNameLimit``).
-        var recentNames: [UInt64: ProcessPins.Name] = [:]
-        var recentOrder: [UInt64] = []
-        /// Pins whose end the change records told: a pin this server made,
-        /// whose process exited while the ioctl returned, is not entered
-        /// after its end (at most ``recentNameLimit``, the oldest dropped
-        /// first; ids only grow, so a pin being made is among the newest).
-        var endedPins: Set<UInt64> = []
-        var endedOrder: [UInt64] = []
+        /// Pins that ended lately, with their names when the tree had them
+        /// (for the change records that follow a removal): a pin this
+        /// server made, whose process exited while the ioctl returned, is
+        /// not entered after its end. At most ``recentNameLimit``, the
+        /// oldest dropped first; ids only grow, so a pin being made is
+        /// among the newest.
+        private var endedPins: [UInt64: ProcessPins.Name?] = [:]
+        private var endedOrder: [UInt64] = []
         /// The last change record applied.
         var lastChange: UInt64?
         /// Who may see events of a process, as last seen (see
@@ -256,43 +254,42 @@ public final class PinTree: Sendable {
         /// its end's record read, or gone from the module's listing), and
         /// no fetch or listing made before may enter it again.
         mutating func remove(id: UInt64) {
-            noteEnded(id)
-            guard let pin = pins.removeValue(forKey: id) else { return }
+            guard let pin = pins.removeValue(forKey: id) else { return noteEnded(id) }
             if !frameRuns.isEmpty { frameRuns[id] = nil }
             removals &+= 1
             // One lookup of the process, its table changed in place.
-            guard let index = processes.index(forKey: pin.pid) else { return }
-            rememberName(processes.values[index].name(of: pin), of: id)
+            guard let index = processes.index(forKey: pin.pid) else { return noteEnded(id) }
+            noteEnded(id, name: processes.values[index].name(of: pin))
             processes.values[index].remove(pin)
             if processes.values[index].count == 0 { processes.remove(at: index) }
         }
 
-        /// Keeps the name of the pin `id`, just removed, for the change
-        /// records that follow (the newest ``recentNameLimit``).
-        private mutating func rememberName(_ name: ProcessPins.Name, of id: UInt64) {
-            recentNames[id] = name
-            recentOrder.append(id)
-            if recentOrder.count > Self.recentNameLimit {
-                let dropped = recentOrder.prefix(Self.recentNameLimit / 2)
-                for old in dropped { recentNames[old] = nil }
-                recentOrder.removeFirst(dropped.count)
+        /// Remembers that the pin `id` has ended, in the tree or not yet,
+        /// and its `name` if the tree had it: one table for both, so an
+        /// unpin hashes its id once here.
+        mutating func noteEnded(_ id: UInt64, name: ProcessPins.Name? = nil) {
+            if let known = endedPins.updateValue(name, forKey: id) {
+                // Told again (its record after this server's unpin): the
+                // name stays, the order too.
+                if name == nil, let known { endedPins[id] = known }
+                return
             }
-        }
-
-        /// Remembers that the pin `id` has ended, in the tree or not yet.
-        mutating func noteEnded(_ id: UInt64) {
-            guard endedPins.insert(id).inserted else { return }
             endedOrder.append(id)
             if endedOrder.count > Self.recentNameLimit {
                 let dropped = endedOrder.prefix(Self.recentNameLimit / 2)
-                endedPins.subtract(dropped)
+                for old in dropped { endedPins[old] = nil }
                 endedOrder.removeFirst(dropped.count)
             }
         }
 
-        /// Whether the pin `id` has ended (see ``noteEnded(_:)``).
+        /// The name of the pin `id`, removed lately (see ``noteEnded(_:name:)``).
+        func endedName(of id: UInt64) -> ProcessPins.Name? {
+            endedPins[id] ?? nil
+        }
+
+        /// Whether the pin `id` has ended (see ``noteEnded(_:name:)``).
         func hasEnded(_ id: UInt64) -> Bool {
-            !endedPins.isEmpty && endedPins.contains(id)
+            !endedPins.isEmpty && endedPins[id] != nil
         }
 
         /// Enters a pin this server made or listed, unless its end's record

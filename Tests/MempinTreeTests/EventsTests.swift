@@ -67,6 +67,58 @@ struct EventsTests {
             """)
     }
 
+    @Test("a record that follows a removal here names the file the pin had, suffix included")
+    func recordAfterRemovalHere() throws {
+        let reader = tree.events.reader(for: root)
+        let made = try tree.pin(Array("1000+4K\n".utf8), in: 4242, for: root)
+        tree.apply([record(1, .pin, id: made[0].id)])
+        // A seed pin of the same range is the suffixed one.
+        let seed = backend.addSeedPin(pid: 4242, start: 0x1000, end: 0x2000, holder: 4242)
+        var seedRecord = record(2, .pin, id: seed.id)
+        seedRecord.via = .ioctl
+        seedRecord.holderPID = 4242
+        tree.apply([seedRecord])
+        let suffixed = "00001000-00002000.\(seed.id)"
+        #expect(try tree.entries(of: .processDirectory(pid: 4242), for: root).map(\.name).contains(suffixed))
+        _ = try tree.unlink(suffixed, in: 4242, for: root)
+        _ = try tree.unlink("00001000-00002000", in: 4242, for: root)
+        var revoked = seedRecord
+        revoked.sequence = 3
+        revoked.kind = .revoke
+        tree.apply([revoked, record(4, .unpin, id: made[0].id)])
+        let lines = text(reader)?.split(separator: "\n").map { $0.split(separator: " ").prefix(3).joined(separator: " ") }
+        #expect(lines == ["pin 4242 00001000-00002000", "pin 4242 \(suffixed)", "revoke 4242 \(suffixed)",
+                          "unpin 4242 00001000-00002000"])
+    }
+
+    @Test("the ends kept for the records that follow are bounded: the oldest name falls back to its range")
+    func endsKeptAreBounded() throws {
+        let reader = tree.events.reader(for: root)
+        let first = try tree.pin(Array("1000+4K\n".utf8), in: 4242, for: root)[0]
+        let seed = backend.addSeedPin(pid: 4242, start: 0x1000, end: 0x2000, holder: 4242)
+        var seedRecord = record(1, .pin, id: seed.id)
+        seedRecord.via = .ioctl
+        seedRecord.holderPID = 4242
+        tree.apply([seedRecord])
+        _ = try tree.unlink("00001000-00002000.\(seed.id)", in: 4242, for: root)
+        _ = try tree.unlink("00001000-00002000", in: 4242, for: root)
+        // More pins end here than the tree keeps: the seed pin's end is forgotten.
+        for _ in 0..<8192 {
+            let pin = try tree.pin(Array("3000+4K\n".utf8), in: 4242, for: root)[0]
+            _ = try tree.unlink("00003000-00004000", in: 4242, for: root)
+            #expect(pin.id != first.id)
+        }
+        var revoked = seedRecord
+        revoked.sequence = 2
+        revoked.kind = .revoke
+        tree.apply([revoked])
+        let last = text(reader)?.split(separator: "\n").last.map(String.init)
+        #expect(last?.hasPrefix("revoke 4242 00001000-00002000 ") == true)
+        // And a listing does not bring it back.
+        tree.refresh()
+        #expect(try tree.entries(of: .processDirectory(pid: 4242), for: root).map(\.name) == ["pin", "status", "other_pins"])
+    }
+
     @Test("a pin whose process exits while its ioctl returns is not entered after its end's record",
           arguments: [false, true])
     func exitBeforeTheMakerEntersIt(fetchedFirst: Bool) throws {
