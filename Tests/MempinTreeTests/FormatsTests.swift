@@ -34,6 +34,24 @@ struct FormatsTests {
         #expect(Formats.word("/user.slice/user-1000.slice") == "/user.slice/user-1000.slice")
     }
 
+    @Test("decimals match String(_:), zero-padded to a width, at every digit count")
+    func decimals() {
+        var values: [UInt64] = Array(0...1_000) + [UInt64.max, UInt64.max - 1]
+        var power: UInt64 = 10
+        for _ in 0..<19 {
+            values += [power - 1, power, power + 1, power &* 7 / 3]
+            power = power &* 10
+        }
+        for value in values {
+            for width in [1, 3, 8, 20, 25] {
+                let digits = Formats.withDecimal(value, width: width) { String(decoding: $0, as: UTF8.self) }
+                let plain = String(value)
+                let expected = String(repeating: "0", count: max(0, min(width, 20) - plain.count)) + plain
+                #expect(digits == expected, "\(value) width \(width)")
+            }
+        }
+    }
+
     @Test("the header has the required keys in key value form, then a blank line")
     func header() {
         let pin = PinRecord(id: 7, start: 0x7f3a_1c00_0000, end: 0x7f3a_1c10_0000, pages: 256, pid: 4242)
