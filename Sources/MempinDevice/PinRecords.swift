@@ -366,22 +366,18 @@ public struct ProcessFigures: Hashable, Sendable {
     public var owner: (uid: UInt32, gid: UInt32) { (uid.real, gid.real) }
 
     /// A real, effective and saved id.
-    private struct IDs: Hashable, Sendable {
+    fileprivate struct IDs: Hashable, Sendable {
         var real: UInt32
         var effective: UInt32
         var saved: UInt32
+    }
+}
 
-        init(real: UInt32, effective: UInt32, saved: UInt32) {
-            self.real = real
-            self.effective = effective
-            self.saved = saved
-        }
-
-        /// The first three of `ids`; one given stands for all three.
-        init(_ ids: [UInt32]) {
-            real = ids.first ?? 0
-            effective = ids.count > 1 ? ids[1] : real
-            saved = ids.count > 2 ? ids[2] : effective
-        }
+extension ProcessFigures.IDs {
+    /// The first three of `ids`; one given stands for all three.
+    init(_ ids: [UInt32]) {
+        let real = ids.first ?? 0
+        let effective = ids.count > 1 ? ids[1] : real
+        self.init(real: real, effective: effective, saved: ids.count > 2 ? ids[2] : effective)
     }
 }
