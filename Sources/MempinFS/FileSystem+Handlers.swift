@@ -1,4 +1,5 @@
 import CFuse
+import MempinDevice
 import MempinTree
 import SystemPackage
 
@@ -163,8 +164,7 @@ private func handleMkdir(_ req: fuse_req_t?, _ _: fuse_ino_t, _ name: UnsafePoin
 private func handleUnlink(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ name: UnsafePointer<CChar>?) {
     let fs = FileSystem.from(req)
     let name = String(cString: name!)
-    var caughtUp = false
-    fs.replying(req!, "unlink", name) { () throws(Errno) in
+    let unpinned = fs.replying(req!, "unlink", name) { () throws(Errno) in
         guard case .processDirectory(let pid) = try fs.tree.node(forInode: UInt64(parent)) else {
             throw .notPermitted
         }
@@ -173,11 +173,15 @@ private func handleUnlink(_ req: fuse_req_t?, _ parent: fuse_ino_t, _ name: Unsa
         let pin = try fs.tree.unlink(name, in: pid, for: who)
         // The reply first: the log line is not the caller's to wait for.
         fuse_reply_err(req, 0)
-        fs.catchUpOnChanges()
-        caughtUp = true
-        FileSystem.logPinChange(fs.pinLog, "unpinned", pid: pid, name: name, pages: pin.pages, uid: who.uid, by: who.pid)
+        return (pid: pid, pages: pin.pages, by: who)
     }
-    if !caughtUp { fs.catchUpOnChanges() }
+    // After any reply: the module's records of it, their events lines
+    // before the log line.
+    fs.catchUpOnChanges()
+    if let unpinned {
+        FileSystem.logPinChange(fs.pinLog, "unpinned", pid: unpinned.pid, name: name, pages: unpinned.pages,
+                                uid: unpinned.by.uid, by: unpinned.by.pid)
+    }
 }
 
 /// Refused.
@@ -273,8 +277,7 @@ private func handleRead(_ req: fuse_req_t?, _ _: fuse_ino_t, _ size: Int, _ offs
 private func handleWrite(_ req: fuse_req_t?, _ _: fuse_ino_t, _ buf: UnsafePointer<CChar>?, _ size: Int, _ _: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
     let fs = FileSystem.from(req)
     let bytes = UnsafeRawBufferPointer(start: buf, count: size)
-    var caughtUp = false
-    fs.replying(req!, "write", FileSystem.firstLine(of: bytes)) { () throws(Errno) in
+    let pinned = fs.replying(req!, "write", FileSystem.firstLine(of: bytes)) { () throws(Errno) in
         guard case .file(.control(let file)) = fs.handle(fi!.pointee.fh) else { throw .badFileDescriptor }
         // The pins are made as the file's opener (its process is in the
         // log line); of the writer only its user and root-ness count.
@@ -284,18 +287,18 @@ private func handleWrite(_ req: fuse_req_t?, _ _: fuse_ino_t, _ buf: UnsafePoint
         if fuse_reply_write(req, size) != 0 {
             // The writer was interrupted or killed: it never learned.
             fs.tree.undo(pins)
-            return
+            return (file: file, pins: [PinRecord]())
         }
-        // The events lines before the log lines.
-        fs.catchUpOnChanges()
-        caughtUp = true
-        for pin in pins {
-            FileSystem.logPinChange(fs.pinLog, "pinned", pid: file.pid, name: Formats.pinFileName(start: pin.start, end: pin.end),
-                                    pages: pin.pages, uid: file.opener.uid, by: file.opener.pid)
-        }
+        return (file: file, pins: pins)
     }
-    // After any other reply (refused, undone): the module's records of it.
-    if !caughtUp { fs.catchUpOnChanges() }
+    // After any reply (made, refused, undone): the module's records of it,
+    // their events lines before the log lines.
+    fs.catchUpOnChanges()
+    guard let pinned else { return }
+    for pin in pinned.pins {
+        FileSystem.logPinChange(fs.pinLog, "pinned", pid: pinned.file.pid, name: Formats.pinFileName(start: pin.start, end: pin.end),
+                                pages: pin.pages, uid: pinned.file.opener.uid, by: pinned.file.opener.pid)
+    }
 }
 
 /// close(2) of a control file (other files are opened without flush): its

@@ -258,10 +258,13 @@ public final class FileSystem: Sendable {
     /// Runs a handler body and replies with the errno it throws; the body
     /// makes the success reply itself. Every refusal is logged once, with
     /// who asked and why.
-    func replying(_ req: fuse_req_t, _ operation: String, _ subject: @autoclosure () -> String,
-                  quietly quietErrors: [Errno] = [], _ body: () throws(Errno) -> Void) {
+    ///
+    /// - Returns: what the body returned, or nil if it threw.
+    @discardableResult
+    func replying<Result>(_ req: fuse_req_t, _ operation: String, _ subject: @autoclosure () -> String,
+                          quietly quietErrors: [Errno] = [], _ body: () throws(Errno) -> Result) -> Result? {
         do {
-            try body()
+            return try body()
         } catch {
             if !quietErrors.contains(error) {
                 let who = requester(of: req)
@@ -269,6 +272,7 @@ public final class FileSystem: Sendable {
                             "refused \(operation) \(subject()): \(error) [errno \(error.rawValue)]")
             }
             fuse_reply_err(req, error.rawValue)
+            return nil
         }
     }
 
