@@ -35,6 +35,9 @@ final class ChangeFollower: Sendable {
     /// Ticks without a change of the server's own before the follower
     /// thread waits in the module again.
     static let ticksBeforeIdle = 10
+    /// How long the follower thread lets others' records gather after
+    /// one woke it.
+    static let burstWindowMicroseconds = 1_000
 
     /// What the follower thread saw at its last step.
     struct Pace {
@@ -64,7 +67,16 @@ final class ChangeFollower: Sendable {
             pace.quietTicks += 1
             var tick = timespec(tv_sec: 0, tv_nsec: Self.busyTickMilliseconds * 1_000_000)
             nanosleep(&tick, nil)
-        } else if try !source.waitForChanges(timeout: 250) {
+        } else if try source.waitForChanges(timeout: 250) {
+            // Woken by another's record: once it is followed, the records
+            // of the burst it may start (a program pinning its buffers
+            // through the seed interface) gather for a while and are read
+            // together, instead of each waking this thread.
+            try catchUp(following: follow)
+            var window = timespec(tv_sec: 0, tv_nsec: Self.burstWindowMicroseconds * 1_000)
+            nanosleep(&window, nil)
+            return
+        } else {
             // The bound only lets the caller see a stop.
             return
         }

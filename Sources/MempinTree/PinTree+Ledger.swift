@@ -118,6 +118,10 @@ extension PinTree {
     public func apply(_ records: [ChangeRecord]) -> RemovedNames {
         var removed = RemovedNames()
         var lost = false
+        // The pins whose end is in this batch too: gone already, so not
+        // fetched (a program that pins and unpins through the seed
+        // interface in a loop would have the server fetch each).
+        let ending: Set<UInt64> = records.count < 2 ? [] : Set(records.lazy.filter(\.kind.endsPin).map(\.id))
         for record in records {
             let gap = withState { state in
                 defer { state.lastChange = record.sequence }
@@ -129,7 +133,7 @@ extension PinTree {
                 events.append("lost \(gap)", kind: "lost", audience: nil, everyone: true)
                 lost = true
             }
-            let name = follow(record, removed: &removed)
+            let name = follow(record, endsInBatch: !ending.isEmpty && ending.contains(record.id), removed: &removed)
             let made = events.append(Formats.eventLine(record, name: name?.text ?? lineName(of: record)),
                                      kind: record.kind.rawValue, audience: lineAudience(of: record))
             if !made { noteAudienceSkipped() }
@@ -145,8 +149,17 @@ extension PinTree {
     /// removed, or that was removed just before (an `rm` here), if so (see
     /// ``lineName(of:)`` for the others). A name, not its text: the text is
     /// made only for a line a reader will read.
-    private func follow(_ record: ChangeRecord, removed: inout RemovedNames) -> ProcessPins.Name? {
+    private func follow(_ record: ChangeRecord, endsInBatch: Bool, removed: inout RemovedNames) -> ProcessPins.Name? {
         switch record.kind {
+        case .pin where endsInBatch:
+            // Ended: named as its file would have been, for its lines.
+            withState { state in
+                guard state.pins[record.id] == nil else { return }
+                let plain = ProcessPins.Name(start: record.start, end: record.end)
+                let taken = state.processes[record.pid]?.ids[plain] != nil
+                state.noteEnded(record.id, name: taken ? ProcessPins.Name(start: record.start, end: record.end, suffix: record.id) : plain)
+            }
+            return nil
         case .pin:
             if withState({ $0.pins[record.id] }) == nil, let fresh = try? backend.pin(id: record.id) {
                 // Unless it ended while fetched (rm here, or a listing found it gone).
@@ -246,5 +259,15 @@ extension PinTree {
             state.audiences[pid] = audience
         }
         return audience
+    }
+}
+
+private extension ChangeKind {
+    /// Whether a record of this kind ends its pin.
+    var endsPin: Bool {
+        switch self {
+        case .unpin, .revoke, .exit, .close: true
+        case .pin, .detach, .refuse: false
+        }
     }
 }

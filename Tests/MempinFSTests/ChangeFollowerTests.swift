@@ -114,4 +114,22 @@ struct ChangeFollowerTests {
         #expect(fixture.waits == 1)
         #expect(fixture.sequences == [1, 2])
     }
+
+    @Test("woken by another's record, the follower thread lets the burst it may start gather before it waits again")
+    func letsABurstGather() throws {
+        let fixture = FollowerFixture()
+        let (source, follower, follow) = (fixture.source, fixture.follower, fixture.follow)
+        var pace = ChangeFollower.Pace()
+
+        source.queue.push([record(1)])
+        let clock = ContinuousClock()
+        let woken = try clock.measure { try follower.step(&pace, following: follow) }
+        #expect(fixture.sequences == [1])
+        #expect(woken >= .microseconds(ChangeFollower.burstWindowMicroseconds))
+        // What came meanwhile is read at once, in one wait that does not sleep.
+        source.queue.push([record(2), record(3, .unpin)])
+        try follower.step(&pace, following: follow)
+        #expect(fixture.sequences == [1, 2, 3])
+        #expect(fixture.waits == 2)
+    }
 }

@@ -1,4 +1,5 @@
 import MempinDevice
+import MempinLocking
 import MempinTestSupport
 import MempinTree
 import SystemPackage
@@ -89,6 +90,30 @@ struct EventsTests {
         let lines = text(reader)?.split(separator: "\n").map { $0.split(separator: " ").prefix(3).joined(separator: " ") }
         #expect(lines == ["pin 4242 00001000-00002000", "pin 4242 \(suffixed)", "revoke 4242 \(suffixed)",
                           "unpin 4242 00001000-00002000"])
+    }
+
+    @Test("a pin that ends in the batch its record comes in is not fetched; its lines name the file it would have had")
+    func pinAndEndInOneBatch() throws {
+        let reader = tree.events.reader(for: root)
+        let fetches = Locked(0)
+        defer { backend.afterEachFetch(nil) }
+        backend.afterEachFetch { _ in fetches.withLock { $0 += 1 } }
+        // A seed pin and its unpin, read together (the module still lists
+        // it here: had it been fetched, it would have been entered).
+        let seed = backend.addSeedPin(pid: 4242, start: 0x1000, end: 0x2000, holder: 4242)
+        let removed = tree.apply([record(1, .pin, id: seed.id), record(2, .unpin, id: seed.id)])
+        #expect(fetches.withLock { $0 } == 0)
+        #expect(removed.isEmpty)
+        #expect(try tree.entries(of: .processDirectory(pid: 4242), for: root).map(\.name) == ["pin", "status", "other_pins"])
+        // Its range named another pin: the lines give the suffixed name.
+        let made = try tree.pin(Array("1000+4K\n".utf8), in: 4242, for: root)
+        tree.apply([record(3, .pin, id: made[0].id)])
+        let other = backend.addSeedPin(pid: 4242, start: 0x1000, end: 0x2000, holder: 4242)
+        tree.apply([record(4, .pin, id: other.id), record(5, .exit, id: other.id)])
+        #expect(fetches.withLock { $0 } == 0)
+        let lines = text(reader)?.split(separator: "\n").map { $0.split(separator: " ").prefix(3).joined(separator: " ") }
+        #expect(lines == ["pin 4242 00001000-00002000", "unpin 4242 00001000-00002000", "pin 4242 00001000-00002000",
+                          "pin 4242 00001000-00002000.\(other.id)", "exit 4242 00001000-00002000.\(other.id)"])
     }
 
     @Test("the ends kept for the records that follow are bounded: the oldest name falls back to its range")
