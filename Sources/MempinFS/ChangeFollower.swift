@@ -21,6 +21,8 @@ import Glibc
 /// records of others (seed pins, exits) every ``busyTickMilliseconds``.
 /// After ``ticksBeforeIdle`` ticks without a change of the server's own it
 /// waits in the module again: an idle server sleeps until a record comes.
+/// Woken there, it follows the record at once and then lingers
+/// (``linger(_:)``), so that a burst of others' records wakes it once.
 final class ChangeFollower: Sendable {
     let source: any ChangeSource
     /// Held while records are read and followed: the batches two threads
@@ -43,6 +45,8 @@ final class ChangeFollower: Sendable {
     struct Pace {
         var changesMadeHere: UInt64 = 0
         var quietTicks = ChangeFollower.ticksBeforeIdle
+        /// The last step was woken by another's record (see ``linger(_:)``).
+        var woken = false
     }
 
     init(source: any ChangeSource) {
@@ -67,20 +71,25 @@ final class ChangeFollower: Sendable {
             pace.quietTicks += 1
             var tick = timespec(tv_sec: 0, tv_nsec: Self.busyTickMilliseconds * 1_000_000)
             nanosleep(&tick, nil)
-        } else if try source.waitForChanges(timeout: 250) {
-            // Woken by another's record: once it is followed, the records
-            // of the burst it may start (a program pinning its buffers
-            // through the seed interface) gather for a while and are read
-            // together, instead of each waking this thread.
-            try catchUp(following: follow)
-            var window = timespec(tv_sec: 0, tv_nsec: Self.burstWindowMicroseconds * 1_000)
-            nanosleep(&window, nil)
-            return
-        } else {
+        } else if try !source.waitForChanges(timeout: 250) {
             // The bound only lets the caller see a stop.
             return
+        } else {
+            pace.woken = true
         }
         try catchUp(following: follow)
+    }
+
+    /// After a step woken by another's record, once what it followed is
+    /// told: lets the records of the burst it may start (a program pinning
+    /// its buffers through the seed interface) gather for
+    /// ``burstWindowMicroseconds``, to be read together at the next step,
+    /// instead of each waking this thread.
+    func linger(_ pace: inout Pace) {
+        guard pace.woken else { return }
+        pace.woken = false
+        var window = timespec(tv_sec: 0, tv_nsec: Self.burstWindowMicroseconds * 1_000)
+        nanosleep(&window, nil)
     }
 
     /// Reads the records there are (up to 256, without waiting) and has

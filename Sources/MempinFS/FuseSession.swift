@@ -224,6 +224,7 @@ public final class FuseSession: @unchecked Sendable {
             // What the records removed, and what refreshes made by requests
             // (stats, ls) found.
             invalidate(fileSystem.tree.takeRemovedNames())
+            fileSystem.changeFollower?.linger(&pace)
         }
     }
 

@@ -122,14 +122,22 @@ struct ChangeFollowerTests {
         var pace = ChangeFollower.Pace()
 
         source.queue.push([record(1)])
-        let clock = ContinuousClock()
-        let woken = try clock.measure { try follower.step(&pace, following: follow) }
+        try follower.step(&pace, following: follow)
         #expect(fixture.sequences == [1])
-        #expect(woken >= .microseconds(ChangeFollower.burstWindowMicroseconds))
+        #expect(pace.woken)
+        // Told at once (the caller invalidates what it removed), then it lingers.
+        let clock = ContinuousClock()
+        let lingered = clock.measure { follower.linger(&pace) }
+        #expect(lingered >= .microseconds(ChangeFollower.burstWindowMicroseconds))
+        #expect(!pace.woken)
         // What came meanwhile is read at once, in one wait that does not sleep.
         source.queue.push([record(2), record(3, .unpin)])
         try follower.step(&pace, following: follow)
         #expect(fixture.sequences == [1, 2, 3])
         #expect(fixture.waits == 2)
+        // A step that did not wait in the module (a tick) does not linger.
+        follower.expectChange()
+        try follower.step(&pace, following: follow)
+        #expect(!pace.woken)
     }
 }
