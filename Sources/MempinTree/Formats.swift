@@ -55,36 +55,35 @@ public enum Formats {
             bytes.reserveCapacity(capacity)
         }
 
-        /// `key value`, the value in decimal. The line is made on the
-        /// stack and appended with one copy: four appends a line were a
-        /// fifth of an open and read of `status`.
+        /// `key value`, the value in decimal.
         public mutating func append(_ key: StaticString, _ value: UInt64) {
-            key.withUTF8Buffer { key in
-                withUnsafeTemporaryAllocation(of: UInt8.self, capacity: key.count + 22) { line in
-                    let text = line.baseAddress!
-                    var used = key.count
-                    text.initialize(from: key.baseAddress!, count: used)
-                    text[used] = UInt8(ascii: " ")
-                    used += 1
-                    used += Formats.writeDecimal(value, into: text + used)
-                    text[used] = UInt8(ascii: "\n")
-                    bytes.append(contentsOf: UnsafeBufferPointer(start: text, count: used + 1))
-                }
-            }
+            appendLine(key, valueRoom: 20) { Formats.writeDecimal(value, into: $0) }
         }
 
         /// `key value`, the value as it is (a word of the format's own).
         public mutating func append(_ key: StaticString, word: StaticString) {
+            word.withUTF8Buffer { word in
+                appendLine(key, valueRoom: word.count) { text in
+                    text.initialize(from: word.baseAddress!, count: word.count)
+                    return word.count
+                }
+            }
+        }
+
+        /// `key value` with the value `writeValue` writes (at most
+        /// `valueRoom` bytes; it returns how many), the line made on the
+        /// stack and appended with one copy: four appends a line were a
+        /// fifth of an open and read of `status`.
+        private mutating func appendLine(_ key: StaticString, valueRoom: Int,
+                                         _ writeValue: (UnsafeMutablePointer<UInt8>) -> Int) {
             key.withUTF8Buffer { key in
-                word.withUTF8Buffer { word in
-                    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: key.count + word.count + 2) { line in
-                        let text = line.baseAddress!
-                        text.initialize(from: key.baseAddress!, count: key.count)
-                        text[key.count] = UInt8(ascii: " ")
-                        (text + key.count + 1).initialize(from: word.baseAddress!, count: word.count)
-                        text[key.count + 1 + word.count] = UInt8(ascii: "\n")
-                        bytes.append(contentsOf: UnsafeBufferPointer(start: text, count: key.count + word.count + 2))
-                    }
+                withUnsafeTemporaryAllocation(of: UInt8.self, capacity: key.count + valueRoom + 2) { line in
+                    let text = line.baseAddress!
+                    text.initialize(from: key.baseAddress!, count: key.count)
+                    text[key.count] = UInt8(ascii: " ")
+                    let used = key.count + 1 + writeValue(text + key.count + 1)
+                    text[used] = UInt8(ascii: "\n")
+                    bytes.append(contentsOf: UnsafeBufferPointer(start: text, count: used + 1))
                 }
             }
         }

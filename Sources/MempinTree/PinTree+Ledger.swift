@@ -133,7 +133,7 @@ extension PinTree {
                 events.append("lost \(gap)", kind: "lost", audience: nil, everyone: true)
                 lost = true
             }
-            let name = follow(record, endsInBatch: !ending.isEmpty && ending.contains(record.id), removed: &removed)
+            let name = follow(record, endsInBatch: record.kind == .pin && !ending.isEmpty && ending.contains(record.id), removed: &removed)
             let made = events.append(Formats.eventLine(record, name: name?.text ?? lineName(of: record)),
                                      kind: record.kind.rawValue, audience: lineAudience(of: record))
             if !made { noteAudienceSkipped() }
@@ -155,9 +155,8 @@ extension PinTree {
             // Ended: named as its file would have been, for its lines.
             withState { state in
                 guard state.pins[record.id] == nil else { return }
-                let plain = ProcessPins.Name(start: record.start, end: record.end)
-                let taken = state.processes[record.pid]?.ids[plain] != nil
-                state.noteEnded(record.id, name: taken ? ProcessPins.Name(start: record.start, end: record.end, suffix: record.id) : plain)
+                let name = state.processes[record.pid]?.newName(start: record.start, end: record.end, id: record.id)
+                state.noteEnded(record.id, name: name ?? ProcessPins.Name(start: record.start, end: record.end))
             }
             return nil
         case .pin:

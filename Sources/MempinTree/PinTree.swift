@@ -144,6 +144,14 @@ public final class PinTree: Sendable {
             ids.reserveCapacity(ids.count + count)
         }
 
+        /// The name a new pin `id` of [`start`, `end`) takes: its range,
+        /// with its id as suffix when the range names a pin already (as
+        /// ``add(_:)`` names it).
+        func newName(start: UInt64, end: UInt64, id: UInt64) -> Name {
+            let plain = Name(start: start, end: end)
+            return ids[plain] == nil ? plain : Name(start: start, end: end, suffix: id)
+        }
+
         mutating func add(_ pin: PinRecord) {
             // One hash of the name for a new range, the common case.
             let name = Name(start: pin.start, end: pin.end)
