@@ -1216,28 +1216,37 @@ static void mempin_note_refusal(const struct mempin_container *c,
 	mempin_record(&r);
 }
 
-/*
- * Make a pin in @c as @req says: charge every limit, allocate, reserve the
- * range, watch it, pin. All or nothing; unwinds in reverse order, and a
- * refusal is recorded. A change of the range while it was being pinned is
- * verified once it is visible. Returns the new pin's id in @id, or a
- * negative errno.
+/**
+ * struct mempin_made - a pin made but not yet visible
+ * @pin: the pin, in the ledger and its container, not MEMPIN_VISIBLE
+ * @seq: its notifier's sequence from before its pages were pinned
  */
-static int mempin_create(struct mempin_container *c,
-			 const struct mempin_request *req, unsigned long *id)
+struct mempin_made {
+	struct mempin_region *pin;
+	unsigned long seq;
+};
+
+/*
+ * Make a pin in @c as @req says, out of sight: charge every limit,
+ * allocate, reserve the range, watch it, pin. All or nothing; unwinds in
+ * reverse order. The pin is in the ledger under its id but not visible: no
+ * listing shows it, no unpin takes it, no change record names it, until
+ * mempin_publish(); mempin_unmake() takes it back. Returns 0, or a
+ * negative errno with *@reason saying why for ENOMEM.
+ */
+static int mempin_make(struct mempin_container *c,
+		       const struct mempin_request *req,
+		       struct mempin_made *made, u32 *reason)
 {
-	u32 reason = MEMPIN_REASON_NONE;
 	struct mempin_region *pin;
 	struct page **pages;
-	unsigned long seq, i;
+	unsigned long i;
 	u64 t0;
 	int ret;
 
 	pin = kzalloc(sizeof(*pin), GFP_KERNEL_ACCOUNT);
-	if (!pin) {
-		ret = -ENOMEM;
-		goto refused;
-	}
+	if (!pin)
+		return -ENOMEM;
 	__module_get(THIS_MODULE);
 	refcount_set(&pin->ref, 1);
 	mutex_init(&pin->lock);
@@ -1256,7 +1265,7 @@ static int mempin_create(struct mempin_container *c,
 	pin->requester_pid = req->requester_pid;
 
 	/* Every limit first: a refused pin allocates nothing for its pages. */
-	ret = mempin_charge(pin, req->rlimit, &reason);
+	ret = mempin_charge(pin, req->rlimit, reason);
 	if (ret)
 		goto free_pin;
 	pages = kvmalloc_array(pin->npages, sizeof(*pages),
@@ -1274,13 +1283,13 @@ static int mempin_create(struct mempin_container *c,
 	if (ret)
 		goto unlink;
 
-	seq = mmu_interval_read_begin(&pin->notifier);
+	made->seq = mmu_interval_read_begin(&pin->notifier);
 	pin->pinned_at_ns = ktime_get_coarse_real_ns();
 	t0 = ktime_get_ns();
 	ret = mempin_pin_pages(pin->mm, pin->start, pin->npages, &pages);
 	if (ret) {
 		if (ret == -ENOMEM)
-			reason = MEMPIN_REASON_MIGRATION;
+			*reason = MEMPIN_REASON_MIGRATION;
 		goto remove_notifier;
 	}
 	pin->pin_duration_ns = ktime_get_ns() - t0;
@@ -1290,21 +1299,7 @@ static int mempin_create(struct mempin_container *c,
 	mutex_lock(&pin->lock);
 	pin->pages = pages;
 	mutex_unlock(&pin->lock);
-
-	/*
-	 * Once visible, any unpin may take the pin and free it as soon as
-	 * mempin_lock is dropped (another thread's MEM_CMD_UNPIN of the range,
-	 * a manager's MEMPIN_UNPIN of a listed id): everything done with the
-	 * pin here is done before that.
-	 */
-	mutex_lock(&mempin_lock);
-	set_bit(MEMPIN_VISIBLE, &pin->flags);
-	*id = pin->id;
-	mempin_note(pin, MEMPIN_EVENT_PIN, pin->requester);
-	/* Pinning breaks COW and migrates, so the range may have changed. */
-	if (mmu_interval_read_retry(&pin->notifier, seq))
-		mempin_queue_verify(pin, 0);
-	mutex_unlock(&mempin_lock);
+	made->pin = pin;
 	return 0;
 
 remove_notifier:
@@ -1319,9 +1314,74 @@ uncharge:
 	mempin_uncharge(pin);
 free_pin:
 	mempin_put(pin);
-refused:
-	mempin_note_refusal(c, req, ret, reason);
 	return ret;
+}
+
+/*
+ * Make @made's pin visible and record it. Once visible, any unpin may take
+ * the pin and free it as soon as mempin_lock is dropped (another thread's
+ * MEM_CMD_UNPIN of the range, a manager's MEMPIN_UNPIN of a listed id):
+ * everything done with the pin here is done before that. Caller holds
+ * mempin_lock.
+ */
+static void mempin_publish(const struct mempin_made *made)
+{
+	struct mempin_region *pin = made->pin;
+
+	lockdep_assert_held(&mempin_lock);
+	set_bit(MEMPIN_VISIBLE, &pin->flags);
+	mempin_note(pin, MEMPIN_EVENT_PIN, pin->requester);
+	/* Pinning breaks COW and migrates, so the range may have changed. */
+	if (mmu_interval_read_retry(&pin->notifier, made->seq))
+		mempin_queue_verify(pin, 0);
+}
+
+/*
+ * Take back a pin mempin_make() made and nobody saw: unpin its pages clean
+ * (nothing can have written through pins never handed out), then undo the
+ * rest of mempin_make() in reverse order. Caller holds no lock.
+ */
+static void mempin_unmake(struct mempin_region *pin)
+{
+	struct page **pages;
+
+	mutex_lock(&pin->lock);
+	pages = pin->pages;
+	pin->pages = NULL;
+	mutex_unlock(&pin->lock);
+	mempin_unpin_pages(pages, pin->npages, false);
+	mmu_interval_notifier_remove(&pin->notifier);
+	mutex_lock(&mempin_lock);
+	mempin_unlink(pin);
+	mutex_unlock(&mempin_lock);
+	kvfree(pages);
+	mempin_uncharge(pin);
+	mempin_put(pin);
+}
+
+/*
+ * Make a pin in @c as @req says and make it visible (see mempin_make()); a
+ * refusal is recorded. A change of the range while it was being pinned is
+ * verified once it is visible. Returns the new pin's id in @id, or a
+ * negative errno.
+ */
+static int mempin_create(struct mempin_container *c,
+			 const struct mempin_request *req, unsigned long *id)
+{
+	u32 reason = MEMPIN_REASON_NONE;
+	struct mempin_made made;
+	int ret;
+
+	ret = mempin_make(c, req, &made, &reason);
+	if (ret) {
+		mempin_note_refusal(c, req, ret, reason);
+		return ret;
+	}
+	mutex_lock(&mempin_lock);
+	*id = made.pin->id;
+	mempin_publish(&made);
+	mutex_unlock(&mempin_lock);
+	return 0;
 }
 
 /* MEM_CMD_PIN: pin the caller's own memory. */
@@ -1604,7 +1664,72 @@ static int mempin_remove_id(struct mempin_container *c, u64 id, kuid_t uid)
 	return 0;
 }
 
-/* MEMPIN_PIN: pin a range of the process @p.pid. */
+/*
+ * MEMPIN_PIN_RANGES: pin each range of @p for @req's target, all or none,
+ * out of sight until all are pinned and written back (see struct
+ * mempin_pin). Each range's checks and limits are those of a pin of its
+ * own, made after the ranges before it. Work is per range, with a check for
+ * a fatal signal between ranges.
+ */
+static int mempin_pin_ranges(const struct mempin_pin *p,
+			     struct mempin_request *req)
+{
+	struct mempin_range __user *ranges = u64_to_user_ptr(p->ranges);
+	u32 reason = MEMPIN_REASON_NONE, n = 0, i;
+	struct mempin_made *made;
+	struct mempin_range r;
+	int ret = 0;
+
+	made = kvmalloc_array(p->nr_ranges, sizeof(*made), GFP_KERNEL);
+	if (!made)
+		return -ENOMEM;
+	for (; n < p->nr_ranges; n++) {
+		if (n && fatal_signal_pending(current)) {
+			ret = -EINTR;
+			goto unmake;
+		}
+		if (copy_from_user(&r, &ranges[n], sizeof(r))) {
+			ret = -EFAULT;
+			goto unmake;
+		}
+		ret = mempin_range(r.addr, r.length, &req->start,
+				   &req->npages);
+		if (ret)
+			goto unmake;
+		ret = mempin_make(&mempin_managed, req, &made[n], &reason);
+		if (ret) {
+			mempin_note_refusal(&mempin_managed, req, ret, reason);
+			goto unmake;
+		}
+	}
+	/* The caller learns every id before anyone sees one of them. */
+	for (i = 0; i < n; i++) {
+		struct mempin_region *pin = made[i].pin;
+
+		r.id = pin->id;
+		r.start = pin->start;
+		r.end = mempin_end(pin);
+		if (copy_to_user(&ranges[i].id, &r.id,
+				 sizeof(r) - offsetof(typeof(r), id))) {
+			ret = -EFAULT;
+			goto unmake;
+		}
+	}
+	mutex_lock(&mempin_lock);
+	for (i = 0; i < n; i++)
+		mempin_publish(&made[i]);
+	mutex_unlock(&mempin_lock);
+	kvfree(made);
+	return 0;
+
+unmake:
+	while (n--)
+		mempin_unmake(made[n].pin);
+	kvfree(made);
+	return ret;
+}
+
+/* MEMPIN_PIN: pin a range, or several, of the process @p.pid. */
 static long mempin_ioctl_pin(struct mempin_container *c, void __user *arg)
 {
 	struct mempin_request req = {};
@@ -1615,9 +1740,19 @@ static long mempin_ioctl_pin(struct mempin_container *c, void __user *arg)
 	ret = mempin_copy_arg(&p, sizeof(p), offsetofend(typeof(p), end), arg);
 	if (ret)
 		return ret;
-	if (p.flags & ~MEMPIN_PIN_FLAGS)
+	if ((p.flags & ~MEMPIN_PIN_FLAGS) || p.reserved)
 		return -EINVAL;
-	ret = mempin_range(p.addr, p.length, &req.start, &req.npages);
+	if (p.flags & MEMPIN_PIN_RANGES) {
+		if (p.addr || p.length || !p.nr_ranges ||
+		    p.nr_ranges > MEMPIN_RANGES_MAX)
+			return -EINVAL;
+	} else {
+		if (p.ranges || p.nr_ranges)
+			return -EINVAL;
+		ret = mempin_range(p.addr, p.length, &req.start, &req.npages);
+		if (ret)
+			return ret;
+	}
 	if (ret)
 		return ret;
 	if (p.pid <= 0)
@@ -1628,6 +1763,11 @@ static long mempin_ioctl_pin(struct mempin_container *c, void __user *arg)
 	req.requester = make_kuid(current_user_ns(), p.requester_uid);
 	req.requester_uid = p.requester_uid;
 	req.requester_pid = p.requester_pid;
+	if (p.flags & MEMPIN_PIN_RANGES) {
+		ret = mempin_pin_ranges(&p, &req);
+		mempin_request_put(&req);
+		return ret;
+	}
 	ret = mempin_create(&mempin_managed, &req, &id);
 	mempin_request_put(&req);
 	if (ret)
@@ -2427,7 +2567,9 @@ static int __init mempin_init(void)
 	/* The ABI has one layout on every architecture. */
 	BUILD_BUG_ON(sizeof(struct mem_pin_address) != 16);
 	BUILD_BUG_ON(sizeof(struct mempin_version) != 40);
-	BUILD_BUG_ON(sizeof(struct mempin_pin) != 72);
+	BUILD_BUG_ON(sizeof(struct mempin_pin) != 88);
+	BUILD_BUG_ON(offsetof(struct mempin_pin, ranges) != 72);
+	BUILD_BUG_ON(sizeof(struct mempin_range) != 40);
 	BUILD_BUG_ON(offsetofend(struct mempin_pin, end) != 64);
 	BUILD_BUG_ON(sizeof(struct mempin_unpin) != 24);
 	BUILD_BUG_ON(sizeof(struct mempin_pin_info) != 80);

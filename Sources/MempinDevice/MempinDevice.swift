@@ -111,6 +111,92 @@ public final class MempinDevice: Sendable {
     /// - Throws: `EINVAL`, `EEXIST`, `EFAULT`, `ENOMEM`, `ESRCH`, `EACCES`
     ///   or `EPERM`; nothing stays pinned on error.
     public func pin(_ request: PinRequest) throws(Errno) -> PinRecord {
+        var arg = Self.pinArgument(request, checkingStartTime: checksStartTimes)
+        arg.addr = request.address
+        arg.length = request.length
+        _ = try control(CMempin_PIN(), &arg).get()
+        return record(of: request, id: arg.id, start: arg.start, end: arg.end, pinnedAt: Self.coarseNow())
+    }
+
+    /// Whether ``pin(_:)-(PinRequest)`` of several requests pins them in
+    /// one call (`MEMPIN_PIN_RANGES`, interface version 7 and later),
+    /// ``rangesPerCall`` at a time.
+    public var pinsRangesTogether: Bool { interfaceVersion >= 7 }
+
+    /// The most ranges one `MEMPIN_PIN_RANGES` call takes.
+    public static let rangesPerCall = Int(MEMPIN_RANGES_MAX)
+
+    /// Pins several ranges of one process for one requester, all or none:
+    /// each range a pin of its own, in order. The module resolves the
+    /// target and checks the requester once per ``rangesPerCall`` ranges,
+    /// and shows a call's pins together once all are made; a call that
+    /// fails made none, and those of the calls before it are unpinned.
+    ///
+    /// - Parameter requests: the ranges, all of one target and requester
+    ///   (the first request's are used).
+    /// - Returns: the new pins, in the order of `requests`.
+    /// - Throws: as ``pin(_:)-(PinRequest)``; nothing stays pinned.
+    public func pin(_ requests: [PinRequest]) throws(Errno) -> [PinRecord] {
+        guard let first = requests.first else { return [] }
+        guard pinsRangesTogether, requests.count > 1 else {
+            return try pinEach(requests)
+        }
+        var made: [PinRecord] = []
+        made.reserveCapacity(requests.count)
+        var ranges = [mempin_range](repeating: mempin_range(), count: min(requests.count, Self.rangesPerCall))
+        var index = 0
+        while index < requests.count {
+            let count = min(requests.count - index, Self.rangesPerCall)
+            for offset in 0..<count {
+                let request = requests[index + offset]
+                ranges[offset] = mempin_range(addr: request.address, length: request.length, id: 0, start: 0, end: 0)
+            }
+            var arg = Self.pinArgument(first, checkingStartTime: checksStartTimes)
+            arg.flags |= UInt32(MEMPIN_PIN_RANGES)
+            arg.nr_ranges = UInt32(count)
+            let result = ranges.withUnsafeMutableBufferPointer { buffer in
+                arg.ranges = UInt64(UInt(bitPattern: buffer.baseAddress))
+                return control(CMempin_PIN(), &arg)
+            }
+            if case .failure(let error) = result {
+                undo(made, for: first)
+                throw error
+            }
+            let now = Self.coarseNow()
+            for offset in 0..<count {
+                let range = ranges[offset]
+                made.append(record(of: requests[index + offset], id: range.id, start: range.start, end: range.end,
+                                   pinnedAt: now))
+            }
+            index += count
+        }
+        return made
+    }
+
+    /// One `MEMPIN_PIN` per request, the pins made before a refusal
+    /// unpinned.
+    private func pinEach(_ requests: [PinRequest]) throws(Errno) -> [PinRecord] {
+        var made: [PinRecord] = []
+        for request in requests {
+            do {
+                made.append(try pin(request))
+            } catch {
+                undo(made, for: request)
+                throw error
+            }
+        }
+        return made
+    }
+
+    /// Unpins `pins`, newest first, on behalf of `request`'s requester.
+    private func undo(_ pins: [PinRecord], for request: PinRequest) {
+        for pin in pins.reversed() {
+            try? unpin(id: pin.id, requesterUID: request.requesterUID, requesterPID: request.requesterPID)
+        }
+    }
+
+    /// A `MEMPIN_PIN` argument for `request`'s target and requester.
+    private static func pinArgument(_ request: PinRequest, checkingStartTime: Bool) -> mempin_pin {
         var arg = mempin_pin()
         arg.argsz = UInt32(MemoryLayout<mempin_pin>.size)
         arg.flags = request.requesterIsRoot ? UInt32(MEMPIN_PIN_NO_RLIMIT | MEMPIN_PIN_ROOT) : 0
@@ -118,24 +204,30 @@ public final class MempinDevice: Sendable {
         arg.requester_uid = request.requesterUID
         arg.requester_gid = request.requesterGID
         arg.requester_pid = request.requesterPID
-        arg.addr = request.address
-        arg.length = request.length
-        if let startTime = request.startTime, checksStartTimes {
+        if let startTime = request.startTime, checkingStartTime {
             arg.flags |= UInt32(MEMPIN_PIN_START_TIME)
             arg.start_time = startTime
         }
-        _ = try control(CMempin_PIN(), &arg).get()
-        // The reply has no time: until the next list, stamp it with ours
-        // (what `ls -l` shows as the pin file's time; the kernel's differs
-        // by the return trip). The last tick's time is as good for a file
-        // time and never reads the clock source (in a guest without a
-        // usable TSC, a system call and an emulated device read).
+        return arg
+    }
+
+    /// The reply has no time: until the next list, a pin is stamped with
+    /// ours (what `ls -l` shows as the pin file's time; the kernel's
+    /// differs by the return trip). The last tick's time is as good for a
+    /// file time and never reads the clock source (in a guest without a
+    /// usable TSC, a system call and an emulated device read).
+    private static func coarseNow() -> UInt64 {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME_COARSE, &now)
-        return PinRecord(
-            id: arg.id, start: arg.start, end: arg.end, pages: (arg.end - arg.start) / pageSize,
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
+
+    private func record(of request: PinRequest, id: UInt64, start: UInt64, end: UInt64,
+                        pinnedAt: UInt64) -> PinRecord {
+        PinRecord(
+            id: id, start: start, end: end, pages: (end - start) / pageSize,
             pid: request.pid, requesterUID: request.requesterUID, requesterPID: request.requesterPID,
-            pinnedAtNanoseconds: UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+            pinnedAtNanoseconds: pinnedAt
         )
     }
 

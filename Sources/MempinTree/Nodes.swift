@@ -6,6 +6,9 @@ import SystemPackage
 public protocol PinBackend: Sendable {
     /// Pins a range of a process; all or nothing.
     func pin(_ request: PinRequest) throws(Errno) -> PinRecord
+    /// Pins several ranges of one process for one requester, each a pin of
+    /// its own, in order; all or none.
+    func pin(_ requests: [PinRequest]) throws(Errno) -> [PinRecord]
     /// Unpins any pin of the ledger on behalf of a requester (revoking a
     /// seed pin); done when it returns. `ENOENT` if there is no such pin.
     func unpin(id: UInt64, requesterUID: UInt32, requesterPID: Int32) throws(Errno)
@@ -33,6 +36,23 @@ public protocol PinBackend: Sendable {
 
 extension PinBackend {
     public var checksStartTimes: Bool { false }
+
+    /// One ``pin(_:)-(PinRequest)`` per request; a refusal unpins the
+    /// pins made before it, newest first.
+    public func pin(_ requests: [PinRequest]) throws(Errno) -> [PinRecord] {
+        var made: [PinRecord] = []
+        for request in requests {
+            do {
+                made.append(try pin(request))
+            } catch {
+                for pin in made.reversed() {
+                    try? unpin(id: pin.id, requesterUID: request.requesterUID, requesterPID: request.requesterPID)
+                }
+                throw error
+            }
+        }
+        return made
+    }
 
     /// The runs of up to `count` pages from ``pages(of:from:count:)``.
     public func pageRuns(of pin: PinRecord, from first: UInt64, count: Int) throws(Errno) -> [PageRun] {

@@ -116,26 +116,26 @@ extension PinTree {
             throw error
         }
         defer { endInFlight(requester) }
-        var made: [PinRecord] = []
-        for range in ranges {
-            let request = PinRequest(
+        let requests = ranges.map { range in
+            PinRequest(
                 pid: pid, address: range.start, length: range.length, requesterUID: requester.uid,
                 requesterGID: requester.gid, requesterPID: requester.pid, requesterIsRoot: requester.isRoot,
                 startTime: startTime
             )
-            do {
-                made.append(try backend.pin(request))
-            } catch {
-                // The module records the refusals it makes while pinning;
-                // these it refuses before it starts.
-                if error == .noSuchProcess || error == .permissionDenied {
-                    noteRefusal(of: range, in: pid, by: requester, error)
-                }
-                for pin in made.reversed() {
-                    try? backend.unpin(id: pin.id, requesterUID: requester.uid, requesterPID: requester.pid)
-                }
-                throw error
+        }
+        let made: [PinRecord]
+        do {
+            // One request for the lines of a write: the module resolves
+            // the process and checks the requester once, and shows the
+            // pins together or, on a refusal, none of them.
+            made = requests.count == 1 ? [try backend.pin(requests[0])] : try backend.pin(requests)
+        } catch {
+            // The module records the refusals it makes while pinning;
+            // these it refuses before it starts.
+            if error == .noSuchProcess || error == .permissionDenied {
+                noteRefusal(of: ranges.first, in: pid, by: requester, error)
             }
+            throw error
         }
         withState { state in
             for pin in made { state.insertUnlessEnded(pin) }

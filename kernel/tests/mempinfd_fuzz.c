@@ -177,6 +177,24 @@ static void random_call(int fd)
 			p->requester_gid = below(4) ? 0 : rnd();
 			p->addr = random_address();
 			p->length = random_size();
+			if (!below(4)) {
+				/* Several ranges, all or none. */
+				struct mempin_range *r = (void *)(buf + 768);
+				uint32_t i, n = 1 + below(4);
+
+				p->flags = MEMPIN_PIN_RANGES |
+					   (below(2) ? MEMPIN_PIN_ROOT : 0);
+				if (below(4))
+					p->addr = p->length = 0;
+				p->ranges = (uint64_t)(uintptr_t)random_pointer(
+					(void *)r, 0);
+				p->nr_ranges = below(8) ? n : rnd();
+				p->reserved = below(8) ? 0 : rnd();
+				for (i = 0; i < 4; i++) {
+					r[i].addr = random_address();
+					r[i].length = random_size();
+				}
+			}
 			break;
 		}
 		case 0x12: case 0x10: case 0x13: case 0x14: {

@@ -2113,6 +2113,122 @@ static void test_events_record_each_change(void)
 	munmap(buf, 16 * page_size);
 }
 
+
+static int mgr_pin_ranges(int fd, pid_t pid, struct mempin_range *r,
+			  uint32_t n, uint32_t flags)
+{
+	struct mempin_pin p = {
+		.argsz = sizeof(p), .flags = flags | MEMPIN_PIN_RANGES,
+		.pid = pid, .requester_pid = getpid(),
+		.ranges = (uintptr_t)r, .nr_ranges = n,
+	};
+
+	return ioctl(fd, MEMPIN_PIN, &p);
+}
+
+/* The records of @m since the last call (non-blocking), their types. */
+static int record_types(int m, uint32_t *types, int max)
+{
+	struct mempin_event ev[64];
+	int i, n = read_events(m, ev, 64);
+
+	for (i = 0; i < n && i < max; i++)
+		types[i] = ev[i].type;
+	return n;
+}
+
+/*
+ * Several ranges in one MEMPIN_PIN: each its own pin, their ids written
+ * back and their records in order; on any error none was ever seen.
+ */
+static void test_manager_pins_ranges_all_or_none(void)
+{
+	long long before = foll_pin_balance();
+	int m = open_dev(), fd = open_dev(), i, n;
+	struct mempin_pin_info info[8];
+	struct mempin_pin p = { .argsz = sizeof(p) };
+	struct mempin_range r[3], *ro;
+	uint32_t types[64];
+	uint64_t addr;
+	pid_t child = spawn_target(32, &addr, 0);
+
+	CHECK_OK(fcntl(m, F_SETFL, O_NONBLOCK));
+	memset(r, 0, sizeof(r));
+	for (i = 0; i < 3; i++) {
+		r[i].addr = addr + i * 4 * page_size + 10;
+		r[i].length = 2 * page_size;
+	}
+	CHECK_OK(mgr_pin_ranges(fd, child, r, 3, ROOT_FLAGS));
+	for (i = 0; i < 3; i++) {
+		CHECK(r[i].id > (i ? r[i - 1].id : 0), "id %d", i);
+		CHECK(r[i].start == addr + i * 4 * page_size &&
+		      r[i].end == r[i].start + 3 * page_size, "range %d", i);
+	}
+	CHECK(vm_pin_pages(child) == 9, "VmPin %ld", vm_pin_pages(child));
+	CHECK(mgr_list(fd, child, info, 8) == 3, "not listed");
+	n = record_types(m, types, 64);
+	CHECK(n == 3 && types[0] == MEMPIN_EVENT_PIN &&
+	      types[2] == MEMPIN_EVENT_PIN, "%d records", n);
+	for (i = 0; i < 3; i++)
+		CHECK_OK(mgr_unpin(fd, r[i].id));
+	record_types(m, types, 64);
+
+	/* The last range overlaps the first: EEXIST, a refusal only. */
+	r[2].addr = r[0].addr + page_size;
+	CHECK_ERRNO(mgr_pin_ranges(fd, child, r, 3, ROOT_FLAGS), EEXIST);
+	/* Not mapped: EFAULT. */
+	r[2].addr = page_size;
+	CHECK_ERRNO(mgr_pin_ranges(fd, child, r, 3, ROOT_FLAGS), EFAULT);
+	/* Over the target's limit at the second range: ENOMEM. */
+	CHECK_OK(prlimit(child, RLIMIT_MEMLOCK,
+			 &(struct rlimit){ 4 * page_size, 4 * page_size },
+			 NULL));
+	r[2].addr = r[1].addr + 4 * page_size;
+	CHECK_ERRNO(mgr_pin_ranges(fd, child, r, 3, MEMPIN_PIN_ROOT), ENOMEM);
+	n = record_types(m, types, 64);
+	CHECK(n == 3 && types[0] == MEMPIN_EVENT_REFUSE &&
+	      types[1] == MEMPIN_EVENT_REFUSE &&
+	      types[2] == MEMPIN_EVENT_REFUSE, "%d records, not 3 refusals", n);
+	CHECK(vm_pin_pages(child) == 0, "VmPin %ld", vm_pin_pages(child));
+	CHECK(mgr_list(fd, child, info, 8) == 0, "a refused range listed");
+
+	/* Ranges that cannot be written back: pinned, then taken back unseen. */
+	ro = mmap(NULL, page_size, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(ro != MAP_FAILED, "mmap");
+	memcpy(ro, r, 2 * sizeof(*r));
+	CHECK_OK(mprotect(ro, page_size, PROT_READ));
+	CHECK_ERRNO(mgr_pin_ranges(fd, child, ro, 2, ROOT_FLAGS), EFAULT);
+	CHECK_ERRNO(mgr_pin_ranges(fd, child, NULL, 2, ROOT_FLAGS), EFAULT);
+	CHECK(record_types(m, types, 64) == 0, "records of unseen pins");
+	CHECK(vm_pin_pages(child) == 0, "VmPin %ld", vm_pin_pages(child));
+	munmap(ro, page_size);
+
+	/* Shapes. */
+	CHECK_ERRNO(mgr_pin_ranges(fd, child, r, 0, ROOT_FLAGS), EINVAL);
+	CHECK_ERRNO(mgr_pin_ranges(fd, child, r, MEMPIN_RANGES_MAX + 1,
+				   ROOT_FLAGS), EINVAL);
+	p.pid = child;
+	p.flags = ROOT_FLAGS | MEMPIN_PIN_RANGES;
+	p.ranges = (uintptr_t)r;
+	p.nr_ranges = 1;
+	p.addr = addr;
+	p.length = page_size;
+	CHECK_ERRNO(ioctl(fd, MEMPIN_PIN, &p), EINVAL);
+	p.flags = ROOT_FLAGS;
+	CHECK_ERRNO(ioctl(fd, MEMPIN_PIN, &p), EINVAL);
+	p.nr_ranges = 0;
+	p.ranges = 0;
+	p.reserved = 1;
+	CHECK_ERRNO(ioctl(fd, MEMPIN_PIN, &p), EINVAL);
+
+	end_target(child);
+	close(fd);
+	close(m);
+	CHECK(foll_pin_balance() == before, "foll_pin off by %lld",
+	      foll_pin_balance() - before);
+}
+
 /* A manager's file does not see records from before it was opened. */
 static void test_events_start_at_open_and_gap_when_behind(void)
 {
@@ -2609,6 +2725,7 @@ static const struct test tests[] = {
 	T(test_process_figures_match_proc),
 	T(test_pin_checks_start_time),
 	T(test_unpin_races_the_pin_it_takes),
+	T(test_manager_pins_ranges_all_or_none),
 };
 
 int main(int argc, char **argv)

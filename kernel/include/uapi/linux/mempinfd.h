@@ -75,7 +75,7 @@ struct mem_pin_address {
 #define MEM_CMD_UNPIN	_IOW('M', 1, struct mem_pin_address)
 
 /* The version of the manager interface reported by MEMPIN_GET_VERSION. */
-#define MEMPIN_ABI_VERSION	6
+#define MEMPIN_ABI_VERSION	7
 
 /**
  * struct mempin_version - what the module offers
@@ -114,12 +114,37 @@ struct mempin_version {
  * credentials against the target's.
  * MEMPIN_PIN_START_TIME: the target must have started at @start_time
  * (since version 5).
+ * MEMPIN_PIN_RANGES: pin the @nr_ranges ranges at @ranges, all or none,
+ * instead of @addr and @length (since version 7).
  */
 #define MEMPIN_PIN_NO_RLIMIT	(1U << 0)
 #define MEMPIN_PIN_ROOT		(1U << 1)
 #define MEMPIN_PIN_START_TIME	(1U << 2)
+#define MEMPIN_PIN_RANGES	(1U << 3)
 #define MEMPIN_PIN_FLAGS	(MEMPIN_PIN_NO_RLIMIT | MEMPIN_PIN_ROOT | \
-				 MEMPIN_PIN_START_TIME)
+				 MEMPIN_PIN_START_TIME | MEMPIN_PIN_RANGES)
+
+/*
+ * The most ranges one MEMPIN_PIN_RANGES request may hold: a quarter of the
+ * change records kept (MEMPIN_EVENTS_KEPT), so a reader keeps up with one.
+ */
+#define MEMPIN_RANGES_MAX	1024
+
+/**
+ * struct mempin_range - one range of a MEMPIN_PIN_RANGES request
+ * @addr: in: start address; need not be page-aligned
+ * @length: in: length in bytes
+ * @id: out: the pin's id in the ledger
+ * @start: out: the pinned range's first byte (page-aligned)
+ * @end: out: the pinned range's end (page-aligned, exclusive)
+ */
+struct mempin_range {
+	__u64 addr;
+	__u64 length;
+	__u64 id;
+	__u64 start;
+	__u64 end;
+};
 
 /**
  * struct mempin_pin - pin a range of another process
@@ -144,6 +169,20 @@ struct mempin_version {
  *	the pin then follows, so no pid reuse can slip in between a caller's
  *	own look at the process and its pin. Absent (zero) in the 64 bytes of
  *	versions 2 to 4.
+ * @ranges: in, with MEMPIN_PIN_RANGES: the user address of @nr_ranges
+ *	struct mempin_range; @addr and @length are then zero, and @id, @start
+ *	and @end are left as they were (each range has its own). Since 7.
+ * @nr_ranges: in, with MEMPIN_PIN_RANGES: 1 to MEMPIN_RANGES_MAX
+ * @reserved: in: zero
+ *
+ * With MEMPIN_PIN_RANGES, the target is resolved and checked once and its
+ * ranges are pinned in order, each as one pin of its own, all or none: the
+ * pins stay out of sight (no listing, no change record, no unpin by id)
+ * until every range is pinned and its id, start and end are written back,
+ * then appear together, their change records in the order of @ranges. On
+ * any error none of them was ever seen, and the refusal's change record,
+ * if the module makes one, names the range refused. Ranges of one request
+ * must not overlap one another (EEXIST).
  *
  * Unless MEMPIN_PIN_ROOT is set, the requester may pin the target only
  * when @requester_uid is the target's real, effective and saved uid,
@@ -158,7 +197,9 @@ struct mempin_version {
  *
  * Errors: those of MEM_CMD_PIN, plus ESRCH (no such process, or it is
  * exiting), EACCES (the requester may not pin the target), EPERM (the
- * caller lacks CAP_SYS_ADMIN).
+ * caller lacks CAP_SYS_ADMIN); with MEMPIN_PIN_RANGES also EINVAL (@addr
+ * or @length set, @nr_ranges out of bounds, @reserved set) and EFAULT
+ * (@ranges cannot be read or written back).
  */
 struct mempin_pin {
 	__u32 argsz;
@@ -173,6 +214,9 @@ struct mempin_pin {
 	__u64 start;
 	__u64 end;
 	__u64 start_time;
+	__u64 ranges;
+	__u32 nr_ranges;
+	__u32 reserved;
 };
 
 /** MEMPIN_PIN - pin a range of a process given by pid; CAP_SYS_ADMIN */
