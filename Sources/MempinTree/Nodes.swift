@@ -37,9 +37,14 @@ public protocol PinBackend: Sendable {
 extension PinBackend {
     public var checksStartTimes: Bool { false }
 
+    /// ``pinOneByOne(_:)``.
+    public func pin(_ requests: [PinRequest]) throws(Errno) -> [PinRecord] {
+        try pinOneByOne(requests)
+    }
+
     /// One ``pin(_:)-(PinRequest)`` per request; a refusal unpins the
     /// pins made before it, newest first.
-    public func pin(_ requests: [PinRequest]) throws(Errno) -> [PinRecord] {
+    public func pinOneByOne(_ requests: [PinRequest]) throws(Errno) -> [PinRecord] {
         var made: [PinRecord] = []
         for request in requests {
             do {

@@ -20,6 +20,7 @@ public final class InMemoryBackend: PinBackend {
         var unpinCount = 0
         var changes: UInt64 = 0
         var lastRequest: PinRequest?
+        var batches: [Int] = []
         var stalledAddresses: Set<UInt64> = []
         var stalled = 0
         var pagesFetched: UInt64 = 0
@@ -115,6 +116,16 @@ public final class InMemoryBackend: PinBackend {
     public let moduleStartTimes = Locked<(@Sendable (Int32) -> UInt64?)?>(nil)
 
     public var checksStartTimes: Bool { moduleStartTimes.withLock { $0 != nil } }
+
+    /// The sizes of the batches ``pin(_:)-([PinRequest])`` was given.
+    public var batches: [Int] { state.withLock { $0.batches } }
+
+    /// One request for several ranges, made one by one (the module makes
+    /// them out of sight; here a refusal takes the made ones back).
+    public func pin(_ requests: [PinRequest]) throws(Errno) -> [PinRecord] {
+        state.withLock { $0.batches.append(requests.count) }
+        return try pinOneByOne(requests)
+    }
 
     public func pin(_ request: PinRequest) throws(Errno) -> PinRecord {
         let (end, overflow) = request.address.addingReportingOverflow(request.length)

@@ -45,6 +45,14 @@ struct PinTreeTests {
         #expect(try tree.entries(of: .root, for: root).map(\.name) == ["self", "stats", "metrics", "events", "memory"])
     }
 
+    @Test("a write's lines reach the backend in one request; a single line alone")
+    func oneRequestPerWrite() throws {
+        _ = try pin("1000+4K\n3000+4K\n5000+4K\n")
+        _ = try pin("9000+4K\n")
+        #expect(backend.batches == [3])
+        #expect(backend.pinnedPages == 4)
+    }
+
     @Test("over the limit is ENOMEM and pins nothing")
     func overLimit() {
         backend.limitPages(to: 2)
