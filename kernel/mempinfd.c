@@ -164,6 +164,7 @@ enum {
 	MEMPIN_RELEASED,	/* pages unpinned and uncharged at exit */
 	MEMPIN_DETACHED,	/* the range no longer maps the pages */
 	MEMPIN_VERIFIED,	/* its verification was queued, at least once */
+	MEMPIN_DETACH_NOTED,	/* its detach was recorded */
 };
 
 /**
@@ -185,7 +186,8 @@ enum {
  * @id_node: its node in the ledger, by @id
  * @start: first byte, page-aligned
  * @npages: pages in the range
- * @flags: MEMPIN_VISIBLE, MEMPIN_RELEASED, MEMPIN_DETACHED, MEMPIN_VERIFIED
+ * @flags: MEMPIN_VISIBLE, MEMPIN_RELEASED, MEMPIN_DETACHED, MEMPIN_VERIFIED,
+ *	MEMPIN_DETACH_NOTED
  * @lock: protects @pages
  * @pages: the pinned pages, NULL once released
  * @huge_pages: pages of @pages inside a compound page
@@ -465,11 +467,25 @@ static bool mempin_release_pages(struct mempin_region *pin, bool exiting)
 	return pages != NULL;
 }
 
-/* Mark @pin detached, recording the change once. */
+/* Record that @pin is detached, once. */
+static void mempin_note_detach(struct mempin_region *pin)
+{
+	if (!test_and_set_bit(MEMPIN_DETACH_NOTED, &pin->flags))
+		mempin_note(pin, MEMPIN_EVENT_DETACH, pin->requester);
+}
+
+/*
+ * Mark @pin detached. The change is recorded once the pin is visible, after
+ * its pin record: by this call, or by mempin_publish() for a pin detached
+ * while it was being made (a pin taken back unseen is never named).
+ */
 static void mempin_detach(struct mempin_region *pin)
 {
-	if (!test_and_set_bit(MEMPIN_DETACHED, &pin->flags))
-		mempin_note(pin, MEMPIN_EVENT_DETACH, pin->requester);
+	if (test_and_set_bit(MEMPIN_DETACHED, &pin->flags))
+		return;
+	/* test_and_set_bit() is fully ordered: pairs with mempin_publish(). */
+	if (test_bit(MEMPIN_VISIBLE, &pin->flags))
+		mempin_note_detach(pin);
 }
 
 /*
@@ -1329,8 +1345,12 @@ static void mempin_publish(const struct mempin_made *made)
 	struct mempin_region *pin = made->pin;
 
 	lockdep_assert_held(&mempin_lock);
-	set_bit(MEMPIN_VISIBLE, &pin->flags);
 	mempin_note(pin, MEMPIN_EVENT_PIN, pin->requester);
+	set_bit(MEMPIN_VISIBLE, &pin->flags);
+	/* Pairs with mempin_detach(): one of the two sees both bits. */
+	smp_mb__after_atomic();
+	if (test_bit(MEMPIN_DETACHED, &pin->flags))
+		mempin_note_detach(pin);
 	/* Pinning breaks COW and migrates, so the range may have changed. */
 	if (mmu_interval_read_retry(&pin->notifier, made->seq))
 		mempin_queue_verify(pin, 0);

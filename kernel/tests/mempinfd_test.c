@@ -1763,10 +1763,15 @@ static void test_killed_manager_leaves_nothing_pinned(void)
 		kill(manager, SIGKILL);
 		CHECK(waitpid(manager, &status, 0) == manager &&
 		      WIFSIGNALED(status), "the manager did not end by its kill");
-		/* A pin made before the kill outlives its manager: undo it. */
+		/*
+		 * A pin made before the kill outlives its manager: undo it.
+		 * Which kills come before the pin is made depends on the
+		 * machine (a guest booted without movablecore pins 512 MiB of
+		 * THP in under 5 ms); the first must, or nothing was tested.
+		 */
 		n = mgr_list(fd, target, info, 4);
-		CHECK(n == 0 || (n == 1 && delays_ms[i] >= 20),
-		      "%d pins listed after the kill at %d ms", n, delays_ms[i]);
+		CHECK(n == 0 || n == 1, "%d pins listed after the kill at %d ms",
+		      n, delays_ms[i]);
 		if (n == 1)
 			CHECK_OK(mgr_unpin(fd, info[0].id));
 		made[i] = n == 1 ? '1' : '0';
@@ -1781,6 +1786,7 @@ static void test_killed_manager_leaves_nothing_pinned(void)
 	}
 	printf("#   kills at 1, 5, 20, 60, 200 ms; the pin was made before: %s\n",
 	       made);
+	CHECK(made[0] == '0', "the pin was made within 1 ms: no kill came mid-pin");
 	CHECK(mgr_list(fd, target, info, 4) == 0, "a pin of the target is left");
 	end_target(target);
 	close(fd);
@@ -2225,6 +2231,74 @@ static void test_manager_pins_ranges_all_or_none(void)
 	end_target(child);
 	close(fd);
 	close(m);
+	CHECK(foll_pin_balance() == before, "foll_pin off by %lld",
+	      foll_pin_balance() - before);
+}
+
+static int remapping;
+
+/* Unmaps and maps again the page at @p until told to stop. */
+static void *remap_rounds(void *p)
+{
+	while (__atomic_load_n(&remapping, __ATOMIC_ACQUIRE)) {
+		munmap(p, page_size);
+		if (mmap(p, page_size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != p)
+			break;
+		memset(p, 1, page_size);
+	}
+	return NULL;
+}
+
+/*
+ * A range unmapped while the later ranges of its request are pinned, the
+ * request then refused: its pin is taken back and no record names it, not
+ * even its detach.
+ */
+static void test_ranges_refused_name_no_detached_pin(void)
+{
+	long long before = foll_pin_balance();
+	char *a = map_anon(page_size), *b;
+	int m = open_dev(), fd = open_dev(), i, n, refused = 0, other = 0;
+	struct mempin_range r[3];
+	struct mempin_event ev[64];
+	pthread_t t;
+
+	/* Small pages, so that the middle range takes a while to pin. */
+	b = mmap(NULL, 4096 * page_size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(b != MAP_FAILED, "mmap");
+	CHECK_OK(madvise(b, 4096 * page_size, MADV_NOHUGEPAGE));
+	memset(b, 1, 4096 * page_size);
+	CHECK_OK(fcntl(m, F_SETFL, O_NONBLOCK));
+	memset(r, 0, sizeof(r));
+	r[0].addr = (uintptr_t)a;
+	r[0].length = page_size;
+	r[1].addr = (uintptr_t)b;
+	r[1].length = 4096 * page_size;
+	r[2].addr = page_size;		/* never mapped: EFAULT */
+	r[2].length = page_size;
+	__atomic_store_n(&remapping, 1, __ATOMIC_RELEASE);
+	CHECK_OK(pthread_create(&t, NULL, remap_rounds, a));
+	for (i = 0; i < 40; i++)
+		CHECK_ERRNO(mgr_pin_ranges(fd, getpid(), r, 3, ROOT_FLAGS),
+			    EFAULT);
+	__atomic_store_n(&remapping, 0, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	while ((n = read_events(m, ev, 64)) > 0)
+		for (i = 0; i < n; i++) {
+			if (ev[i].type == MEMPIN_EVENT_REFUSE)
+				refused++;
+			else
+				other++;
+		}
+	CHECK(refused == 40 && other == 0, "%d refusals, %d other records",
+	      refused, other);
+	CHECK(vm_pin_pages(0) == 0, "VmPin %ld", vm_pin_pages(0));
+	close(fd);
+	close(m);
+	munmap(a, page_size);
+	munmap(b, 4096 * page_size);
 	CHECK(foll_pin_balance() == before, "foll_pin off by %lld",
 	      foll_pin_balance() - before);
 }
@@ -2726,6 +2800,7 @@ static const struct test tests[] = {
 	T(test_pin_checks_start_time),
 	T(test_unpin_races_the_pin_it_takes),
 	T(test_manager_pins_ranges_all_or_none),
+	T(test_ranges_refused_name_no_detached_pin),
 };
 
 int main(int argc, char **argv)
