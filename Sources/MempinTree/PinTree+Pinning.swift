@@ -116,19 +116,18 @@ extension PinTree {
             throw error
         }
         defer { endInFlight(requester) }
-        let requests = ranges.map { range in
-            PinRequest(
-                pid: pid, address: range.start, length: range.length, requesterUID: requester.uid,
-                requesterGID: requester.gid, requesterPID: requester.pid, requesterIsRoot: requester.isRoot,
-                startTime: startTime
-            )
-        }
         let made: [PinRecord]
         do {
             // One request for the lines of a write: the module resolves
             // the process and checks the requester once, and shows the
             // pins together or, on a refusal, none of them.
-            made = requests.count == 1 ? [try backend.pin(requests[0])] : try backend.pin(requests)
+            if ranges.count == 1 {
+                made = [try backend.pin(Self.request(for: ranges[0], in: pid, by: requester, startTime: startTime))]
+            } else {
+                made = try backend.pin(ranges.map {
+                    Self.request(for: $0, in: pid, by: requester, startTime: startTime)
+                })
+            }
         } catch {
             // The module records the refusals it makes while pinning;
             // these it refuses before it starts.
@@ -142,6 +141,15 @@ extension PinTree {
             state.pinsMade += UInt64(made.count)
         }
         return made
+    }
+
+    private static func request(for range: RequestedRange, in pid: Int32, by requester: Requester,
+                                startTime: UInt64?) -> PinRequest {
+        PinRequest(
+            pid: pid, address: range.start, length: range.length, requesterUID: requester.uid,
+            requesterGID: requester.gid, requesterPID: requester.pid, requesterIsRoot: requester.isRoot,
+            startTime: startTime
+        )
     }
 
     /// Pins being made at once for one user other than root, at most: a
