@@ -118,29 +118,27 @@ public final class MempinDevice: Sendable {
         return record(of: request, id: arg.id, start: arg.start, end: arg.end, pinnedAt: Self.coarseNow())
     }
 
-    /// Whether ``pin(_:)-(PinRequest)`` of several requests pins them in
-    /// one call (`MEMPIN_PIN_RANGES`, interface version 7 and later),
-    /// ``rangesPerCall`` at a time.
+    /// Whether the module pins several ranges in one call
+    /// (``pin(together:)``, interface version 7 and later).
     public var pinsRangesTogether: Bool { interfaceVersion >= 7 }
 
     /// The most ranges one `MEMPIN_PIN_RANGES` call takes.
     public static let rangesPerCall = Int(MEMPIN_RANGES_MAX)
 
-    /// Pins several ranges of one process for one requester, all or none:
-    /// each range a pin of its own, in order. The module resolves the
-    /// target and checks the requester once per ``rangesPerCall`` ranges,
-    /// and shows a call's pins together once all are made; a call that
-    /// fails made none, and those of the calls before it are unpinned.
+    /// Pins several ranges of one process for one requester, all or none
+    /// (`MEMPIN_PIN` with `MEMPIN_PIN_RANGES`, interface version 7 and
+    /// later; an older module answers `EINVAL`): each range a pin of its
+    /// own, in order. The module resolves the target and checks the
+    /// requester once per ``rangesPerCall`` ranges, and shows a call's pins
+    /// together once all are made; a call that fails made none, and those
+    /// of the calls before it are unpinned.
     ///
     /// - Parameter requests: the ranges, all of one target and requester
     ///   (the first request's are used).
     /// - Returns: the new pins, in the order of `requests`.
-    /// - Throws: as ``pin(_:)-(PinRequest)``; nothing stays pinned.
-    public func pin(_ requests: [PinRequest]) throws(Errno) -> [PinRecord] {
+    /// - Throws: as ``pin(_:)``; nothing stays pinned.
+    public func pin(together requests: [PinRequest]) throws(Errno) -> [PinRecord] {
         guard let first = requests.first else { return [] }
-        guard pinsRangesTogether, requests.count > 1 else {
-            return try pinEach(requests)
-        }
         var made: [PinRecord] = []
         made.reserveCapacity(requests.count)
         var ranges = [mempin_range](repeating: mempin_range(), count: min(requests.count, Self.rangesPerCall))
@@ -169,21 +167,6 @@ public final class MempinDevice: Sendable {
                                    pinnedAt: now))
             }
             index += count
-        }
-        return made
-    }
-
-    /// One `MEMPIN_PIN` per request, the pins made before a refusal
-    /// unpinned.
-    private func pinEach(_ requests: [PinRequest]) throws(Errno) -> [PinRecord] {
-        var made: [PinRecord] = []
-        for request in requests {
-            do {
-                made.append(try pin(request))
-            } catch {
-                undo(made, for: request)
-                throw error
-            }
         }
         return made
     }

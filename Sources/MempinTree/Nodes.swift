@@ -66,6 +66,12 @@ extension PinBackend {
 }
 
 extension MempinDevice: PinBackend {
+    /// The lines of a write in one call where the module takes several
+    /// (``MempinDevice/pin(together:)``), else one by one.
+    public func pin(_ requests: [PinRequest]) throws(Errno) -> [PinRecord] {
+        pinsRangesTogether && requests.count > 1 ? try pin(together: requests) : try pinOneByOne(requests)
+    }
+
     /// The module makes the runs: a THP is one record, not 512.
     public func pageRuns(of pin: PinRecord, from first: UInt64, count: Int) throws(Errno) -> [PageRun] {
         try pageRuns(of: pin.id, at: pin.start, from: first, count: count)

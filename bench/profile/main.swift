@@ -64,6 +64,13 @@ func measure(_ name: String, items: Int, each unit: String, _ body: @escaping ()
 
 let pid = getpid()
 let me = Requester(uid: 0, gid: 0, pid: pid, isRoot: true)
+
+/// The in-memory backend, taking any pid as live: by default it looks in
+/// `/proc` with a path spelled from the pid, whose digits would change the
+/// counts from run to run (and the module answers that in its ioctl).
+func inMemoryBackend() -> InMemoryBackend {
+    InMemoryBackend(processExists: { _ in true })
+}
 let phases = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : "all"
 
 // parse: one typical write ("ADDR+SIZE\n"), the path every pin takes.
@@ -78,7 +85,7 @@ if phases == "parse" || phases == "all" {
 
 // pages: the page list of a 1 GiB pin, read as cat does (128 KiB reads).
 if phases == "pages" || phases == "all" {
-    let backend = InMemoryBackend(processExists: { _ in true })
+    let backend = inMemoryBackend()
     let tree = PinTree(backend: backend)
     let pages: UInt64 = 262_144
     let pin = try tree.pin(Array("0x7f0000000000+\(pages * 4)K".utf8), in: pid, for: me)[0]
@@ -106,7 +113,7 @@ if phases == "ledger" || phases == "all" {
         return PinRecord(id: UInt64(index + 1), start: start, end: start + 4096, pages: 1, pid: pid,
                          requesterUID: me.uid, requesterPID: me.pid)
     }
-    let tree = PinTree(backend: ListedBackend(backend: InMemoryBackend(processExists: { _ in true }), listing: listing))
+    let tree = PinTree(backend: ListedBackend(backend: inMemoryBackend(), listing: listing))
     try measure("ledger", items: count, each: "pin listed") { tree.refresh() }
     let listed = try tree.entries(of: .processDirectory(pid: pid), for: me).count
     precondition(listed >= count)
@@ -114,7 +121,7 @@ if phases == "ledger" || phases == "all" {
 
 // listing: opendir of a process directory with 10,000 pins.
 if phases == "listing" || phases == "all" {
-    let backend = InMemoryBackend(processExists: { _ in true })
+    let backend = inMemoryBackend()
     let tree = PinTree(backend: backend)
     let ranges = (0..<10_000).map { "0x\(String(0x7f00_0000_0000 + $0 * 8192, radix: 16))+4K" }
     for range in ranges { _ = try tree.pin(Array(range.utf8), in: pid, for: me) }
@@ -136,7 +143,7 @@ if phases == "listing" || phases == "all" {
 // counters) over the in-memory backend: what a write to `pin` and an
 // unlink cost the server besides FUSE and the ioctl.
 if phases == "pin" || phases == "all" {
-    let backend = InMemoryBackend(processExists: { _ in true })
+    let backend = inMemoryBackend()
     let tree = PinTree(backend: backend)
     let write = Array("0x7f0000000000+4K\n".utf8)
     let name = Formats.pinFileName(start: 0x7f00_0000_0000, end: 0x7f00_0000_1000)
@@ -162,7 +169,7 @@ if phases == "otherpins" || phases == "all" {
     _ = madvise(memory, size, MADV_NOHUGEPAGE)
     for page in stride(from: 0, to: size, by: 4096) { memory.storeBytes(of: 1, toByteOffset: page, as: UInt8.self) }
     let start = UInt64(UInt(bitPattern: memory))
-    let backend = InMemoryBackend(processExists: { _ in true })
+    let backend = inMemoryBackend()
     guard let frames = ProcFS().frames(of: pid, from: start, count: 1024), !frames.contains(0) else {
         fatalError("otherpins: pagemap gives no frames (run as root)")
     }
@@ -191,7 +198,7 @@ struct ThisProcess: ProcessFigureSource {
 // this process, its figures as the module gives them (one answer for its
 // start time, VmPin, limit and cgroup), its pins in the in-memory backend.
 if phases == "status" || phases == "all" {
-    let tree = PinTree(backend: InMemoryBackend(processExists: { _ in true }), processes: ModuleProcessFacts(module: ThisProcess()))
+    let tree = PinTree(backend: inMemoryBackend(), processes: ModuleProcessFacts(module: ThisProcess()))
     _ = try tree.pin(Array("0x7f0000000000+4K\n0x7f0000010000+1M\n".utf8), in: pid, for: me)
     let rounds = 10_000
     var bytes = 0
@@ -208,7 +215,7 @@ if phases == "status" || phases == "all" {
 // the kernel's getattr before an open ask (the owner cached a second, as
 // in the server).
 if phases == "stat" || phases == "all" {
-    let tree = PinTree(backend: InMemoryBackend(processExists: { _ in true }))
+    let tree = PinTree(backend: inMemoryBackend())
     _ = try tree.pin(Array("0x7f0000000000+4K\n".utf8), in: pid, for: me)
     let rounds = 100_000
     var modes = 0
@@ -223,7 +230,7 @@ if phases == "stat" || phases == "all" {
 // and a root reader of `events` taking the lines. follow: the same with
 // no reader of `events` (no line is made).
 for name in ["events", "follow"] where phases == name || phases == "all" {
-    let backend = InMemoryBackend(processExists: { _ in true })
+    let backend = inMemoryBackend()
     let tree = PinTree(backend: backend)
     let reader: EventReader? = name == "events" ? tree.events.reader(for: me) : nil
     let rounds = 10_000
@@ -253,7 +260,7 @@ for name in ["events", "follow"] where phases == name || phases == "all" {
 // block: one 128 MiB memory block that a 1 GiB pin holds all of, read
 // again (the pin's frames are kept after the first read).
 if phases == "block" || phases == "all" {
-    let backend = InMemoryBackend(processExists: { _ in true })
+    let backend = inMemoryBackend()
     let block = MemoryBlock(index: 32, firstFrame: 0x10_0000, frameCount: 32768, zone: "normal", state: "online")
     let tree = PinTree(backend: backend, processes: FakeProcesses([pid: (0, 0)]), memoryBlocks: FakeMemoryBlocks([block]))
     _ = try tree.pin(Array("0x7f0000000000+1G".utf8), in: pid, for: me)
@@ -280,7 +287,7 @@ if phases == "memory" || phases == "all" {
         return (text.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0) * 4096
     }
     let writes = (0..<count).map { Array("0x\(String(0x7f00_0000_0000 + $0 * 8192, radix: 16))+4K".utf8) }
-    let alone = InMemoryBackend(processExists: { _ in true })
+    let alone = inMemoryBackend()
     var before = heap()
     for write in writes {
         let range = try RangeParser.parse(write)[0]
@@ -288,7 +295,7 @@ if phases == "memory" || phases == "all" {
                                      requesterGID: 0, requesterPID: pid, requesterIsRoot: true))
     }
     let backendBytes = heap() - before
-    let backend = InMemoryBackend(processExists: { _ in true })
+    let backend = inMemoryBackend()
     let tree = PinTree(backend: backend)
     before = heap()
     for write in writes { _ = try tree.pin(write, in: pid, for: me) }
