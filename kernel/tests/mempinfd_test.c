@@ -1348,7 +1348,8 @@ static void *zap_later(void *p)
 static void test_zap_racing_the_pin_is_seen(void)
 {
 	size_t len = 64UL << 20;
-	int n = len / page_size, round, fd = open_dev(), hits = 0, d, bad;
+	int n = len / page_size, round, fd = open_dev(), hits = 0, lost = 0;
+	int d, bad;
 
 	for (round = 0; round < 12; round++) {
 		char *buf = map_anon(len);
@@ -1359,9 +1360,19 @@ static void test_zap_racing_the_pin_is_seen(void)
 		int i;
 
 		pthread_create(&t, NULL, zap_later, &z);
-		CHECK_OK(mgr_pin(fd, getpid(), (uintptr_t)buf, len, 0, ROOT_FLAGS,
-				 &p));
+		i = mgr_pin(fd, getpid(), (uintptr_t)buf, len, 0, ROOT_FLAGS,
+			    &p) ? errno : 0;
 		pthread_join(t, NULL);
+		/*
+		 * With movablecore the pin migrates pages out of ZONE_MOVABLE,
+		 * which fails (ENOMEM) for the one the zap frees meanwhile.
+		 */
+		if (i == ENOMEM) {
+			lost++;
+			munmap(buf, len);
+			continue;
+		}
+		CHECK(i == 0, "pin: %s", strerror(i));
 		/* Settle: the verification runs shortly after the zap. */
 		for (i = 0; i < 100; i++) {
 			d = pin_detached(fd, p.id);
@@ -1376,8 +1387,9 @@ static void test_zap_racing_the_pin_is_seen(void)
 		CHECK_OK(mgr_unpin(fd, p.id));
 		munmap(buf, len);
 	}
-	printf("#   the zap landed after the page was pinned in %d of 12 rounds\n",
-	       hits);
+	printf("#   the zap came after the pin in %d of 12 rounds, failed it in %d\n",
+	       hits, lost);
+	CHECK(lost < 12, "no round pinned");
 	close(fd);
 }
 
