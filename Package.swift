@@ -30,6 +30,8 @@ let package = Package(
         ),
         // capget(2) and pidfd_open(2), which Swift cannot call through syscall(2).
         .systemLibrary(name: "CProcess"),
+        // glibc's mallopt(3), for the server's arena limit.
+        .systemLibrary(name: "CMalloc"),
         // A lock ThreadSanitizer sees, for state shared between threads.
         .target(name: "MempinLocking", swiftSettings: crossModule),
         // /dev/mempinfd: typed wrappers over the ioctls.
@@ -70,6 +72,7 @@ let package = Package(
         .executableTarget(
             name: "mempinfs",
             dependencies: [
+                "CMalloc",
                 "MempinFS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

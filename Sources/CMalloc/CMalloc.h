@@ -1,0 +1,8 @@
+// glibc's malloc tuning (mallopt(3)) for Swift, which Glibc's module does
+// not bring in. This header only names it.
+#ifndef CMALLOC_H
+#define CMALLOC_H
+
+#include <malloc.h>
+
+#endif
