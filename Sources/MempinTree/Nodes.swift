@@ -50,13 +50,19 @@ extension PinBackend {
             do {
                 made.append(try pin(request))
             } catch {
-                for pin in made.reversed() {
-                    try? unpin(id: pin.id, requesterUID: request.requesterUID, requesterPID: request.requesterPID)
-                }
+                takeBack(made)
                 throw error
             }
         }
         return made
+    }
+
+    /// Unpins pins just made, newest first, each on behalf of the
+    /// requester it was made for; a pin already gone is no error.
+    public func takeBack(_ pins: [PinRecord]) {
+        for pin in pins.reversed() {
+            try? unpin(id: pin.id, requesterUID: pin.requesterUID, requesterPID: pin.requesterPID)
+        }
     }
 
     /// The runs of up to `count` pages from ``pages(of:from:count:)``.

@@ -56,9 +56,7 @@ extension PinTree {
     /// Unpins pins made moments ago whose maker never learned of them (its
     /// write's reply failed: the writer was interrupted or killed).
     public func undo(_ pins: [PinRecord]) {
-        for pin in pins.reversed() {
-            try? backend.unpin(id: pin.id, requesterUID: pin.requesterUID, requesterPID: pin.requesterPID)
-        }
+        backend.takeBack(pins)
         withState { state in
             for pin in pins { state.remove(id: pin.id) }
         }
