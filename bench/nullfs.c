@@ -6,7 +6,9 @@
  *   /status   a small generated file
  *   /dir/     1000 entries named like pin files (START-END, 25 characters
  *             each, as the bench's pins are), like a pid directory with
- *             1000 pins: the same bytes of listing as ours
+ *             1000 pins: the same bytes of listing as ours; unlink of one
+ *             is accepted and changes nothing (the cost of an rm's
+ *             requests)
  *   /stream   10.5 MiB of page-list-like lines made at start, read with
  *             direct I/O like a pin file: what FUSE itself costs a reader
  *             of a generated file whose server does nothing but copy
@@ -153,6 +155,16 @@ static void nl_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	fuse_reply_write(req, size);
 }
 
+static void nl_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	unsigned long i = (strtoull(name, NULL, 16) - FILE_BASE) / FILE_STEP;
+	char want[32];
+
+	if (parent != INO_DIR || i >= NFILES || strcmp(name, file_name(i, want)))
+		return (void)fuse_reply_err(req, ENOENT);
+	fuse_reply_err(req, 0);
+}
+
 static void nl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
@@ -190,6 +202,7 @@ static const struct fuse_lowlevel_ops ops = {
 	.open = nl_open,
 	.read = nl_read,
 	.write = nl_write,
+	.unlink = nl_unlink,
 	.readdir = nl_readdir,
 };
 

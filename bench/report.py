@@ -138,27 +138,36 @@ def table(series, rows):
         add(f"unpin {size_name(size)}: tree (rm) vs raw ioctl", timing(rows, "tree", size, "unpin"),
             timing(rows, "raw_ioctl", size, "unpin"), "≤ 1.5×" if big else None, "raw ")
     # THP through the tree (pinbench thp MP): the raw ioctl of the same huge pages.
+    # Its rm against the raw unpin plus what unlink(2) of a file costs on the
+    # C server (pinbench write: its GETATTR, LOOKUP and UNLINK, as ours has),
+    # the "one C libfuse unlink round trip"; and, as before
+    # 2026-12-07, plus one write request only.
+    unlink = timing(rows, "nullfs_unlink", None, "unlink")
     trip = timing(rows, "nullfs_write", None, "write")
     for label, row, raw in (("2 MiB", "tree_thp_2m", "thp_2m"), ("64 MiB", "tree_thp_64m", "thp_64m")):
         add(f"pin {label} THP: tree vs raw ioctl", timing(rows, row, None, "pin"), timing(rows, raw, None, "pin"),
             "≤ 1.10×", "raw ")
         raw_unpin = timing(rows, raw, None, "unpin")
-        base = None
-        if raw_unpin and trip:
-            base = {k: int(raw_unpin[k]) + int(trip[k]) for k in ("median_ns", "min_ns", "max_ns")}
-        add(f"unpin {label} THP: tree (rm) vs raw ioctl + one C libfuse round trip",
-            timing(rows, row, None, "unpin"), base, "≤ 1.0×" if label == "64 MiB" else None, "raw+trip ")
+        for what, extra, target, name in (("one C libfuse unlink", unlink, "≤ 1.0×", "raw+unlink "),
+                                          ("one C libfuse write request", trip, None, "raw+write ")):
+            base = None
+            if raw_unpin and extra:
+                base = {k: int(raw_unpin[k]) + int(extra[k]) for k in ("median_ns", "min_ns", "max_ns")}
+            add(f"unpin {label} THP: tree (rm) vs raw ioctl + {what}",
+                timing(rows, row, None, "unpin"), base, target if label == "64 MiB" else None, name)
     for size in (4096, 2 << 20, 64 << 20, 1 << 30):
         for op in ("pin", "unpin"):
             add(f"{op} {size_name(size)}: raw ioctl vs io_uring register", timing(rows, "raw_ioctl", size, op),
                 timing(rows, "io_uring_register", size, op), "≤ 1.0×", "io_uring ")
     add("one small pin: write to pin vs C libfuse round trip", timing(rows, "tree_small_write", None, "write"),
         timing(rows, "nullfs_write", None, "write"), "≤ 1.5×", "nullfs ")
+    add("rm of that pin vs unlink on C libfuse (GETATTR, LOOKUP, UNLINK each)",
+        timing(rows, "tree_small_rm", None, "unlink"), timing(rows, "nullfs_unlink", None, "unlink"), None, "nullfs ")
     cpu = {r["server"]: r for r in rows if r["row"] == "write_cpu"}
     if "mempinfs" in cpu and "nullfs" in cpu:
         per = {k: int(v["cpu_ns"]) / max(1, int(v["ops"])) for k, v in cpu.items()}
         sw = {k: int(v["switches"]) / max(1, int(v["ops"])) for k, v in cpu.items()}
-        out.append(f"| the server's CPU time per small pin and its rm (all threads) / C libfuse's per write "
+        out.append(f"| the server's CPU time per small pin and its rm (all threads) / C libfuse's per write and unlink "
                    f"| {fmt_ns(per['mempinfs'])}, {sw['mempinfs']:.1f} switches | {fmt_ns(per['nullfs'])}, "
                    f"{sw['nullfs']:.1f} switches | {per['mempinfs'] / max(1.0, per['nullfs']):.1f}× | report |")
         figures.append({"what": "write_cpu", "mempinfs_ns": int(per["mempinfs"]), "nullfs_ns": int(per["nullfs"]),
