@@ -30,7 +30,8 @@ let package = Package(
         ),
         // capget(2) and pidfd_open(2), which Swift cannot call through syscall(2).
         .systemLibrary(name: "CProcess"),
-        // glibc's mallopt(3), for the server's arena limit.
+        // glibc's mallopt(3) and malloc_trim(3): the server's arena limit, and
+        // the heap given back after many pins went.
         .systemLibrary(name: "CMalloc"),
         // A lock ThreadSanitizer sees, for state shared between threads.
         .target(name: "MempinLocking", swiftSettings: crossModule),
@@ -60,6 +61,7 @@ let package = Package(
             name: "MempinFS",
             dependencies: [
                 "CFuse",
+                "CMalloc",
                 "CSystemd",
                 "MempinTree",
                 "MempinDevice",

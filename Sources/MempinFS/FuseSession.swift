@@ -200,11 +200,13 @@ public final class FuseSession: @unchecked Sendable {
     /// Follows the module's change records as they come, or at the next
     /// tick while the server's own requests make changes and read their own
     /// (``ChangeFollower``); for a backend without records, polls its change
-    /// counter four times a second. Tells the kernel which names went.
+    /// counter four times a second. Tells the kernel which names went, and
+    /// gives the heap back after many pins went (``HeapTrimming``).
     private func refreshUntilStopped() {
         Self.yieldToRequests()
         var failing = false
         var pace = ChangeFollower.Pace()
+        var heap = HeapTrimming()
         while !stopping.load(ordering: .relaxed) && fuse_session_exited(session) == 0 {
             if let follower = fileSystem.changeFollower {
                 do throws(Errno) {
@@ -224,6 +226,10 @@ public final class FuseSession: @unchecked Sendable {
             // What the records removed, and what refreshes made by requests
             // (stats, ls) found.
             invalidate(fileSystem.tree.takeRemovedNames())
+            if let released = heap.trimIfQuiet(pinCount: fileSystem.tree.pinCount) {
+                fileSystem.logger.debug("\(released) pins fewer than at the peak: the free heap given back",
+                                        source: FileSystem.logSource)
+            }
             fileSystem.changeFollower?.linger(&pace)
         }
     }

@@ -170,6 +170,7 @@ public final class PinTree: Sendable {
             let name = name(of: pin)
             guard let index = ids.index(forKey: name), ids.values[index] == pin.id else { return }
             ids.remove(at: index)
+            ids.shrinkIfSparse()
             if !suffixed.isEmpty { suffixed.remove(pin.id) }
             pages -= pin.pages
             bytes -= pin.bytes
@@ -263,6 +264,7 @@ public final class PinTree: Sendable {
         /// no fetch or listing made before may enter it again.
         mutating func remove(id: UInt64) {
             guard let pin = pins.removeValue(forKey: id) else { return noteEnded(id) }
+            pins.shrinkIfSparse()
             if !frameRuns.isEmpty { frameRuns[id] = nil }
             removals &+= 1
             // One lookup of the process, its table changed in place.
@@ -453,6 +455,7 @@ public final class PinTree: Sendable {
             guard let entry = state.lookups[inode] else { return }
             if entry.count <= count {
                 state.lookups[inode] = nil
+                state.lookups.shrinkIfSparse()
                 if case .processDirectory(let pid) = entry.node { state.instances[pid] = nil }
             } else {
                 state.lookups[inode]?.count = entry.count - count
