@@ -247,6 +247,13 @@ def table(series, rows):
         out.append(f"| 10,000 pins: server memory per pin | {per} B | — | — | ≤ 512 B{' ✓' if per <= 512 else ' ✗'} |")
         figures.append({"what": "scale", "pin_each_ns": int(each["median_ns"]), "ls_ms": int(ls["ms"]),
                         "bytes_per_pin": per})
+        gone = next((r for r in rows if r["row"] == "scale_memory_released"), None)
+        if gone:
+            out.append(f"| 10,000 pins: server RSS before them / with them / 1 s after their `rm` | "
+                       f"{int(mem['rss_before_kb']) / 1024:.1f} / {int(mem['rss_after_kb']) / 1024:.1f} / "
+                       f"{int(gone['rss_kb']) / 1024:.1f} MiB | — | — | report |")
+            figures.append({"what": "scale_memory_released", "rss_before_kb": int(mem["rss_before_kb"]),
+                            "rss_with_kb": int(mem["rss_after_kb"]), "rss_after_kb": int(gone["rss_kb"])})
     start = next((r for r in rows if r["row"] == "ledger_start"), None)
     empty = next((r for r in rows if r["row"] == "empty_start"), None)
     if start:

@@ -4,13 +4,14 @@ import CMalloc
 /// kernel.
 ///
 /// glibc keeps what the server frees for its next allocations: after a
-/// process with 100,000 pins exits, the server's RSS stays where those
-/// pins took it (71 MB in a 6.12 guest, against 9 MB before them), though
-/// it shows no pin. Once the tree holds ``pinsReleasedBeforeTrim`` fewer
-/// pins than at its peak and a step of the follower changed nothing (the
-/// burst of records is over), ``trimIfQuiet(pinCount:)`` returns the free
-/// pages with `malloc_trim(3)`, whose walk of the heap costs milliseconds
-/// only after such a burst.
+/// process with 100,000 pins exited, the server's RSS stayed where those
+/// pins had taken it (71–78 MB in a 6.12 guest, against 9 MB before them),
+/// though it showed no pin; with the tree's tables shrunk as well
+/// (`Dictionary.shrinkIfSparse`), 10.7 MB. Once the tree holds
+/// ``pinsReleasedBeforeTrim`` fewer pins than at its peak and a step of the
+/// follower changed nothing (the burst of records is over),
+/// ``trimIfQuiet(pinCount:)`` returns the free pages with `malloc_trim(3)`,
+/// whose walk of the heap costs milliseconds only after such a burst.
 struct HeapTrimming {
     /// Pins gone since the peak before the heap is worth a walk: about
     /// 2 MiB of the server's memory (400–500 B a pin).
