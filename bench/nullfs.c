@@ -62,6 +62,16 @@ static char *file_name(unsigned long i, char name[32])
 	return name;
 }
 
+/* The index of the file of /dir named @name, or NFILES if none is. */
+static unsigned long file_index(const char *name)
+{
+	unsigned long i = (strtoull(name, NULL, 16) - FILE_BASE) / FILE_STEP;
+	char want[32];
+
+	/* Named by index: find the index, then the whole name must match. */
+	return i < NFILES && !strcmp(name, file_name(i, want)) ? i : NFILES;
+}
+
 static int fill(fuse_ino_t ino, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -97,12 +107,9 @@ static void nl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		else if (!strcmp(name, "stream"))
 			ino = INO_STREAM;
 	} else if (parent == INO_DIR) {
-		unsigned long i;
-		char want[32];
+		unsigned long i = file_index(name);
 
-		/* Named by index: find the index, then the whole name must match. */
-		i = (strtoull(name, NULL, 16) - FILE_BASE) / FILE_STEP;
-		if (i < NFILES && !strcmp(name, file_name(i, want)))
+		if (i < NFILES)
 			ino = INO_FILE0 + i;
 	}
 	if (!ino)
@@ -157,12 +164,7 @@ static void nl_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 
 static void nl_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	unsigned long i = (strtoull(name, NULL, 16) - FILE_BASE) / FILE_STEP;
-	char want[32];
-
-	if (parent != INO_DIR || i >= NFILES || strcmp(name, file_name(i, want)))
-		return (void)fuse_reply_err(req, ENOENT);
-	fuse_reply_err(req, 0);
+	fuse_reply_err(req, parent == INO_DIR && file_index(name) < NFILES ? 0 : ENOENT);
 }
 
 static void nl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

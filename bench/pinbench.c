@@ -277,37 +277,30 @@ static void bench_tree(struct series *s, const char *mp, char *buf, uint64_t siz
 }
 
 /*
- * One small write to a control file, then the unlink of one file of that
- * directory, each timed: ours pins 4 KiB and removes its pin file (@rm_dir
- * and the pin's name), nullfs just replies to both (@rm_path, a file of its
- * /dir, which stays). The write's time goes to @s->pin, the unlink's to
- * @s->unpin: the same path walk, LOOKUP and UNLINK on both servers, and
- * the GETATTR of the directory that the last unlink made stale
- * (default_permissions on both).
+ * One small write to a control file, then the unlink of @rm_path, each
+ * timed: ours pins 4 KiB and removes its pin file, nullfs just replies to
+ * both (@rm_path, a file of its /dir, stays). The write's time goes to
+ * @s->pin, the unlink's to @s->unpin: the same path walk, LOOKUP and UNLINK
+ * on both servers, and the GETATTR of the directory that the last unlink
+ * made stale (default_permissions on both).
  */
-static void bench_small_write(struct series *s, const char *ctl, const char *rm_dir,
-			      const char *rm_path, char *buf, int reps)
+static void bench_small_write(struct series *s, const char *ctl, const char *rm_path,
+			      char *buf, int reps)
 {
-	uintptr_t a = (uintptr_t)buf;
-	char line[64], file[512];
+	char line[64];
 	int fd = open(ctl, O_WRONLY), i, len;
 	uint64_t t0, t;
 
 	if (fd < 0)
 		die(ctl);
-	len = snprintf(line, sizeof(line), "%lx+4K\n", (unsigned long)a);
-	if (rm_dir)
-		snprintf(file, sizeof(file), "%s/%08lx-%08lx", rm_dir,
-			 (unsigned long)a, (unsigned long)(a + 4096));
-	else
-		snprintf(file, sizeof(file), "%s", rm_path);
+	len = snprintf(line, sizeof(line), "%lx+4K\n", (unsigned long)buf);
 	for (i = 0; i < reps; i++) {
 		t0 = now_ns();
 		if (write(fd, line, len) != len)
 			die("write");
 		t = now_ns() - t0;
 		t0 = now_ns();
-		if (unlink(file))
+		if (unlink(rm_path))
 			die("unlink");
 		series_add(s, t, now_ns() - t0);
 	}
@@ -665,18 +658,21 @@ int main(int argc, char **argv)
 		}
 	} else if (!strcmp(cmd, "write") && argc == 4) {
 		/* Ours and nullfs's, taking turns in 3 rounds of 167. */
-		char *buf = buffer(2 << 20, 0), ctl[512], dir[256], nullctl[512], nullrm[512];
+		char *buf = buffer(2 << 20, 0), ctl[512], dir[256], pinfile[512];
+		char nullctl[512], nullrm[512];
 		struct series *tree = series_new(), *nullfs = series_new();
 		int round;
 
 		snprintf(dir, sizeof(dir), "%s/%d", argv[2], getpid());
 		snprintf(ctl, sizeof(ctl), "%s/pin", dir);
+		snprintf(pinfile, sizeof(pinfile), "%s/%08lx-%08lx", dir,
+			 (unsigned long)buf, (unsigned long)buf + 4096);
 		snprintf(nullctl, sizeof(nullctl), "%s/pin", argv[3]);
 		/* nullfs's first file of /dir (bench/nullfs.c names them). */
 		snprintf(nullrm, sizeof(nullrm), "%s/dir/7f3a1c000000-7f3a1c001000", argv[3]);
 		for (round = 0; round < 3; round++) {
-			bench_small_write(tree, ctl, dir, NULL, buf, 167);
-			bench_small_write(nullfs, nullctl, NULL, nullrm, buf, 167);
+			bench_small_write(tree, ctl, pinfile, buf, 167);
+			bench_small_write(nullfs, nullctl, nullrm, buf, 167);
 		}
 		report("tree_small_write", 4096, "write", tree->pin, tree->n);
 		report("nullfs_write", 4096, "write", nullfs->pin, nullfs->n);

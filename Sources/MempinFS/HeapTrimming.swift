@@ -18,9 +18,9 @@ struct HeapTrimming {
     static let pinsReleasedBeforeTrim = 4096
 
     /// The most pins seen since the last trim.
-    private(set) var peak = 0
+    private var peak = 0
     /// The pin count at the last step.
-    private(set) var last = 0
+    private var last = 0
 
     /// Notes the tree's `pinCount` after a step of the follower; the pins
     /// gone since the peak when the heap should be trimmed now (the peak
