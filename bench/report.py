@@ -21,6 +21,7 @@ NATIVE_ROWS = (
     ("stat", "stat of status"),
     ("status", "open+read+close of status"),
     ("listing", "readdir of a dir with 1,000 pins"),
+    ("plus", "readdir of a dir with 1,000 pins: each entry of its first page, which the kernel asks with attributes"),
     ("pages", "page list of a 1 GiB pin"),
     ("events", "`events`: a pin's line reaches a waiting reader"),
     ("follow", "following another interface's pin and its unpin (no reader)"),

@@ -398,7 +398,7 @@ private func handleReaddirplus(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: In
                     param.attr.st_mode = S_IFDIR
                 } else {
                     // Gone since opendir (unpinned, exited): left out.
-                    guard let attributes = try? fs.tree.lookup(parent: UInt64(ino), name: entry.name, seen: &seen) else {
+                    guard let attributes = try? fs.tree.lookup(listed: entry, in: UInt64(ino), seen: &seen) else {
                         index += 1
                         continue
                     }

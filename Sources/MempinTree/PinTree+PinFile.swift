@@ -6,9 +6,14 @@ extension PinTree {
     func pinFileAttributes(of node: Node, pid: Int32, id: UInt64) throws(Errno) -> Attributes {
         guard let pin = withState({ $0.pins[id] }) else { throw .noSuchFileOrDirectory }
         let owner = (try? displayedOwner(of: pid)) ?? (uid: 0, gid: 0)
-        return Attributes(inode: node.inode, kind: .regularFile, permissions: 0o644, uid: owner.uid,
-                          gid: owner.gid, size: 0, linkCount: 1,
-                          modificationTime: pin.pinnedAtNanoseconds / 1_000_000_000)
+        return Self.pinFileAttributes(of: node, owner: owner, pinnedAtNanoseconds: pin.pinnedAtNanoseconds)
+    }
+
+    /// A pin file is its process's, read-only, dated when it was pinned.
+    static func pinFileAttributes(of node: Node, owner: (uid: UInt32, gid: UInt32),
+                                  pinnedAtNanoseconds: UInt64) -> Attributes {
+        Attributes(inode: node.inode, kind: .regularFile, permissions: 0o644, uid: owner.uid,
+                   gid: owner.gid, size: 0, linkCount: 1, modificationTime: pinnedAtNanoseconds / 1_000_000_000)
     }
 
     /// Opens a pin file for reading, with the pin's record read afresh.

@@ -95,6 +95,23 @@ struct PinTreeTests {
         #expect(tree.lookupCount(of: file.inode) == 0)
     }
 
+    @Test("a listed entry's lookup is the lookup of its name, counted alike; ENOENT once its pin went")
+    func listedLookup() throws {
+        _ = try pin("1000+4K\n3000+8K\n")
+        let dir = try tree.lookup(parent: 1, name: "4242")
+        let entries = try tree.entries(of: .processDirectory(pid: 4242), for: root)
+        var seen = PinTree.ProcessesSeen()
+        for entry in entries {
+            let listed = try tree.lookup(listed: entry, in: dir.inode, seen: &seen)
+            let named = try tree.lookup(parent: dir.inode, name: entry.name)
+            #expect(listed == named, "\(entry.name)")
+            #expect(tree.lookupCount(of: listed.inode) == 2)
+        }
+        let file = try #require(entries.first { $0.name == "00003000-00005000" })
+        _ = try tree.unlink(file.name, in: 4242, for: root)
+        #expect(throws: Errno.noSuchFileOrDirectory) { try tree.lookup(listed: file, in: dir.inode, seen: &seen) }
+    }
+
     @Test("lookup: unknown names and dead pids are ENOENT", arguments: ["999", "0", "-1", "04242", "abc", "4242x", "pin"])
     func lookupMisses(name: String) {
         #expect(throws: Errno.noSuchFileOrDirectory) { try tree.lookup(parent: 1, name: name) }

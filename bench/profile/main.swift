@@ -139,6 +139,30 @@ if phases == "listing" || phases == "all" {
     precondition(names >= 100 * ranges.count && inodes != 0)
 }
 
+// plus: readdirplus of a process directory with 10,000 pins: each pin
+// file's lookup (its attributes, the kernel's count of it), as the
+// readdirplus handler does for every entry, then the kernel's forgets.
+if phases == "plus" || phases == "all" {
+    let backend = inMemoryBackend()
+    let tree = PinTree(backend: backend)
+    let ranges = (0..<10_000).map { "0x\(String(0x7f00_0000_0000 + $0 * 8192, radix: 16))+4K" }
+    for range in ranges { _ = try tree.pin(Array(range.utf8), in: pid, for: me) }
+    let directory = Node.processDirectory(pid: pid)
+    let entries = try tree.entries(of: directory, for: me)
+    var sizes: UInt64 = 0
+    try measure("plus", items: 10 * entries.count, each: "entry with attributes") {
+        for _ in 0..<10 {
+            var seen = PinTree.ProcessesSeen()
+            for entry in entries {
+                let attributes = try tree.lookup(listed: entry, in: directory.inode, seen: &seen)
+                sizes &+= attributes.inode
+                tree.forget(inode: attributes.inode, count: 1)
+            }
+        }
+    }
+    precondition(sizes != 0)
+}
+
 // pin: the tree's side of one small pin and its rm (parse, checks, state,
 // counters) over the in-memory backend: what a write to `pin` and an
 // unlink cost the server besides FUSE and the ioctl.
