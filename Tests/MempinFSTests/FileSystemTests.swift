@@ -241,6 +241,27 @@ struct FileSystemTests {
         }
     }
 
+    @Test("a pin removed between opendir and the first read is left out of that listing; the others are listed with attributes")
+    func pinGoneSinceOpendir() throws {
+        try withMount { tree, target in
+            let pid = target.processIdentifier
+            let dir = tree.path("\(pid)")
+            #expect(Shell.run("printf '10000+4K\\n20000+4K\\n' > \(dir)/pin").status == 0)
+            // The first read of a listing is the kernel's READDIRPLUS: each
+            // entry looked up by the pin it was listed for.
+            let script = """
+                opendir(my $d, "\(dir)") or die;
+                unlink("\(dir)/00010000-00011000") or die;
+                my @a = sort grep { !/^\\./ } readdir($d);
+                print join(" ", @a), "\\n";
+                """
+            let r = Shell.run("perl -e '\(script)'")
+            #expect(r.output == "00020000-00021000 other_pins pin status\n", "\(r.output) \(r.error)")
+            let listed = Shell.run("ls -ln \(dir) | awk '$NF == \"00020000-00021000\" { print $1, $3 }'")
+            #expect(listed.output == "-rw-r--r-- \(getuid())\n", "\(listed.output) \(listed.error)")
+        }
+    }
+
     @Test("self points at the caller; unknown pids are ENOENT")
     func selfAndMissing() throws {
         try withMount { tree, target in
