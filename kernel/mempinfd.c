@@ -942,10 +942,11 @@ static bool mempin_pages_allowed(struct page **pages, unsigned long n)
 #else
 /*
  * From 6.5 GUP refuses a FOLL_LONGTERM | FOLL_WRITE pin of such a page
- * itself, on the lockless walk (gup_fast_folio_allowed(), on the folio) and
- * under the mmap_lock (writable_file_mapping_allowed()): nothing is left to
- * test. Testing again cost a look at every pinned page's folio, some tenth
- * of a 64 MiB pin's time in a 6.12 guest (perf).
+ * itself, on the lockless walk (folio_fast_pin_allowed(), on the folio;
+ * gup_fast_folio_allowed() from 6.9) and under the mmap_lock
+ * (writable_file_mapping_allowed()): nothing is left to test. Testing again
+ * cost a look at every pinned page's folio, some tenth of a 64 MiB pin's
+ * time in a 6.12 guest (perf).
  */
 static bool mempin_pages_allowed(struct page **pages, unsigned long n)
 {
