@@ -896,6 +896,26 @@ static int mempin_gup_errno(long ret)
 	}
 }
 
+/*
+ * How many of the @n entries at @pages are @folio's pages in a row, from
+ * pages[0] (one of them) on: GUP puts a large folio's pages in the array
+ * in order, so the rest of a folio is told by the pointers alone, without
+ * a look at each page.
+ */
+static unsigned long mempin_folio_run(struct page **pages, unsigned long n,
+				      struct folio *folio)
+{
+	unsigned long run = 1, left;
+
+	if (!folio_test_large(folio))
+		return 1;
+	left = min_t(unsigned long, n,
+		     folio_nr_pages(folio) - folio_page_idx(folio, pages[0]));
+	while (run < left && pages[run] == nth_page(pages[0], run))
+		run++;
+	return run;
+}
+
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 5, 0)
 /*
  * Whether a folio pinned writable may stay pinned long-term: anonymous
@@ -922,20 +942,18 @@ static bool mempin_folio_allowed(struct folio *folio)
 
 /*
  * Whether each of the @n pages at @pages may stay pinned long-term: each
- * folio tested once, not once a page (a THP's 512 pages are in a row).
+ * run of a folio's pages tested once, not once a page.
  */
 static bool mempin_pages_allowed(struct page **pages, unsigned long n)
 {
-	struct folio *folio, *tested = NULL;
-	unsigned long i;
+	struct folio *folio;
+	unsigned long i, run;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i += run) {
 		folio = page_folio(pages[i]);
-		if (folio == tested)
-			continue;
 		if (!mempin_folio_allowed(folio))
 			return false;
-		tested = folio;
+		run = mempin_folio_run(pages + i, n - i, folio);
 	}
 	return true;
 }
@@ -1278,8 +1296,9 @@ static int mempin_make(struct mempin_container *c,
 		       struct mempin_made *made, u32 *reason)
 {
 	struct mempin_region *pin;
+	unsigned long i, run;
 	struct page **pages;
-	unsigned long i;
+	struct folio *folio;
 	u64 t0;
 	int ret;
 
@@ -1332,9 +1351,12 @@ static int mempin_make(struct mempin_container *c,
 		goto remove_notifier;
 	}
 	pin->pin_duration_ns = ktime_get_ns() - t0;
-	for (i = 0; i < pin->npages; i++)
-		if (PageCompound(pages[i]))
-			pin->huge_pages++;
+	for (i = 0; i < pin->npages; i += run) {
+		folio = page_folio(pages[i]);
+		run = mempin_folio_run(pages + i, pin->npages - i, folio);
+		if (folio_test_large(folio))
+			pin->huge_pages += run;
+	}
 	mutex_lock(&pin->lock);
 	pin->pages = pages;
 	mutex_unlock(&pin->lock);
