@@ -355,10 +355,10 @@ private func handleReaddir(_ req: fuse_req_t?, _ _: fuse_ino_t, _ size: Int, _ o
     fs.replying(req!, "readdir", "handle \(fi!.pointee.fh)") { () throws(Errno) in
         guard case .directory(let listing) = fs.handle(fi!.pointee.fh) else { throw .badFileDescriptor }
         let entries = try listing.entries(from: offset, tree: fs.tree)
-        var buffer = [CChar](repeating: 0, count: size)
         var used = 0
         var index = max(0, Int(offset))
-        buffer.withUnsafeMutableBufferPointer { buffer in
+        // Not zeroed: fuse_add_direntry() writes every byte it counts.
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: max(size, 1)) { buffer in
             while index < entries.count {
                 let entry = entries[index]
                 var st = Glibc.stat()
@@ -383,12 +383,12 @@ private func handleReaddirplus(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: In
     fs.replying(req!, "readdirplus", "handle \(fi!.pointee.fh)") { () throws(Errno) in
         guard case .directory(let listing) = fs.handle(fi!.pointee.fh) else { throw .badFileDescriptor }
         let entries = try listing.entries(from: offset, tree: fs.tree)
-        var buffer = [CChar](repeating: 0, count: size)
         var used = 0
         var index = max(0, Int(offset))
         var counted: [UInt64] = []
         var seen = PinTree.ProcessesSeen()
-        buffer.withUnsafeMutableBufferPointer { buffer in
+        // Not zeroed: fuse_add_direntry_plus() writes every byte it counts.
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: max(size, 1)) { buffer in
             while index < entries.count {
                 let entry = entries[index]
                 var param = fuse_entry_param()
