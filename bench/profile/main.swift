@@ -149,18 +149,18 @@ if phases == "plus" || phases == "all" {
     for range in ranges { _ = try tree.pin(Array(range.utf8), in: pid, for: me) }
     let directory = Node.processDirectory(pid: pid)
     let entries = try tree.entries(of: directory, for: me)
-    var sizes: UInt64 = 0
+    var inodes: UInt64 = 0
     try measure("plus", items: 10 * entries.count, each: "entry with attributes") {
         for _ in 0..<10 {
             var seen = PinTree.ProcessesSeen()
             for entry in entries {
                 let attributes = try tree.lookup(listed: entry, in: directory.inode, seen: &seen)
-                sizes &+= attributes.inode
+                inodes &+= attributes.inode
                 tree.forget(inode: attributes.inode, count: 1)
             }
         }
     }
-    precondition(sizes != 0)
+    precondition(inodes != 0)
 }
 
 // pin: the tree's side of one small pin and its rm (parse, checks, state,
