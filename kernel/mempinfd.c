@@ -420,6 +420,19 @@ static void mempin_uncharge(struct mempin_region *pin)
 }
 
 /*
+ * How many of the @n (at least one) entries at @pages are consecutive
+ * pages from pages[0] on, told by the pointers alone.
+ */
+static unsigned long mempin_page_run(struct page **pages, unsigned long n)
+{
+	unsigned long run = 1;
+
+	while (run < n && pages[run] == nth_page(pages[0], run))
+		run++;
+	return run;
+}
+
+/*
  * Unpin @npages of @pages a chunk at a time. @dirty: mark them dirty (a
  * device may have written); a pin that is refused is undone clean. Each
  * run of consecutive pages (a large folio, or small pages that happen to
@@ -435,9 +448,7 @@ static void mempin_unpin_pages(struct page **pages, unsigned long npages,
 	for (done = 0; done < npages; cond_resched()) {
 		end = done + min(npages - done, MEMPIN_CHUNK);
 		for (; done < end; done += run) {
-			for (run = 1; done + run < end; run++)
-				if (pages[done + run] != nth_page(pages[done], run))
-					break;
+			run = mempin_page_run(pages + done, end - done);
 			unpin_user_page_range_dirty_lock(pages[done], run, dirty);
 		}
 	}
@@ -899,21 +910,18 @@ static int mempin_gup_errno(long ret)
 /*
  * How many of the @n entries at @pages are @folio's pages in a row, from
  * pages[0] (one of them) on: GUP puts a large folio's pages in the array
- * in order, so the rest of a folio is told by the pointers alone, without
- * a look at each page.
+ * in order, so the rest of a folio is told by the pointers alone
+ * (mempin_page_run()), without a look at each page.
  */
 static unsigned long mempin_folio_run(struct page **pages, unsigned long n,
 				      struct folio *folio)
 {
-	unsigned long run = 1, left;
+	unsigned long left;
 
 	if (!folio_test_large(folio))
 		return 1;
-	left = min_t(unsigned long, n,
-		     folio_nr_pages(folio) - folio_page_idx(folio, pages[0]));
-	while (run < left && pages[run] == nth_page(pages[0], run))
-		run++;
-	return run;
+	left = folio_nr_pages(folio) - folio_page_idx(folio, pages[0]);
+	return mempin_page_run(pages, min(n, left));
 }
 
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 5, 0)
