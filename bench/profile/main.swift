@@ -119,16 +119,25 @@ if phases == "ledger" || phases == "all" {
     precondition(listed >= count)
 }
 
+/// A tree over the in-memory backend with `count` one-page pins of this
+/// process, a page apart.
+func tree(withPins count: Int) throws -> PinTree {
+    let tree = PinTree(backend: inMemoryBackend())
+    for index in 0..<count {
+        let range = "0x\(String(0x7f00_0000_0000 + index * 8192, radix: 16))+4K"
+        _ = try tree.pin(Array(range.utf8), in: pid, for: me)
+    }
+    return tree
+}
+
 // listing: opendir of a process directory with 10,000 pins.
 if phases == "listing" || phases == "all" {
-    let backend = inMemoryBackend()
-    let tree = PinTree(backend: backend)
-    let ranges = (0..<10_000).map { "0x\(String(0x7f00_0000_0000 + $0 * 8192, radix: 16))+4K" }
-    for range in ranges { _ = try tree.pin(Array(range.utf8), in: pid, for: me) }
+    let pins = 10_000
+    let tree = try tree(withPins: pins)
     // Each entry's name and inode taken, as the readdir handler does.
     var names = 0
     var inodes: UInt64 = 0
-    try measure("listing", items: 100 * ranges.count, each: "directory entry") {
+    try measure("listing", items: 100 * pins, each: "directory entry") {
         for _ in 0..<100 {
             for entry in try tree.entries(of: .processDirectory(pid: pid), for: me) {
                 names += entry.name.utf8.isEmpty ? 0 : 1
@@ -136,17 +145,14 @@ if phases == "listing" || phases == "all" {
             }
         }
     }
-    precondition(names >= 100 * ranges.count && inodes != 0)
+    precondition(names >= 100 * pins && inodes != 0)
 }
 
 // plus: readdirplus of a process directory with 10,000 pins: each pin
 // file's lookup (its attributes, the kernel's count of it), as the
 // readdirplus handler does for every entry, then the kernel's forgets.
 if phases == "plus" || phases == "all" {
-    let backend = inMemoryBackend()
-    let tree = PinTree(backend: backend)
-    let ranges = (0..<10_000).map { "0x\(String(0x7f00_0000_0000 + $0 * 8192, radix: 16))+4K" }
-    for range in ranges { _ = try tree.pin(Array(range.utf8), in: pid, for: me) }
+    let tree = try tree(withPins: 10_000)
     let directory = Node.processDirectory(pid: pid)
     let entries = try tree.entries(of: directory, for: me)
     var inodes: UInt64 = 0
