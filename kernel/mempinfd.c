@@ -106,8 +106,17 @@ MODULE_PARM_DESC(max_pinned_pages,
 /* Pages pinned through this module, machine-wide. */
 static atomic64_t mempin_pinned_pages = ATOMIC64_INIT(0);
 
-/* Verifications of ranges that were invalidated. */
+/* Verifications of ranges that were invalidated, and the reaper. */
 static struct workqueue_struct *mempin_wq;
+/*
+ * The walks of mempin_gup_fast_remote(), each queued on its caller's CPU:
+ * the caller sleeps until the walk ends, so no other CPU is woken for it,
+ * nor the caller from another, and the page array it reads next is in its
+ * CPU's cache. CPU-intensive: a walk of a GiB runs for tens of ms (with
+ * cond_resched() between chunks) and must not hold back the other work
+ * items of that CPU.
+ */
+static struct workqueue_struct *mempin_walk_wq;
 
 /* Upper bounds on one MEMPIN_LIST / MEMPIN_READ_PAGES call. */
 #define MEMPIN_LIST_MAX		4096U
@@ -1017,7 +1026,7 @@ enum {
 
 /**
  * struct mempin_fast_pin - a lockless pin of another process's pages
- * @work: runs on mempin_wq, in a kernel thread that adopts @mm
+ * @work: runs on mempin_walk_wq, in a kernel thread that adopts @mm
  * @done: completed when @ret is final, unless the caller abandoned it
  * @state: MEMPIN_FAST_*; whoever moves it from RUNNING owns the end: the
  *	worker (DONE) completes @done, the killed caller (ABANDONED) hands
@@ -1130,7 +1139,7 @@ static long mempin_gup_fast_remote(struct mm_struct *mm, unsigned long addr,
 	f->addr = addr;
 	f->npages = npages;
 	f->pages = *pagesp;
-	queue_work(mempin_wq, &f->work);
+	queue_work(mempin_walk_wq, &f->work);
 	if (wait_for_completion_killable(&f->done)) {
 		if (atomic_cmpxchg(&f->state, MEMPIN_FAST_RUNNING,
 				   MEMPIN_FAST_ABANDONED) ==
@@ -2669,11 +2678,18 @@ static int __init mempin_init(void)
 		ret = -ENOMEM;
 		goto free_records;
 	}
+	mempin_walk_wq = alloc_workqueue("mempinfd_walk", WQ_CPU_INTENSIVE, 0);
+	if (!mempin_walk_wq) {
+		ret = -ENOMEM;
+		goto destroy_wq;
+	}
 	ret = misc_register(&mempin_dev);
 	if (ret)
-		goto destroy_wq;
+		goto destroy_walk_wq;
 	return 0;
 
+destroy_walk_wq:
+	destroy_workqueue(mempin_walk_wq);
 destroy_wq:
 	destroy_workqueue(mempin_wq);
 free_records:
@@ -2685,6 +2701,7 @@ free_records:
 static void __exit mempin_exit(void)
 {
 	misc_deregister(&mempin_dev);
+	destroy_workqueue(mempin_walk_wq);
 	destroy_workqueue(mempin_wq);
 	WARN_ON_ONCE(!RB_EMPTY_ROOT(&mempin_ledger));
 	kvfree(mempin_records);
