@@ -1555,6 +1555,83 @@ static void test_manager_pins_another_process_thp_and_file(void)
 	close(fd);
 }
 
+/* The PFN /proc/@pid/pagemap shows at @addr (we are root), 0 if none. */
+static uint64_t pagemap_pfn_of(pid_t pid, uint64_t addr)
+{
+	char path[64];
+	uint64_t e = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0 || pread(fd, &e, 8, addr / page_size * 8) != 8)
+		e = 0;
+	if (fd >= 0)
+		close(fd);
+	return (e >> 63) ? e & ((1ULL << 55) - 1) : 0;
+}
+
+/*
+ * Another process's range of a THP, then small pages, then pages never
+ * touched: the module pins it whole whichever way it walks it (from 6.5
+ * its first page, in a THP, sends it the slow way), every page where the
+ * target maps it.
+ */
+static void test_manager_pins_another_process_thp_then_small_pages(void)
+{
+	size_t len = 4UL << 20, npages = len / page_size;
+	long long base = foll_pin_balance();
+	struct mempin_page_info *pages = calloc(npages, sizeof(*pages));
+	struct mempin_pin_info info;
+	int fd = open_dev(), fds[2], bad = 0;
+	struct mempin_pin p;
+	uint64_t addr = 0;
+	size_t i;
+	pid_t child;
+
+	CHECK_OK(pipe(fds));
+	child = fork();
+	if (child == 0) {
+		char *raw = mmap(NULL, len * 2, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		char *buf = (char *)(((uintptr_t)raw + (2UL << 20) - 1) &
+				     ~((2UL << 20) - 1));
+
+		madvise(buf, len / 2, MADV_HUGEPAGE);
+		madvise(buf + len / 2, len / 2, MADV_NOHUGEPAGE);
+		memset(buf, 1, len - 64 * page_size);
+		addr = (uintptr_t)buf;
+		if (write(fds[1], &addr, sizeof(addr)) != sizeof(addr))
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(fds[1]);
+	CHECK(read(fds[0], &addr, sizeof(addr)) == sizeof(addr), "child");
+	close(fds[0]);
+	CHECK_OK(mgr_pin(fd, child, addr, len, 0, ROOT_FLAGS, &p));
+	CHECK(vm_pin_pages(child) == (long)npages, "VmPin %ld",
+	      vm_pin_pages(child));
+	CHECK(mgr_list(fd, child, &info, 1) == 1, "list");
+	CHECK(info.huge_pages == 0 || info.huge_pages == npages / 2,
+	      "%llu huge pages", (unsigned long long)info.huge_pages);
+	CHECK(mgr_pages(fd, p.id, 0, pages, npages) == (int)npages, "pages");
+	for (i = 0; i < npages; i++)
+		if (pages[i].vaddr != addr + i * page_size ||
+		    pages[i].pfn != pagemap_pfn_of(child, pages[i].vaddr))
+			bad++;
+	CHECK(bad == 0, "%d pages not where the target maps them", bad);
+	printf("#   %llu of %zu pages huge\n",
+	       (unsigned long long)info.huge_pages, npages);
+	CHECK_OK(mgr_unpin(fd, p.id));
+	CHECK(vm_pin_pages(child) == 0, "VmPin %ld", vm_pin_pages(child));
+	CHECK(foll_pin_balance() == base, "foll_pin leaked %lld",
+	      foll_pin_balance() - base);
+	free(pages);
+	end_target(child);
+	close(fd);
+}
+
 /*
  * Four processes of one user, each with RLIMIT_MEMLOCK 1 MiB, pin 1 MiB of
  * their own at once: the user's total allows one.
@@ -2804,6 +2881,7 @@ static const struct test tests[] = {
 	T(test_zap_racing_the_pin_is_seen),
 	T(test_shared_file_pages_are_refused),
 	T(test_manager_pins_another_process_thp_and_file),
+	T(test_manager_pins_another_process_thp_then_small_pages),
 	T(test_user_limit_spans_processes),
 	T(test_user_limit_spans_manager_pins),
 	T(test_ptrace_rule_guards_other_processes),
