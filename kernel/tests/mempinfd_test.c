@@ -565,13 +565,19 @@ static int pages_not_mapped(int fd, uint64_t id, int n)
 	return bad;
 }
 
-/* A 2 MiB-aligned THP region of @len bytes, touched; *@raw to unmap. */
-static char *map_thp(size_t len, char **raw)
+/* A 2 MiB-aligned region of @len bytes, untouched; *@raw to unmap. */
+static char *map_2m_aligned(size_t len, char **raw)
 {
 	*raw = mmap(NULL, len * 2, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	char *buf = (char *)(((uintptr_t)*raw + (2UL << 20) - 1) &
-			     ~((2UL << 20) - 1));
+	return (char *)(((uintptr_t)*raw + (2UL << 20) - 1) &
+			~((2UL << 20) - 1));
+}
+
+/* A 2 MiB-aligned THP region of @len bytes, touched; *@raw to unmap. */
+static char *map_thp(size_t len, char **raw)
+{
+	char *buf = map_2m_aligned(len, raw);
 
 	madvise(buf, len, MADV_HUGEPAGE);
 	memset(buf, 1, len);
@@ -1141,9 +1147,7 @@ static void test_close_races_with_pin(void)
 static void test_thp_pin_reports_huge_pages(void)
 {
 	size_t len = 4UL << 20;
-	char *raw = mmap(NULL, len * 2, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	char *buf = (char *)(((uintptr_t)raw + (2UL << 20) - 1) & ~((2UL << 20) - 1));
+	char *raw, *buf = map_2m_aligned(len, &raw);
 	struct mempin_page_info pages[4];
 	struct mempin_pin_info info[2];
 	struct mempin_pin p;
@@ -1534,14 +1538,9 @@ static void test_manager_pins_another_process_thp_and_file(void)
 	CHECK_OK(pipe(fds));
 	child = fork();
 	if (child == 0) {
-		char *raw = mmap(NULL, len * 2, PROT_READ | PROT_WRITE,
-				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		char *buf = (char *)(((uintptr_t)raw + (2UL << 20) - 1) &
-				     ~((2UL << 20) - 1));
+		char *raw, *buf = map_thp(len, &raw);
 		char path[512];
 
-		madvise(buf, len, MADV_HUGEPAGE);
-		memset(buf, 1, len);
 		addrs[0] = (uintptr_t)buf;
 		if (dir) {
 			snprintf(path, sizeof(path), "%s/remote", dir);
@@ -1614,10 +1613,7 @@ static void test_manager_pins_another_process_thp_then_small_pages(void)
 	CHECK_OK(pipe(fds));
 	child = fork();
 	if (child == 0) {
-		char *raw = mmap(NULL, len * 2, PROT_READ | PROT_WRITE,
-				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		char *buf = (char *)(((uintptr_t)raw + (2UL << 20) - 1) &
-				     ~((2UL << 20) - 1));
+		char *raw, *buf = map_2m_aligned(len, &raw);
 
 		madvise(buf, len / 2, MADV_HUGEPAGE);
 		madvise(buf + len / 2, len / 2, MADV_NOHUGEPAGE);
