@@ -36,7 +36,8 @@ static int open_dev(void)
 	return fd;
 }
 
-static void *map_anon(size_t len)
+/* @len bytes of private anonymous memory, madvise()d @advice, touched. */
+static void *map_anon_advised(size_t len, int advice)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -45,23 +46,21 @@ static void *map_anon(size_t len)
 		printf("Bail out! mmap: %s\n", strerror(errno));
 		exit(1);
 	}
+	if (advice != MADV_NORMAL)
+		madvise(p, len, advice);
 	memset(p, 1, len);
 	return p;
+}
+
+static void *map_anon(size_t len)
+{
+	return map_anon_advised(len, MADV_NORMAL);
 }
 
 /* The same in 4 KiB pages only, never a THP. */
 static void *map_small_pages(size_t len)
 {
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED) {
-		printf("Bail out! mmap: %s\n", strerror(errno));
-		exit(1);
-	}
-	madvise(p, len, MADV_NOHUGEPAGE);
-	memset(p, 1, len);
-	return p;
+	return map_anon_advised(len, MADV_NOHUGEPAGE);
 }
 
 static int pin(int fd, const void *addr, uint64_t size)
