@@ -530,17 +530,26 @@ static int wait_detached(int fd, uint64_t id, int ms)
 	return pin_detached(fd, id);
 }
 
-/* The PFN /proc/self/pagemap shows at @addr (we are root), 0 if none. */
-static uint64_t pagemap_pfn(uint64_t addr)
+/* The PFN /proc/@pid/pagemap shows at @addr (we are root), 0 if none. */
+static uint64_t pagemap_pfn_of(pid_t pid, uint64_t addr)
 {
-	int fd = open("/proc/self/pagemap", O_RDONLY);
+	char path[64];
 	uint64_t e = 0;
+	int fd;
 
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	fd = open(path, O_RDONLY);
 	if (fd < 0 || pread(fd, &e, 8, addr / page_size * 8) != 8)
 		e = 0;
 	if (fd >= 0)
 		close(fd);
 	return (e >> 63) ? e & ((1ULL << 55) - 1) : 0;
+}
+
+/* The same of our own memory. */
+static uint64_t pagemap_pfn(uint64_t addr)
+{
+	return pagemap_pfn_of(getpid(), addr);
 }
 
 /*
@@ -1573,22 +1582,6 @@ static void test_manager_pins_another_process_thp_and_file(void)
 	      foll_pin_balance() - base);
 	end_target(child);
 	close(fd);
-}
-
-/* The PFN /proc/@pid/pagemap shows at @addr (we are root), 0 if none. */
-static uint64_t pagemap_pfn_of(pid_t pid, uint64_t addr)
-{
-	char path[64];
-	uint64_t e = 0;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	fd = open(path, O_RDONLY);
-	if (fd < 0 || pread(fd, &e, 8, addr / page_size * 8) != 8)
-		e = 0;
-	if (fd >= 0)
-		close(fd);
-	return (e >> 63) ? e & ((1ULL << 55) - 1) : 0;
 }
 
 /*
